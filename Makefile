@@ -1,0 +1,40 @@
+# ferroloop — see README.md. Every target installs what it needs and is safe to repeat.
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+DATABASE_URL ?= mysql://ferroloop:ferroloop@127.0.0.1:3306/ferroloop
+export FERROLOOP_TEST_MYSQL_URL ?= mysql://ferroloop:ferroloop@127.0.0.1:3306
+export FERROLOOP_TEST_KAFKA ?= 127.0.0.1:9092
+
+.PHONY: up down status test lint fmt build clean-test-dbs
+
+## up: start MariaDB and the tansu broker on loopback (installing them if needed), create topics
+up:
+	@scripts/stack.sh up
+
+## down: stop only what `make up` started
+down:
+	@scripts/stack.sh down
+
+status:
+	@scripts/stack.sh status
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+build:
+	cargo build --workspace --all-targets
+
+clean-test-dbs:
+	@scripts/stack.sh drop-test-databases
+
+## test: formatting, lints, and the whole suite against the real stack (started when needed)
+test: up
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	@scripts/stack.sh drop-test-databases
+	cargo nextest run --workspace --profile ci

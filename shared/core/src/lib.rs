@@ -1,0 +1,32 @@
+//! The pure domain of ferroloop, a Rust FSPIOP (Mojaloop) transfer switch.
+//!
+//! Everything here is synchronous and free of I/O, so every rule the handlers rely on can be
+//! unit- and property-tested in isolation:
+//!
+//! - [`id`] — [`TransferId`](id::TransferId), the FSPIOP `CorrelationId` (lowercase UUID or
+//!   uppercase ULID), printed back exactly as received.
+//! - [`amount`] — [`Amount`](amount::Amount) (exact decimal, scale ≤ 4, precision ≤ 18) and
+//!   [`Money`](amount::Money); the FSPIOP amount syntax and the ledger's scale/precision rules.
+//! - [`currency`] — [`Currency`](currency::Currency), the ISO-4217 codes the FSPIOP API accepts.
+//! - [`participant`] — [`FspId`](participant::FspId), a DFSP's FSPIOP name.
+//! - [`state`] — the transfer state machine: internal states, their API enumeration and the one
+//!   total [`transition`](state::transition) function.
+//! - [`ilp`] — condition/fulfilment checks and an ILP packet decoder for diagnostics.
+//! - [`hash`] — the duplicate-request hash over canonical (sorted-key, compact) JSON.
+//! - [`position`] — the reservation rule (liquidity cover, then net debit cap) and in-order batch
+//!   application of position changes.
+//! - [`error`] — the FSPIOP error catalogue and [`FspiopError`](error::FspiopError).
+//! - [`api`] — serde wire types of the FSPIOP transfer bodies.
+//! - [`fspiop_time`] — the FSPIOP `DateTime` format (parse and print).
+
+pub mod amount;
+pub mod api;
+pub mod currency;
+pub mod error;
+pub mod fspiop_time;
+pub mod hash;
+pub mod id;
+pub mod ilp;
+pub mod participant;
+pub mod position;
+pub mod state;

@@ -1,0 +1,24 @@
+//! Kafka for ferroloop.
+//!
+//! - [`envelope`]: Mojaloop's message envelope on the boundary topics (original body bytes as a
+//!   data URI, event type/action/state vocabulary).
+//! - [`config`]: broker settings ([`KafkaArgs`]) and topic names ([`Topics`]).
+//! - [`consumer`]: an at-least-once batch consumer (offsets stored only after a batch is done).
+//! - [`producer`]: a producer that puts a whole batch in flight before awaiting acknowledgements.
+//! - [`batch_loop`]: the consume → handle → produce → store-offsets loop with bounded retries and
+//!   a dead-letter topic.
+//! - [`admin`]: topic creation.
+
+pub mod admin;
+pub mod batch_loop;
+pub mod config;
+pub mod consumer;
+pub mod envelope;
+pub mod producer;
+
+pub use batch_loop::{BatchHandler, HandlerError, LoopParts, RetryPolicy};
+pub use config::{KafkaArgs, Topics};
+pub use consumer::{BatchConsumer, ReceivedMessage};
+pub use envelope::{Envelope, EventState, Payload};
+pub use producer::{BatchProducer, OutboundMessage};
+pub use rdkafka::error::KafkaError;

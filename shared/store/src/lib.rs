@@ -1,0 +1,110 @@
+//! MySQL access for ferroloop.
+//!
+//! Every SQL statement of the project lives in this crate, grouped by aggregate. Handlers ask
+//! for what a whole batch needs in one call and write a batch in one transaction; nothing here
+//! decides business outcomes (that is `ferroloop-core`).
+//!
+//! - [`connect`] / [`DatabaseArgs`]: a pool from typed configuration.
+//! - [`MIGRATOR`]: the schema in `migrations/`, embedded at compile time.
+//! - [`invariants`]: the SQL that checks the storage invariants I1, I2 and I4 of DESIGN.md §5,
+//!   shared by the test suite and the load test's validity gate.
+
+pub mod admin;
+pub mod invariants;
+pub mod participants;
+pub mod positions;
+pub mod transfers;
+
+use std::time::Duration;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+pub use sqlx::{MySql, MySqlPool, Transaction};
+
+/// The schema, embedded from `migrations/` at compile time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// Errors of the storage layer. Deadlocks and lock-wait timeouts are transient: callers retry
+/// the whole batch transaction a bounded number of times (see [`StoreError::is_transient`]).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+/// MySQL error numbers that mean "try the transaction again".
+const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
+const ER_LOCK_DEADLOCK: u16 = 1213;
+
+impl StoreError {
+    /// True for errors that a retry of the same transaction can cure: lock waits, deadlocks and
+    /// lost connections. Constraint violations and corrupt data are not transient.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(db)) => db
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .is_some_and(|e| matches!(e.number(), ER_LOCK_WAIT_TIMEOUT | ER_LOCK_DEADLOCK)),
+            StoreError::Database(
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed,
+            ) => true,
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Database settings shared by every process (flattened into each binary's configuration).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// MySQL/MariaDB URL, e.g. mysql://ferroloop:ferroloop@127.0.0.1:3306/ferroloop
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+    /// Upper bound on pooled connections of this process.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 8)]
+    pub database_max_connections: u32,
+    /// How long a caller may wait for a pooled connection before the batch fails (and is retried).
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_MS", default_value_t = 5_000)]
+    pub database_acquire_timeout_ms: u64,
+    /// Apply pending migrations at start-up (the Helm chart runs them as a Job instead).
+    #[arg(long, env = "DATABASE_MIGRATE", default_value_t = false)]
+    pub database_migrate: bool,
+}
+
+impl DatabaseArgs {
+    pub fn for_url(url: impl Into<String>) -> Self {
+        Self {
+            database_url: url.into(),
+            database_max_connections: 8,
+            database_acquire_timeout_ms: 5_000,
+            database_migrate: false,
+        }
+    }
+}
+
+/// Opens a pool. Sessions run in UTC and in READ COMMITTED: every read that guards a write is a
+/// locking read (`FOR UPDATE`), so REPEATABLE READ's gap locks would only add deadlocks.
+pub async fn connect(args: &DatabaseArgs) -> Result<MySqlPool> {
+    let options: MySqlConnectOptions = args.database_url.parse()?;
+    let options = options.statement_cache_capacity(512);
+    let pool = MySqlPoolOptions::new()
+        .max_connections(args.database_max_connections)
+        .acquire_timeout(Duration::from_millis(args.database_acquire_timeout_ms))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                sqlx::query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await?;
+    if args.database_migrate {
+        MIGRATOR.run(&pool).await?;
+    }
+    Ok(pool)
+}

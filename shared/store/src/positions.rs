@@ -1,0 +1,212 @@
+//! Positions, limits and the append-only position journal.
+//!
+//! The position handler locks the positions a batch touches (and the settlement positions that
+//! give the liquidity cover) with one `SELECT … FOR UPDATE` in account-id order, decides in
+//! memory with `ferroloop_core::position`, then writes the new values and the journal. Because
+//! the lock is taken in every batch transaction, a second consumer that briefly believes it owns
+//! the same partition waits instead of writing from a stale view (DESIGN §6).
+
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
+use time::PrimitiveDateTime;
+
+use crate::Result;
+use crate::transfers::MAX_ROWS_PER_STATEMENT;
+
+/// A position account as the reservation rule needs it, read under lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockedPosition {
+    pub account_id: u32,
+    pub value: Decimal,
+    pub reserved_value: Decimal,
+    /// Net debit cap of the account, if one is set (a POSITION account without one reserves
+    /// nothing).
+    pub net_debit_cap: Option<Decimal>,
+    /// The participant's settlement account in the same currency and its position; the
+    /// liquidity cover is its negation (funds in make it negative, reference §8).
+    pub settlement_account_id: Option<u32>,
+    pub settlement_value: Option<Decimal>,
+}
+
+impl LockedPosition {
+    /// −settlement position, or zero when the participant has no settlement account position.
+    pub fn liquidity_cover(&self) -> Decimal {
+        self.settlement_value.map_or(Decimal::ZERO, |v| -v)
+    }
+}
+
+/// Locks the positions of `account_ids` and of their settlement accounts, and reads their NDC.
+/// Accounts without a position row are absent from the result.
+pub async fn lock_positions(
+    conn: &mut MySqlConnection,
+    account_ids: &[u32],
+) -> Result<HashMap<u32, LockedPosition>> {
+    let mut ids = account_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // 1. Which settlement account backs each position account, and its NDC.
+    let mut builder = QueryBuilder::<MySql>::new(
+        "SELECT a.account_id, s.account_id AS settlement_account_id, l.value AS ndc
+         FROM account a
+         LEFT JOIN account s ON s.participant_id = a.participant_id AND s.currency = a.currency
+                            AND s.ledger_account_type = 'SETTLEMENT'
+         LEFT JOIN participant_limit l ON l.account_id = a.account_id AND l.limit_type = 'NET_DEBIT_CAP'
+         WHERE a.account_id IN (",
+    );
+    let mut list = builder.separated(", ");
+    for id in &ids {
+        list.push_bind(*id);
+    }
+    list.push_unseparated(")");
+    let mut meta: HashMap<u32, (Option<u32>, Option<Decimal>)> = HashMap::new();
+    for row in builder.build().fetch_all(&mut *conn).await? {
+        meta.insert(
+            row.try_get("account_id")?,
+            (row.try_get("settlement_account_id")?, row.try_get("ndc")?),
+        );
+    }
+    // 2. Lock every involved position row in ascending account order.
+    let mut lock_ids: Vec<u32> = ids.clone();
+    lock_ids.extend(meta.values().filter_map(|(s, _)| *s));
+    lock_ids.sort_unstable();
+    lock_ids.dedup();
+    let mut builder = QueryBuilder::<MySql>::new(
+        "SELECT account_id, value, reserved_value FROM participant_position WHERE account_id IN (",
+    );
+    let mut list = builder.separated(", ");
+    for id in &lock_ids {
+        list.push_bind(*id);
+    }
+    list.push_unseparated(") ORDER BY account_id FOR UPDATE");
+    let mut values: HashMap<u32, (Decimal, Decimal)> = HashMap::new();
+    for row in builder.build().fetch_all(&mut *conn).await? {
+        values.insert(
+            row.try_get("account_id")?,
+            (row.try_get("value")?, row.try_get("reserved_value")?),
+        );
+    }
+    let mut locked = HashMap::with_capacity(ids.len());
+    for id in ids {
+        let Some((value, reserved_value)) = values.get(&id).copied() else {
+            continue;
+        };
+        let (settlement_account_id, net_debit_cap) = meta.get(&id).copied().unwrap_or_default();
+        locked.insert(
+            id,
+            LockedPosition {
+                account_id: id,
+                value,
+                reserved_value,
+                net_debit_cap,
+                settlement_account_id,
+                settlement_value: settlement_account_id
+                    .and_then(|s| values.get(&s))
+                    .map(|(v, _)| *v),
+            },
+        );
+    }
+    Ok(locked)
+}
+
+/// The phase of a position journal entry (see the schema): RESERVE debits the payer (+amount),
+/// COMMIT credits the payee (−amount), REVERSE undoes a RESERVE (−amount).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PositionPhase {
+    Reserve,
+    Commit,
+    Reverse,
+}
+
+impl PositionPhase {
+    const fn as_str(self) -> &'static str {
+        match self {
+            PositionPhase::Reserve => "RESERVE",
+            PositionPhase::Commit => "COMMIT",
+            PositionPhase::Reverse => "REVERSE",
+        }
+    }
+}
+
+/// One journal entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PositionChange {
+    pub account_id: u32,
+    pub transfer_id: String,
+    pub phase: PositionPhase,
+    pub change: Decimal,
+    pub value_after: Decimal,
+    pub reserved_after: Decimal,
+    pub at: PrimitiveDateTime,
+}
+
+/// Appends journal entries and sets each touched account's position to the value after its
+/// last entry, in the caller's (locked) transaction. The journal's unique key
+/// (transfer, account, phase) makes a doubly applied change fail the whole transaction.
+pub async fn apply_position_changes(
+    conn: &mut MySqlConnection,
+    changes: &[PositionChange],
+) -> Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    for chunk in changes.chunks(MAX_ROWS_PER_STATEMENT) {
+        let mut builder = QueryBuilder::<MySql>::new(
+            "INSERT INTO position_change (account_id, transfer_id, phase, change_amount, value_after, reserved_after, created_at) ",
+        );
+        builder.push_values(chunk, |mut b, c| {
+            b.push_bind(c.account_id)
+                .push_bind(c.transfer_id.clone())
+                .push_bind(c.phase.as_str())
+                .push_bind(c.change)
+                .push_bind(c.value_after)
+                .push_bind(c.reserved_after)
+                .push_bind(c.at);
+        });
+        builder.build().execute(&mut *conn).await?;
+    }
+    // Final value per account = value_after of its last entry in this batch.
+    let mut last: HashMap<u32, &PositionChange> = HashMap::new();
+    for change in changes {
+        last.insert(change.account_id, change);
+    }
+    let mut finals: Vec<&PositionChange> = last.into_values().collect();
+    finals.sort_unstable_by_key(|c| c.account_id);
+    let mut builder =
+        QueryBuilder::<MySql>::new("UPDATE participant_position SET value = CASE account_id");
+    for c in &finals {
+        builder
+            .push(" WHEN ")
+            .push_bind(c.account_id)
+            .push(" THEN ")
+            .push_bind(c.value_after);
+    }
+    builder.push(" END, reserved_value = CASE account_id");
+    for c in &finals {
+        builder
+            .push(" WHEN ")
+            .push_bind(c.account_id)
+            .push(" THEN ")
+            .push_bind(c.reserved_after);
+    }
+    builder.push(" END, changed_at = CASE account_id");
+    for c in &finals {
+        builder
+            .push(" WHEN ")
+            .push_bind(c.account_id)
+            .push(" THEN ")
+            .push_bind(c.at);
+    }
+    builder.push(" END WHERE account_id IN (");
+    let mut list = builder.separated(", ");
+    for c in &finals {
+        list.push_bind(c.account_id);
+    }
+    list.push_unseparated(")");
+    builder.build().execute(&mut *conn).await?;
+    Ok(())
+}

@@ -1,0 +1,320 @@
+//! The schema against a fresh MariaDB database: migrations apply, the unique keys the invariants
+//! rest on hold, and the invariant queries catch what they must.
+
+use ferroloop_core::state::TransferState;
+use ferroloop_store::admin::{self, FundsInOutcome};
+use ferroloop_store::invariants::{
+    StateJournalViolation, assert_storage_invariants, i1_violations, i2_violations, i4_violations,
+};
+use ferroloop_store::transfers::{
+    self, DuplicateCheck, NewTransfer, StateChange, TransferKind, TransferRecord,
+};
+use ferroloop_testkit::TestDatabase;
+use rust_decimal::Decimal;
+use time::PrimitiveDateTime;
+
+fn now() -> PrimitiveDateTime {
+    let now = time::OffsetDateTime::now_utc();
+    PrimitiveDateTime::new(now.date(), now.time())
+}
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+struct Dfsp {
+    participant_id: u32,
+    position: u32,
+    settlement: u32,
+}
+
+async fn onboard(db: &TestDatabase, name: &str) -> Dfsp {
+    let mut conn = db.pool.acquire().await.unwrap();
+    let participant_id = admin::create_participant(&mut conn, name, "test")
+        .await
+        .unwrap();
+    let position =
+        admin::create_account(&mut conn, participant_id, "USD", "POSITION", true, "test")
+            .await
+            .unwrap();
+    let settlement =
+        admin::create_account(&mut conn, participant_id, "USD", "SETTLEMENT", true, "test")
+            .await
+            .unwrap();
+    Dfsp {
+        participant_id,
+        position,
+        settlement,
+    }
+}
+
+fn transfer(id: &str, payer: &Dfsp, payee: &Dfsp, state: TransferState) -> NewTransfer {
+    NewTransfer {
+        record: TransferRecord {
+            transfer_id: id.to_owned(),
+            kind: TransferKind::Transfer,
+            payer_fsp: "payer".into(),
+            payee_fsp: "payee".into(),
+            payer_participant_id: Some(payer.participant_id),
+            payee_participant_id: Some(payee.participant_id),
+            payer_account_id: Some(payer.position),
+            payee_account_id: Some(payee.position),
+            amount: Some(dec("10")),
+            currency: "USD".into(),
+            ilp_condition: Some("GRzLaTP7DJ9t4P-a_BA0WA9wzzlsugf00-Tn6kESAfM".into()),
+            expiration: Some(now()),
+            state,
+            state_changed_at: now(),
+        },
+        reason: None,
+    }
+}
+
+async fn claim(db: &TestDatabase, id: &str, event: &str) {
+    let mut conn = db.pool.acquire().await.unwrap();
+    transfers::claim_duplicate_checks(&mut conn, DuplicateCheck::Prepare, &[(id, [7; 32], event)])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn fresh_schema_holds_every_invariant() {
+    let db = TestDatabase::new().await;
+    assert_storage_invariants(&db.pool).await.unwrap();
+    let states: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM transfer_state")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(states as usize, TransferState::ALL.len());
+    // Every state the core knows is seeded with its API enumeration and finality.
+    for state in TransferState::ALL {
+        let (enumeration, is_final): (String, bool) =
+            sqlx::query_as("SELECT enumeration, is_final FROM transfer_state WHERE state = ?")
+                .bind(state.as_str())
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!(enumeration, state.api_state().as_str(), "{state}");
+        assert_eq!(is_final, state.is_final(), "{state}");
+    }
+}
+
+#[tokio::test]
+async fn a_transfer_id_exists_once_and_enters_each_state_once() {
+    let db = TestDatabase::new().await;
+    let payer = onboard(&db, "payer").await;
+    let payee = onboard(&db, "payee").await;
+    let id = "b51ec534-ee48-4575-b6a9-ead2955b8069";
+    claim(&db, id, "e1").await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    transfers::insert_transfers(
+        &mut conn,
+        &[transfer(id, &payer, &payee, TransferState::ReceivedPrepare)],
+    )
+    .await
+    .unwrap();
+    let again = transfers::insert_transfers(
+        &mut conn,
+        &[transfer(id, &payer, &payee, TransferState::ReceivedPrepare)],
+    )
+    .await;
+    assert!(again.is_err(), "duplicate transfer insert must fail");
+
+    let reserve = StateChange {
+        transfer_id: id.into(),
+        from: Some(TransferState::ReceivedPrepare),
+        to: TransferState::Reserved,
+        reason: None,
+        at: now(),
+    };
+    transfers::change_states(&mut conn, std::slice::from_ref(&reserve))
+        .await
+        .unwrap();
+    let twice = transfers::change_states(&mut conn, &[reserve]).await;
+    assert!(twice.is_err(), "entering RESERVED twice must fail");
+    let loaded = transfers::load_transfers(&mut conn, &[id], false)
+        .await
+        .unwrap();
+    assert_eq!(loaded[id].state, TransferState::Reserved);
+}
+
+#[tokio::test]
+async fn a_position_journal_entry_cannot_be_applied_twice() {
+    let db = TestDatabase::new().await;
+    let payer = onboard(&db, "payer").await;
+    let payee = onboard(&db, "payee").await;
+    let id = "0191e0a4-8f6a-7c3e-9b2d-5a4c3b2a1908";
+    claim(&db, id, "e1").await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    transfers::insert_transfers(
+        &mut conn,
+        &[transfer(id, &payer, &payee, TransferState::ReceivedPrepare)],
+    )
+    .await
+    .unwrap();
+    let change = ferroloop_store::positions::PositionChange {
+        account_id: payer.position,
+        transfer_id: id.into(),
+        phase: ferroloop_store::positions::PositionPhase::Reserve,
+        change: dec("10"),
+        value_after: dec("10"),
+        reserved_after: Decimal::ZERO,
+        at: now(),
+    };
+    ferroloop_store::positions::apply_position_changes(&mut conn, std::slice::from_ref(&change))
+        .await
+        .unwrap();
+    let twice = ferroloop_store::positions::apply_position_changes(&mut conn, &[change]).await;
+    assert!(
+        twice.is_err(),
+        "a second RESERVE entry for the same transfer and account must fail"
+    );
+}
+
+#[tokio::test]
+async fn racing_first_requests_claim_one_duplicate_record() {
+    let db = TestDatabase::new().await;
+    let id = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+    let claims = (0..8).map(|n| {
+        let pool = db.pool.clone();
+        async move {
+            let mut tx = pool.begin().await.unwrap();
+            let event = format!("event-{n}");
+            let records = transfers::claim_duplicate_checks(
+                &mut tx,
+                DuplicateCheck::Prepare,
+                &[(id, [n as u8; 32], event.as_str())],
+            )
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+            records[id].source_event_id == event
+        }
+    });
+    let owners = futures::future::join_all(claims)
+        .await
+        .into_iter()
+        .filter(|won| *won)
+        .count();
+    assert_eq!(owners, 1, "exactly one racing request owns the id");
+}
+
+#[tokio::test]
+async fn funds_in_walks_the_state_machine_and_moves_both_accounts() {
+    let db = TestDatabase::new().await;
+    let dfsp = onboard(&db, "dfsp1").await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    let hub_id = admin::hub_participant_id(&mut conn).await.unwrap();
+    let hub_account =
+        admin::create_account(&mut conn, hub_id, "USD", "HUB_RECONCILIATION", true, "test")
+            .await
+            .unwrap();
+    let id = "c3b1a2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d";
+    let mut tx = db.pool.begin().await.unwrap();
+    let outcome = admin::record_funds_in(
+        &mut tx,
+        id,
+        [1; 32],
+        (hub_account, hub_id, "Hub"),
+        (dfsp.settlement, dfsp.participant_id, "dfsp1"),
+        "USD",
+        dec("2000"),
+        now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(outcome, FundsInOutcome::Recorded);
+    let mut tx = db.pool.begin().await.unwrap();
+    let again = admin::record_funds_in(
+        &mut tx,
+        id,
+        [1; 32],
+        (hub_account, hub_id, "Hub"),
+        (dfsp.settlement, dfsp.participant_id, "dfsp1"),
+        "USD",
+        dec("2000"),
+        now(),
+    )
+    .await
+    .unwrap();
+    let modified = admin::record_funds_in(
+        &mut tx,
+        id,
+        [2; 32],
+        (hub_account, hub_id, "Hub"),
+        (dfsp.settlement, dfsp.participant_id, "dfsp1"),
+        "USD",
+        dec("1"),
+        now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(again, FundsInOutcome::Duplicate);
+    assert_eq!(modified, FundsInOutcome::ModifiedRequest);
+
+    let settlement: Decimal =
+        sqlx::query_scalar("SELECT value FROM participant_position WHERE account_id = ?")
+            .bind(dfsp.settlement)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    let hub: Decimal =
+        sqlx::query_scalar("SELECT value FROM participant_position WHERE account_id = ?")
+            .bind(hub_account)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(settlement, dec("-2000"));
+    assert_eq!(hub, dec("2000"));
+    assert_storage_invariants(&db.pool).await.unwrap();
+}
+
+#[tokio::test]
+async fn invariant_queries_catch_broken_positions_journals_and_transitions() {
+    let db = TestDatabase::new().await;
+    let payer = onboard(&db, "payer").await;
+    let payee = onboard(&db, "payee").await;
+
+    // I1: a position that moved without a journal entry.
+    sqlx::query("UPDATE participant_position SET value = 5 WHERE account_id = ?")
+        .bind(payer.position)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let i1 = i1_violations(&db.pool).await.unwrap();
+    assert_eq!(i1.len(), 1);
+    assert_eq!(i1[0].account_id, payer.position);
+
+    // I2: a transfer recorded as committed without any journal entry.
+    let id = "9f1c2b3a-4d5e-4f60-8a7b-1c2d3e4f5a6b";
+    claim(&db, id, "e1").await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    transfers::insert_transfers(
+        &mut conn,
+        &[transfer(id, &payer, &payee, TransferState::ReceivedPrepare)],
+    )
+    .await
+    .unwrap();
+    sqlx::query("UPDATE transfer SET state = 'COMMITTED' WHERE transfer_id = ?")
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let i2 = i2_violations(&db.pool).await.unwrap();
+    assert_eq!(i2.len(), 1);
+    assert_eq!(i2[0].transfer_id, id);
+
+    // I4: the current state disagrees with the journal, and an illegal edge is recorded.
+    sqlx::query("INSERT INTO transfer_state_change (transfer_id, from_state, state, created_at) VALUES (?, 'RECEIVED_PREPARE', 'COMMITTED', NOW(3))")
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let i4 = i4_violations(&db.pool).await.unwrap();
+    assert!(
+        i4.iter().any(|v| matches!(v, StateJournalViolation::IllegalTransition { to, .. } if to == "COMMITTED")),
+        "{i4:?}"
+    );
+}

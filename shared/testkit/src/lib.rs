@@ -1,0 +1,124 @@
+//! Test support against the real services of the local stack (`make up`):
+//! - [`TestDatabase`]: a fresh database per test, migrated, dropped when the test passes
+//!   (kept for inspection when it fails);
+//! - [`TestBroker`]: a unique topic prefix per test with every topic created, so tests run in
+//!   parallel on one broker without seeing each other's messages.
+//!
+//! Locations come from `FERROLOOP_TEST_MYSQL_URL` (server URL without database, default
+//! `mysql://ferroloop:ferroloop@127.0.0.1:3306`) and `FERROLOOP_TEST_KAFKA` (default
+//! `127.0.0.1:9092`).
+
+use ferroloop_messaging::{KafkaArgs, Topics};
+use ferroloop_store::{DatabaseArgs, MySqlPool};
+use sqlx::Connection as _;
+
+pub const DEFAULT_MYSQL_URL: &str = "mysql://ferroloop:ferroloop@127.0.0.1:3306";
+pub const DEFAULT_KAFKA: &str = "127.0.0.1:9092";
+
+fn mysql_server_url() -> String {
+    std::env::var("FERROLOOP_TEST_MYSQL_URL").unwrap_or_else(|_| DEFAULT_MYSQL_URL.to_owned())
+}
+
+/// A unique lowercase name for per-test resources.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::now_v7().simple())
+}
+
+/// A fresh, migrated database that exists for one test.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+    pub pool: MySqlPool,
+}
+
+impl TestDatabase {
+    pub async fn new() -> Self {
+        let server = mysql_server_url();
+        let name = unique_name("ft_");
+        let mut admin = sqlx::MySqlConnection::connect(&server)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach MariaDB at {server} (run `make up`): {e}"));
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        )))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+        admin.close().await.ok();
+        let url = format!("{server}/{name}");
+        let mut args = DatabaseArgs::for_url(&url);
+        args.database_migrate = true;
+        let pool = ferroloop_store::connect(&args)
+            .await
+            .expect("connect and migrate test database");
+        Self { name, url, pool }
+    }
+
+    pub fn args(&self) -> DatabaseArgs {
+        DatabaseArgs::for_url(&self.url)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test failed: database {} kept for inspection", self.name);
+            return;
+        }
+        let name = self.name.clone();
+        // Drop runs outside async context: use a private runtime on a plain thread.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async move {
+                let mut admin = sqlx::MySqlConnection::connect(&mysql_server_url())
+                    .await
+                    .ok()?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS `{name}`"
+                )))
+                .execute(&mut admin)
+                .await
+                .ok()
+            })
+        })
+        .join();
+        drop(dropped);
+    }
+}
+
+/// Topics of one test on the shared broker.
+#[derive(Debug, Clone)]
+pub struct TestBroker {
+    pub args: KafkaArgs,
+}
+
+impl TestBroker {
+    /// Creates every topic of the flow under a unique prefix.
+    pub async fn new() -> Self {
+        Self::with_partitions(2).await
+    }
+
+    pub async fn with_partitions(partitions: i32) -> Self {
+        let brokers =
+            std::env::var("FERROLOOP_TEST_KAFKA").unwrap_or_else(|_| DEFAULT_KAFKA.to_owned());
+        let args = KafkaArgs::local(brokers, unique_name("ft-") + "-");
+        let topics = args.topics();
+        ferroloop_messaging::admin::ensure_topics(&args, &topics.all_with_partitions(partitions))
+            .await
+            .unwrap_or_else(|e| panic!("cannot create topics (run `make up`): {e}"));
+        Self { args }
+    }
+
+    pub fn topics(&self) -> Topics {
+        self.args.topics()
+    }
+
+    /// A consumer group id unique to this test.
+    pub fn group(&self, name: &str) -> String {
+        format!("{}{name}", self.args.kafka_topic_prefix)
+    }
+}

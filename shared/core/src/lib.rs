@@ -15,7 +15,9 @@
 //! - [`hash`] — the duplicate-request hash over canonical (sorted-key, compact) JSON.
 //! - [`position`] — the reservation rule (liquidity cover, then net debit cap) and in-order batch
 //!   application of position changes.
+//! - [`prepare`] — semantic validation of a prepare, in the reference's rule order.
 //! - [`error`] — the FSPIOP error catalogue and [`FspiopError`](error::FspiopError).
+//! - [`view`] — the state body (GET and duplicate responses) of a stored transfer.
 //! - [`api`] — serde wire types of the FSPIOP transfer bodies.
 //! - [`fspiop_time`] — the FSPIOP `DateTime` format (parse and print).
 
@@ -29,4 +31,6 @@ pub mod id;
 pub mod ilp;
 pub mod participant;
 pub mod position;
+pub mod prepare;
 pub mod state;
+pub mod view;

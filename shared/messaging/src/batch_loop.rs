@@ -42,6 +42,15 @@ impl HandlerError {
     pub fn permanent(error: impl Into<BoxError>) -> Self {
         Self::Permanent(error.into())
     }
+
+    /// Transient or permanent as the caller classified it (e.g. `StoreError::is_transient`).
+    pub fn classified(error: impl Into<BoxError>, transient: bool) -> Self {
+        if transient {
+            Self::transient(error)
+        } else {
+            Self::permanent(error)
+        }
+    }
 }
 
 /// A handler of one consumer group.
@@ -248,5 +257,23 @@ async fn dead_letter(
             () = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(parts.retry.backoff_max);
+    }
+}
+
+impl LoopParts {
+    /// Subscribes `group` to `topics` and creates the producer, with the default retry policy.
+    pub fn connect(
+        args: &crate::KafkaArgs,
+        group: &str,
+        topics: &[&str],
+        ready: Arc<AtomicBool>,
+    ) -> Result<Self, crate::KafkaError> {
+        Ok(Self {
+            consumer: BatchConsumer::new(args, group, topics)?,
+            producer: BatchProducer::new(args)?,
+            dead_letter_topic: args.topics().dead_letter,
+            retry: RetryPolicy::default(),
+            ready,
+        })
     }
 }

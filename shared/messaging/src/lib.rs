@@ -7,6 +7,7 @@
 //! - [`producer`]: a producer that puts a whole batch in flight before awaiting acknowledgements.
 //! - [`batch_loop`]: the consume → handle → produce → store-offsets loop with bounded retries and
 //!   a dead-letter topic.
+//! - [`events`]: the event vocabulary and builders for forwarded and hub-originated messages.
 //! - [`admin`]: topic creation.
 
 pub mod admin;
@@ -14,11 +15,14 @@ pub mod batch_loop;
 pub mod config;
 pub mod consumer;
 pub mod envelope;
+pub mod events;
+pub mod output;
 pub mod producer;
 
 pub use batch_loop::{BatchHandler, HandlerError, LoopParts, RetryPolicy};
 pub use config::{KafkaArgs, Topics};
 pub use consumer::{BatchConsumer, ReceivedMessage};
 pub use envelope::{Envelope, EventState, Payload};
+pub use output::Outputs;
 pub use producer::{BatchProducer, OutboundMessage};
 pub use rdkafka::error::KafkaError;

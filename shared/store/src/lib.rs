@@ -57,6 +57,15 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A UTC instant as stored in a `DATETIME(3)` column: truncated to the millisecond (MySQL would
+/// round, and the value kept in memory must equal the stored one).
+pub fn db_time(t: time::OffsetDateTime) -> time::PrimitiveDateTime {
+    let utc = t.to_offset(time::UtcOffset::UTC);
+    let millis = u32::from(utc.millisecond());
+    let truncated = utc.replace_nanosecond(millis * 1_000_000).unwrap_or(utc);
+    time::PrimitiveDateTime::new(truncated.date(), truncated.time())
+}
+
 /// Database settings shared by every process (flattened into each binary's configuration).
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatabaseArgs {

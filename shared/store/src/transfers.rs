@@ -134,8 +134,31 @@ pub async fn load_transfers(
     Ok(found)
 }
 
+/// Locks the transfers that no other transaction holds right now and returns them; the others
+/// are skipped (the timeout handler comes back for them), so a scanner never waits on — or
+/// deadlocks with — a handler working on the same transfer.
+pub async fn lock_transfers_skip_locked(
+    conn: &mut MySqlConnection,
+    ids: &[&str],
+) -> Result<HashMap<String, TransferRecord>> {
+    let ids = sorted_unique(ids);
+    let mut found = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(MAX_ROWS_PER_STATEMENT) {
+        let mut builder = QueryBuilder::<MySql>::new(format!(
+            "SELECT {TRANSFER_COLUMNS} FROM transfer WHERE transfer_id IN ("
+        ));
+        push_id_list(&mut builder, chunk);
+        builder.push(" ORDER BY transfer_id FOR UPDATE SKIP LOCKED");
+        for row in builder.build().fetch_all(&mut *conn).await? {
+            let record = transfer_from_row(&row)?;
+            found.insert(record.transfer_id.clone(), record);
+        }
+    }
+    Ok(found)
+}
+
 /// Which duplicate-check table: one per kind of request (reference §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DuplicateCheck {
     /// POST /transfers (and admin funds in/out).
     Prepare,
@@ -173,8 +196,9 @@ pub async fn claim_duplicate_checks(
     requests: &[(&str, [u8; 32], &str)],
 ) -> Result<HashMap<String, DuplicateRecord>> {
     let mut requests = requests.to_vec();
-    requests.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    requests.dedup_by(|a, b| a.0 == b.0);
+    // Stable: of several requests for one id in a batch, the first in batch order claims it.
+    requests.sort_by(|a, b| a.0.cmp(b.0));
+    requests.dedup_by(|later, first| later.0 == first.0);
     for chunk in requests.chunks(MAX_ROWS_PER_STATEMENT) {
         let mut builder = QueryBuilder::<MySql>::new(format!(
             "INSERT IGNORE INTO {} (transfer_id, request_hash, source_event_id) ",
@@ -623,4 +647,49 @@ pub async fn postpone_timeouts(
         builder.build().execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Everything a state body (GET / duplicate response) needs, for a batch of transfers: four
+/// queries whatever the batch size. Unknown ids are absent.
+pub async fn load_views(
+    conn: &mut MySqlConnection,
+    ids: &[&str],
+) -> Result<HashMap<String, (TransferRecord, ferroloop_core::view::TransferView)>> {
+    use ferroloop_core::api::Extension;
+    let transfers = load_transfers(conn, ids, false).await?;
+    if transfers.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found: Vec<&str> = transfers.keys().map(String::as_str).collect();
+    let mut fulfilments = load_fulfilments(conn, &found).await?;
+    let mut extensions = load_extensions(conn, &found).await?;
+    let mut errors = load_errors(conn, &found).await?;
+    let mut views = HashMap::with_capacity(transfers.len());
+    for (id, record) in transfers {
+        let mut prepare_extensions = Vec::new();
+        let mut fulfil_extensions = Vec::new();
+        for row in extensions.remove(&id).unwrap_or_default() {
+            let extension = Extension {
+                key: row.key,
+                value: row.value,
+            };
+            match row.phase {
+                ExtensionPhase::Prepare => prepare_extensions.push(extension),
+                ExtensionPhase::Fulfil => fulfil_extensions.push(extension),
+                ExtensionPhase::Error => {}
+            }
+        }
+        let view = ferroloop_core::view::TransferView {
+            state: record.state,
+            state_changed_at: record.state_changed_at.assume_utc(),
+            fulfilment: fulfilments.remove(&id).and_then(|f| f.ilp_fulfilment),
+            prepare_extensions,
+            fulfil_extensions,
+            error: errors
+                .remove(&id)
+                .map(|e| (e.error_code, e.error_description)),
+        };
+        views.insert(id, (record, view));
+    }
+    Ok(views)
 }

@@ -1,0 +1,86 @@
+//! The fulfil handler: consumes `topic-transfer-fulfil` — the payee's `PUT /transfers/{id}`
+//! (actions `commit`, `reserve`, `reject`) and `PUT /transfers/{id}/error` (`abort`).
+//!
+//! Per message, in this order (mojaloop-reference §3.4 with DESIGN §4.5): a v1.0 `RESERVED` is
+//! dropped; the transfer must exist; the sender must be the payee (else 3100 to the sender and
+//! no state change — nobody but the payee can abort a transfer); a payee naming another
+//! destination than the payer aborts it; `transferState: ABORTED` is refused (v1.1 aborts with
+//! `PUT /error`); the duplicate check; then for a fulfilment: state RESERVED, a fulfilment
+//! whose SHA-256 is the condition (else abort), not expired (else 3303). Accepted fulfilments
+//! become `RECEIVED_FULFIL` and go to the position handler keyed by the payee's account; payee
+//! errors become `RECEIVED_ERROR` and go keyed by the payer's account.
+
+mod handler;
+
+use std::net::SocketAddr;
+
+use ferroloop_messaging::{KafkaArgs, LoopParts};
+use ferroloop_store::DatabaseArgs;
+use ferroloop_telemetry::{Health, TelemetryArgs};
+use tokio_util::sync::CancellationToken;
+
+pub use handler::FulfilHandler;
+
+/// Configuration, from flags or environment variables (`fulfil-handler --help`).
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "fulfil-handler", version, about = "ferroloop fulfil handler")]
+pub struct Config {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+    /// Consumer group of this handler.
+    #[arg(
+        long,
+        env = "FULFIL_CONSUMER_GROUP",
+        default_value = "cl-group-transfer-fulfil"
+    )]
+    pub consumer_group: String,
+    /// The hub's FSPIOP name: the source of the errors it sends.
+    #[arg(long, env = "HUB_NAME", default_value = "Hub")]
+    pub hub_name: String,
+}
+
+/// A started handler: its operations address and the batch loop, which ends after `shutdown`.
+#[derive(Debug)]
+pub struct Running {
+    pub ops_addr: SocketAddr,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Starts the handler; it runs until `shutdown` fires, then finishes its batch and commits.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
+    let health = Health::default();
+    let ops =
+        ferroloop_telemetry::serve_ops(config.telemetry.ops_addr, health.clone(), shutdown.clone())
+            .await
+            .map_err(StartError::Ops)?;
+    let pool = ferroloop_store::connect(&config.database).await?;
+    let topics = config.kafka.topics();
+    let parts = LoopParts::connect(
+        &config.kafka,
+        &config.consumer_group,
+        &[topics.fulfil.as_str()],
+        health.part("fulfil-consumer"),
+    )?;
+    let handler = FulfilHandler::new(pool, topics, config.hub_name);
+    let task = tokio::spawn(ferroloop_messaging::batch_loop::run(
+        parts, handler, shutdown,
+    ));
+    Ok(Running {
+        ops_addr: ops,
+        task,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("operations listener: {0}")]
+    Ops(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] ferroloop_store::StoreError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] ferroloop_messaging::KafkaError),
+}

@@ -1,0 +1,465 @@
+//! One batch of position messages.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use ferroloop_core::amount::Amount;
+use ferroloop_core::api::ErrorInformation;
+use ferroloop_core::error::FspiopError;
+use ferroloop_core::position::{
+    AccountLimits, AccountPosition, OpOutcome, OpResult, PositionOp, apply_batch,
+};
+use ferroloop_core::state::{TransferEvent, TransferState, transition};
+use ferroloop_messaging::events::{self, action, event_type};
+use ferroloop_messaging::{
+    BatchHandler, Envelope, EventState, HandlerError, OutboundMessage, Outputs, ReceivedMessage,
+    Topics,
+};
+use ferroloop_store::positions::{self, LockedPosition, PositionChange, PositionPhase};
+use ferroloop_store::transfers::{self, StateChange, TransferErrorRow, TransferRecord};
+use ferroloop_store::{MySqlPool, StoreError, db_time};
+use rust_decimal::Decimal;
+use time::OffsetDateTime;
+
+#[derive(Debug)]
+pub struct PositionHandler {
+    pool: MySqlPool,
+    outputs: Outputs,
+    hub: String,
+}
+
+/// What a position message asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Request {
+    /// Reserve the payer's funds (prepare).
+    Reserve,
+    /// Credit the payee (commit, or reserve = commit with the PATCH flow).
+    Commit { patch_flow: bool },
+    /// Reverse the payer's reservation after an error (abort, abort-validation).
+    Abort,
+    /// Reverse the payer's reservation after expiry (timeout-reserved).
+    Expire,
+}
+
+impl Request {
+    fn parse(action: &str) -> Option<Self> {
+        match action {
+            action::PREPARE => Some(Request::Reserve),
+            action::COMMIT => Some(Request::Commit { patch_flow: false }),
+            action::RESERVE => Some(Request::Commit { patch_flow: true }),
+            action::ABORT | action::ABORT_VALIDATION => Some(Request::Abort),
+            action::TIMEOUT_RESERVED => Some(Request::Expire),
+            _ => None,
+        }
+    }
+
+    /// The state the transfer must be in for this request to change anything.
+    const fn expects(self) -> TransferState {
+        match self {
+            Request::Reserve => TransferState::ReceivedPrepare,
+            Request::Commit { .. } => TransferState::ReceivedFulfil,
+            Request::Abort => TransferState::ReceivedError,
+            Request::Expire => TransferState::ReservedTimeout,
+        }
+    }
+
+    /// The states this step leaves a transfer in (a message finding one of them is a replay).
+    fn produced(self, state: TransferState) -> bool {
+        match self {
+            Request::Reserve => {
+                matches!(
+                    state,
+                    TransferState::Reserved | TransferState::AbortedRejected
+                )
+            }
+            Request::Commit { .. } => state == TransferState::Committed,
+            Request::Abort => state == TransferState::AbortedError,
+            Request::Expire => state == TransferState::ExpiredReserved,
+        }
+    }
+}
+
+/// A decoded message and what was decided for it.
+#[derive(Debug)]
+struct Item {
+    envelope: Envelope,
+    request: Request,
+    transfer_id: String,
+    decision: Decision,
+}
+
+#[derive(Debug, Clone)]
+enum Decision {
+    /// Apply `op` to `account_id`; `slot` is its index in that account's op list.
+    Apply {
+        account_id: u32,
+        op: PositionOp,
+        slot: usize,
+    },
+    /// The transfer is already where this step leaves it: produce the output again.
+    Replay(TransferState),
+    /// Nothing to do (the transfer moved on, or the message is about no transfer).
+    Skip,
+}
+
+fn db_error(error: StoreError) -> HandlerError {
+    let transient = error.is_transient();
+    HandlerError::classified(error, transient)
+}
+
+impl PositionHandler {
+    pub fn new(pool: MySqlPool, topics: Topics, hub: String) -> Self {
+        Self {
+            pool,
+            outputs: Outputs::new(topics, "position"),
+            hub,
+        }
+    }
+
+    async fn handle_batch(
+        &mut self,
+        batch: &[ReceivedMessage],
+    ) -> Result<Vec<OutboundMessage>, HandlerError> {
+        let mut output = Vec::new();
+        let mut items = Vec::with_capacity(batch.len());
+        for message in batch {
+            let envelope = match Envelope::from_json_bytes(&message.payload) {
+                Ok(envelope) => envelope,
+                Err(error) => {
+                    output.push(
+                        self.outputs
+                            .dead_letter(message, &format!("not an envelope: {error}")),
+                    );
+                    continue;
+                }
+            };
+            let Some(request) = Request::parse(envelope.action()) else {
+                output.push(self.outputs.dead_letter(
+                    message,
+                    &format!("unsupported position action {}", envelope.action()),
+                ));
+                continue;
+            };
+            items.push(Item {
+                transfer_id: envelope.transfer_id().to_owned(),
+                envelope,
+                request,
+                decision: Decision::Skip,
+            });
+        }
+        if items.is_empty() {
+            return Ok(output);
+        }
+        let now = OffsetDateTime::now_utc();
+        let now_db = db_time(now);
+        let mut tx = self.pool.begin().await.map_err(|e| db_error(e.into()))?;
+
+        // Lock the transfers, then the positions they touch (everyone locks in this order).
+        let ids: Vec<&str> = items.iter().map(|i| i.transfer_id.as_str()).collect();
+        let mut stored = transfers::load_transfers(&mut tx, &ids, true)
+            .await
+            .map_err(db_error)?;
+        let accounts: Vec<u32> = items
+            .iter()
+            .filter_map(|i| {
+                stored
+                    .get(&i.transfer_id)
+                    .and_then(|t| account_of(i.request, t))
+            })
+            .collect();
+        let locked = positions::lock_positions(&mut tx, &accounts)
+            .await
+            .map_err(db_error)?;
+
+        // Guard every message by its transfer's state, in arrival order. A transfer changes at
+        // most once per batch: a second message for it (a duplicate delivery) has been answered.
+        let mut ops: BTreeMap<u32, Vec<PositionOp>> = BTreeMap::new();
+        let mut changed_in_batch: HashSet<String> = HashSet::new();
+        for item in &mut items {
+            let Some(transfer) = stored.get(&item.transfer_id) else {
+                tracing::warn!(transfer_id = %item.transfer_id, "position message for an unknown transfer");
+                continue;
+            };
+            let state = transfer.state;
+            if changed_in_batch.contains(&item.transfer_id) {
+                continue;
+            }
+            if state == item.request.expects() {
+                let (Some(account_id), Some(amount)) = (
+                    account_of(item.request, transfer),
+                    transfer
+                        .amount
+                        .and_then(|a| Amount::from_decimal_checked(a).ok()),
+                ) else {
+                    return Err(HandlerError::permanent(format!(
+                        "transfer {} lacks its account or amount",
+                        item.transfer_id
+                    )));
+                };
+                let op = match item.request {
+                    Request::Reserve => PositionOp::Reserve { amount },
+                    Request::Commit { .. } => PositionOp::Commit { amount },
+                    Request::Abort | Request::Expire => PositionOp::Reverse { amount },
+                };
+                let list = ops.entry(account_id).or_default();
+                item.decision = Decision::Apply {
+                    account_id,
+                    op,
+                    slot: list.len(),
+                };
+                list.push(op);
+                changed_in_batch.insert(item.transfer_id.clone());
+            } else if item.request.produced(state) {
+                item.decision = Decision::Replay(state);
+            } else {
+                tracing::info!(transfer_id = %item.transfer_id, %state, action = item.envelope.action(),
+                    "position message for a transfer in another state; nothing to do");
+            }
+        }
+
+        // Decide every account's operations in order.
+        let mut results: HashMap<u32, Vec<OpResult>> = HashMap::new();
+        for (account_id, list) in &ops {
+            let Some(position) = locked.get(account_id) else {
+                return Err(HandlerError::permanent(format!(
+                    "account {account_id} has no position"
+                )));
+            };
+            let outcome = apply_batch(
+                AccountPosition::new(position.value, position.reserved_value),
+                &limits_of(position),
+                list,
+            )
+            .map_err(HandlerError::permanent)?;
+            results.insert(*account_id, outcome.results);
+        }
+
+        // Turn decisions into state changes, journal entries and notifications.
+        let mut changes = Vec::new();
+        let mut journal = Vec::new();
+        let mut errors = Vec::new();
+        let mut finished = Vec::new();
+        let mut replayed_rejections = Vec::new();
+        let mut patch_flow_commits = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            let transfer_id = item.transfer_id.as_str();
+            match item.decision {
+                Decision::Skip => {}
+                Decision::Replay(state) => {
+                    metrics::counter!("ferroloop_position_replays_total").increment(1);
+                    match (item.request, state) {
+                        (Request::Reserve, TransferState::AbortedRejected) => {
+                            replayed_rejections.push(index);
+                        }
+                        (Request::Commit { patch_flow: true }, _) => {
+                            patch_flow_commits.push(index);
+                        }
+                        _ => output.push(self.success_notification(item)),
+                    }
+                }
+                Decision::Apply {
+                    account_id,
+                    op,
+                    slot,
+                } => {
+                    let result = results[&account_id][slot];
+                    let transfer = &stored[transfer_id];
+                    let (event, phase) = match (op, result.outcome) {
+                        (PositionOp::Reserve { .. }, OpOutcome::Reserved) => {
+                            (TransferEvent::Reserve, Some(PositionPhase::Reserve))
+                        }
+                        (PositionOp::Reserve { .. }, OpOutcome::Rejected(_)) => {
+                            (TransferEvent::ReservationRejected, None)
+                        }
+                        (PositionOp::Commit { .. }, _) => {
+                            (TransferEvent::Commit, Some(PositionPhase::Commit))
+                        }
+                        _ if item.request == Request::Expire => {
+                            (TransferEvent::ExpireReserved, Some(PositionPhase::Reverse))
+                        }
+                        _ => (TransferEvent::Abort, Some(PositionPhase::Reverse)),
+                    };
+                    let to = transition(Some(transfer.state), event)
+                        .map_err(|e| HandlerError::permanent(format!("{transfer_id}: {e}")))?;
+                    let reason = match result.outcome {
+                        OpOutcome::Rejected(why) => Some(why.reason().to_owned()),
+                        _ if to == TransferState::ExpiredReserved => {
+                            Some("Transfer expired".to_owned())
+                        }
+                        _ => None,
+                    };
+                    changes.push(StateChange {
+                        transfer_id: transfer_id.to_owned(),
+                        from: Some(transfer.state),
+                        to,
+                        reason,
+                        at: now_db,
+                    });
+                    if let Some(phase) = phase {
+                        journal.push(PositionChange {
+                            account_id,
+                            transfer_id: transfer_id.to_owned(),
+                            phase,
+                            change: result.change,
+                            value_after: result.value_after,
+                            reserved_after: locked[&account_id].reserved_value,
+                            at: now_db,
+                        });
+                    }
+                    if to.is_final() {
+                        finished.push(transfer_id);
+                    }
+                    match result.outcome {
+                        OpOutcome::Rejected(why) => {
+                            let error = FspiopError::new(why.error_code());
+                            errors.push(TransferErrorRow {
+                                transfer_id: transfer_id.to_owned(),
+                                state: to,
+                                error_code: error.code().as_u16(),
+                                error_description: error.description().to_owned(),
+                            });
+                            metrics::counter!("ferroloop_reservations_total", "outcome" => why.reason()).increment(1);
+                            output.push(self.outputs.notification(&events::error_from_switch(
+                                &item.envelope,
+                                &self.hub,
+                                &transfer.payer_fsp,
+                                action::PREPARE,
+                                &error,
+                            )));
+                        }
+                        _ if item.request == (Request::Commit { patch_flow: true }) => {
+                            patch_flow_commits.push(index);
+                        }
+                        _ => {
+                            if op_is_reserve(op) {
+                                metrics::counter!("ferroloop_reservations_total", "outcome" => "reserved").increment(1);
+                            }
+                            output.push(self.success_notification(item));
+                        }
+                    }
+                }
+            }
+        }
+        // Update in-memory copies so later reads in this batch see the new states.
+        for change in &changes {
+            if let Some(t) = stored.get_mut(&change.transfer_id) {
+                t.state = change.to;
+            }
+        }
+
+        transfers::change_states(&mut tx, &changes)
+            .await
+            .map_err(db_error)?;
+        positions::apply_position_changes(&mut tx, &journal)
+            .await
+            .map_err(db_error)?;
+        transfers::insert_errors(&mut tx, &errors)
+            .await
+            .map_err(db_error)?;
+        transfers::delete_timeouts(&mut tx, &finished)
+            .await
+            .map_err(db_error)?;
+
+        if !replayed_rejections.is_empty() {
+            let ids: Vec<&str> = replayed_rejections
+                .iter()
+                .map(|i| items[*i].transfer_id.as_str())
+                .collect();
+            let stored_errors = transfers::load_errors(&mut tx, &ids)
+                .await
+                .map_err(db_error)?;
+            for index in replayed_rejections {
+                let item = &items[index];
+                if let Some(error) = stored_errors.get(&item.transfer_id) {
+                    output.push(self.outputs.notification(&events::stored_error_from_switch(
+                        &item.envelope,
+                        &self.hub,
+                        &stored[&item.transfer_id].payer_fsp,
+                        action::PREPARE,
+                        &ErrorInformation {
+                            error_code: error.error_code.to_string(),
+                            error_description: error.error_description.clone(),
+                            extension_list: None,
+                        },
+                    )));
+                }
+            }
+        }
+        if !patch_flow_commits.is_empty() {
+            // The payee answered RESERVED: the hub tells the payer COMMITTED with the ledger's
+            // view (PUT) and the payee (PATCH), reference §1.5.
+            let ids: Vec<&str> = patch_flow_commits
+                .iter()
+                .map(|i| items[*i].transfer_id.as_str())
+                .collect();
+            let views = transfers::load_views(&mut tx, &ids)
+                .await
+                .map_err(db_error)?;
+            for index in patch_flow_commits {
+                let item = &items[index];
+                if let Some((record, view)) = views.get(&item.transfer_id) {
+                    output.push(self.outputs.notification(&events::from_switch(
+                        &item.envelope,
+                        &self.hub,
+                        &record.payer_fsp,
+                        event_type::NOTIFICATION,
+                        action::RESERVE,
+                        EventState::success(),
+                        events::json_payload(&view.to_state_body()),
+                        Some((&record.payer_fsp, &record.payee_fsp)),
+                    )));
+                }
+            }
+        }
+        tx.commit().await.map_err(|e| db_error(e.into()))?;
+        Ok(output)
+    }
+
+    /// The notification of a step that succeeded: the consumed message re-addressed to the
+    /// notification handler, keeping an error decided upstream (abort, expiry).
+    fn success_notification(&self, item: &Item) -> OutboundMessage {
+        let action = item.envelope.action();
+        let envelope = match item.request {
+            Request::Reserve | Request::Commit { .. } => {
+                events::forward(&item.envelope, event_type::NOTIFICATION, action)
+            }
+            Request::Abort | Request::Expire => {
+                events::forward_keeping_state(&item.envelope, event_type::NOTIFICATION, action)
+            }
+        };
+        self.outputs.notification(&envelope)
+    }
+}
+
+fn op_is_reserve(op: PositionOp) -> bool {
+    matches!(op, PositionOp::Reserve { .. })
+}
+
+/// The account a request changes: the payer's for reservations and reversals, the payee's for
+/// commits.
+fn account_of(request: Request, transfer: &TransferRecord) -> Option<u32> {
+    match request {
+        Request::Commit { .. } => transfer.payee_account_id,
+        Request::Reserve | Request::Abort | Request::Expire => transfer.payer_account_id,
+    }
+}
+
+/// An account without a net debit cap can reserve nothing (central-ledger requires one).
+fn limits_of(position: &LockedPosition) -> AccountLimits {
+    AccountLimits::new(
+        position.net_debit_cap.unwrap_or(Decimal::ZERO),
+        position.liquidity_cover(),
+    )
+}
+
+impl BatchHandler for PositionHandler {
+    fn name(&self) -> &'static str {
+        "position"
+    }
+
+    async fn handle(
+        &mut self,
+        batch: &[ReceivedMessage],
+    ) -> Result<Vec<OutboundMessage>, HandlerError> {
+        self.handle_batch(batch).await
+    }
+}

@@ -1,0 +1,87 @@
+//! The prepare handler: consumes `topic-transfer-prepare` (Mojaloop's envelope, action
+//! `prepare`), and per batch, in one transaction:
+//! 1. claims the duplicate-check record of every transfer id (insert-first);
+//! 2. tells new requests, replays of our own earlier work, and DFSP resends apart;
+//! 3. validates new prepares with `ferroloop_core::prepare` and stores them as
+//!    `RECEIVED_PREPARE` (or `INVALID` with the 3100 reason);
+//!
+//! then produces position messages keyed by the payer's position account and error
+//! notifications, and only then stores offsets (see `ferroloop_messaging::batch_loop`).
+
+mod handler;
+
+use std::net::SocketAddr;
+
+use ferroloop_messaging::{KafkaArgs, LoopParts};
+use ferroloop_store::DatabaseArgs;
+use ferroloop_telemetry::{Health, TelemetryArgs};
+use tokio_util::sync::CancellationToken;
+
+pub use handler::PrepareHandler;
+
+/// Configuration, from flags or environment variables (`prepare-handler --help`).
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "prepare-handler", version, about = "ferroloop prepare handler")]
+pub struct Config {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+    /// Consumer group of this handler.
+    #[arg(
+        long,
+        env = "PREPARE_CONSUMER_GROUP",
+        default_value = "cl-group-transfer-prepare"
+    )]
+    pub consumer_group: String,
+    /// The hub's FSPIOP name: the source of the errors it sends.
+    #[arg(long, env = "HUB_NAME", default_value = "Hub")]
+    pub hub_name: String,
+    /// Allow payer = payee (scheme rule ENABLE_ON_US_TRANSFERS).
+    #[arg(long, env = "ENABLE_ON_US_TRANSFERS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub enable_on_us_transfers: bool,
+}
+
+/// A started handler: its operations address and the batch loop, which ends after `shutdown`.
+#[derive(Debug)]
+pub struct Running {
+    pub ops_addr: SocketAddr,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Starts the handler; it runs until `shutdown` fires, then finishes its batch and commits.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
+    let health = Health::default();
+    let ops =
+        ferroloop_telemetry::serve_ops(config.telemetry.ops_addr, health.clone(), shutdown.clone())
+            .await
+            .map_err(StartError::Ops)?;
+    let pool = ferroloop_store::connect(&config.database).await?;
+    let topics = config.kafka.topics();
+    let parts = LoopParts::connect(
+        &config.kafka,
+        &config.consumer_group,
+        &[topics.prepare.as_str()],
+        health.part("prepare-consumer"),
+    )?;
+    let handler = PrepareHandler::new(pool, topics, config.hub_name, config.enable_on_us_transfers);
+    let task = tokio::spawn(ferroloop_messaging::batch_loop::run(
+        parts, handler, shutdown,
+    ));
+    Ok(Running {
+        ops_addr: ops,
+        task,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("operations listener: {0}")]
+    Ops(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] ferroloop_store::StoreError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] ferroloop_messaging::KafkaError),
+}

@@ -1,0 +1,364 @@
+//! Mojaloop's event vocabulary (reference §2.3) and the builders handlers use to turn the
+//! message they consumed into the message they produce.
+//!
+//! Two kinds of output exist:
+//! - *forwarded*: the DFSP's original content (headers and body bytes) travels on, so the
+//!   counterparty receives the original bytes and signature;
+//! - *from switch*: the hub speaks (`from` = hub name, headers rewritten, payload built by the
+//!   hub, the original body dropped so no callback can carry it by mistake).
+
+use std::collections::BTreeMap;
+
+use ferroloop_core::api::{ErrorInformation, ErrorInformationObject};
+use ferroloop_core::error::FspiopError;
+use serde::Serialize;
+
+use crate::envelope::{
+    Content, Context, Envelope, Event, EventState, Metadata, Payload, UriParams, now_iso,
+};
+
+/// `metadata.event.type` values.
+pub mod event_type {
+    pub const PREPARE: &str = "prepare";
+    pub const FULFIL: &str = "fulfil";
+    pub const POSITION: &str = "position";
+    pub const NOTIFICATION: &str = "notification";
+    pub const GET: &str = "get";
+    pub const TRANSFER: &str = "transfer";
+}
+
+/// `metadata.event.action` values used by the transfer flow.
+pub mod action {
+    pub const PREPARE: &str = "prepare";
+    pub const PREPARE_DUPLICATE: &str = "prepare-duplicate";
+    pub const COMMIT: &str = "commit";
+    pub const RESERVE: &str = "reserve";
+    pub const REJECT: &str = "reject";
+    pub const ABORT: &str = "abort";
+    pub const ABORT_VALIDATION: &str = "abort-validation";
+    pub const FULFIL_DUPLICATE: &str = "fulfil-duplicate";
+    pub const ABORT_DUPLICATE: &str = "abort-duplicate";
+    pub const RESERVED_ABORTED: &str = "reserved-aborted";
+    pub const TIMEOUT_RECEIVED: &str = "timeout-received";
+    pub const TIMEOUT_RESERVED: &str = "timeout-reserved";
+    pub const GET: &str = "get";
+    pub const POSITION: &str = "position";
+}
+
+/// The media type hub-built messages carry (FSPIOP transfers resource, v1.1 bodies).
+pub const HUB_CONTENT_TYPE: &str = "application/vnd.interoperability.transfers+json;version=1.1";
+
+/// The original message, re-addressed as the next event with the same content.
+pub fn forward(original: &Envelope, event_type: &str, action: &str) -> Envelope {
+    original.next_event(event_type, action, EventState::success())
+}
+
+/// Like [`forward`] but keeps the consumed event's state (an error decided upstream travels on).
+pub fn forward_keeping_state(original: &Envelope, event_type: &str, action: &str) -> Envelope {
+    original.next_event(event_type, action, original.metadata.event.state.clone())
+}
+
+/// Headers of a message the hub originates.
+pub fn hub_headers(hub: &str, destination: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("content-type".to_owned(), HUB_CONTENT_TYPE.to_owned()),
+        (
+            "date".to_owned(),
+            httpdate::fmt_http_date(std::time::SystemTime::now()),
+        ),
+        ("fspiop-source".to_owned(), hub.to_owned()),
+        ("fspiop-destination".to_owned(), destination.to_owned()),
+    ])
+}
+
+/// A message from the hub to `to` about the transfer of `original`, with a hub-built payload.
+/// `payer`/`payee` go into the context so a fan-out (timeout of a reserved transfer) can reach
+/// both sides.
+#[allow(clippy::too_many_arguments)]
+pub fn from_switch(
+    original: &Envelope,
+    hub: &str,
+    to: &str,
+    event_type: &str,
+    action: &str,
+    state: EventState,
+    payload: Payload,
+    parties: Option<(&str, &str)>,
+) -> Envelope {
+    let mut next = original.next_event(event_type, action, state);
+    next.from = hub.to_owned();
+    next.to = to.to_owned();
+    next.content_type = "application/json".to_owned();
+    next.content.headers = hub_headers(hub, to);
+    next.content.payload = payload;
+    next.content.uri_params = Some(UriParams {
+        id: original.transfer_id().to_owned(),
+    });
+    next.content.context = parties.map(|(payer, payee)| Context {
+        payer: Some(payer.to_owned()),
+        payee: Some(payee.to_owned()),
+        ..Context::default()
+    });
+    next
+}
+
+/// An FSPIOP error from the hub to `to` (a `PUT …/error` callback).
+pub fn error_from_switch(
+    original: &Envelope,
+    hub: &str,
+    to: &str,
+    action: &str,
+    error: &FspiopError,
+) -> Envelope {
+    stored_error_from_switch(original, hub, to, action, &error.to_error_information())
+}
+
+/// Like [`error_from_switch`] for an error as it was recorded (code and full description).
+pub fn stored_error_from_switch(
+    original: &Envelope,
+    hub: &str,
+    to: &str,
+    action: &str,
+    error: &ErrorInformation,
+) -> Envelope {
+    from_switch(
+        original,
+        hub,
+        to,
+        event_type::NOTIFICATION,
+        action,
+        error_information_state(error),
+        json_payload(&ErrorInformationObject {
+            error_information: error.clone(),
+        }),
+        None,
+    )
+}
+
+/// The event state of an error: status `error`, its code and description.
+pub fn error_information_state(error: &ErrorInformation) -> EventState {
+    EventState {
+        status: "error".to_owned(),
+        code: serde_json::Value::from(error.error_code.parse::<u16>().unwrap_or(2001)),
+        description: error.error_description.clone(),
+    }
+}
+
+pub fn json_payload<T: Serialize>(body: &T) -> Payload {
+    // Our body types are plain data; serialising them cannot fail.
+    Payload::Json(serde_json::to_value(body).expect("body serialises"))
+}
+
+/// A hub-originated message that does not answer a consumed message (the timeout handler's).
+#[allow(clippy::too_many_arguments)]
+pub fn new_hub_event(
+    transfer_id: &str,
+    hub: &str,
+    to: &str,
+    event_type: &str,
+    action: &str,
+    state: EventState,
+    payload: Payload,
+    parties: Option<(&str, &str)>,
+) -> Envelope {
+    Envelope {
+        id: transfer_id.to_owned(),
+        from: hub.to_owned(),
+        to: to.to_owned(),
+        content_type: "application/json".to_owned(),
+        content: Content {
+            uri_params: Some(UriParams {
+                id: transfer_id.to_owned(),
+            }),
+            headers: hub_headers(hub, to),
+            payload,
+            context: parties.map(|(payer, payee)| Context {
+                payer: Some(payer.to_owned()),
+                payee: Some(payee.to_owned()),
+                ..Context::default()
+            }),
+        },
+        metadata: Metadata {
+            correlation_id: transfer_id.to_owned(),
+            event: Event {
+                id: uuid::Uuid::now_v7().to_string(),
+                response_to: None,
+                event_type: event_type.to_owned(),
+                action: action.to_owned(),
+                created_at: now_iso(),
+                state,
+            },
+            trace: None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::data_uri;
+    use ferroloop_core::error::ErrorCode;
+
+    fn prepare() -> Envelope {
+        let body = br#"{"transferId":"t"}"#;
+        Envelope {
+            id: "t".into(),
+            from: "payerfsp".into(),
+            to: "payeefsp".into(),
+            content_type: HUB_CONTENT_TYPE.into(),
+            content: Content {
+                uri_params: None,
+                headers: BTreeMap::from([
+                    ("fspiop-source".to_owned(), "payerfsp".to_owned()),
+                    ("fspiop-signature".to_owned(), "sig".to_owned()),
+                ]),
+                payload: Payload::Text(data_uri(HUB_CONTENT_TYPE, body)),
+                context: Some(Context {
+                    original_request_payload: Some(data_uri(HUB_CONTENT_TYPE, body)),
+                    ..Context::default()
+                }),
+            },
+            metadata: Metadata {
+                correlation_id: "t".into(),
+                event: Event {
+                    id: "e0".into(),
+                    response_to: None,
+                    event_type: "prepare".into(),
+                    action: "prepare".into(),
+                    created_at: now_iso(),
+                    state: EventState::success(),
+                },
+                trace: None,
+            },
+        }
+    }
+
+    #[test]
+    fn error_from_switch_speaks_as_the_hub_and_drops_the_original_body() {
+        let error = FspiopError::with_detail(ErrorCode::VALIDATION_ERROR, "bad");
+        let out = error_from_switch(&prepare(), "Hub", "payerfsp", action::PREPARE, &error);
+        assert_eq!(out.from, "Hub");
+        assert_eq!(out.to, "payerfsp");
+        assert_eq!(out.header("fspiop-source"), Some("Hub"));
+        assert_eq!(out.header("fspiop-destination"), Some("payerfsp"));
+        assert_eq!(out.header("fspiop-signature"), None);
+        assert!(
+            out.content.context.is_none(),
+            "no original bytes may travel on"
+        );
+        assert_eq!(out.metadata.event.state.code, serde_json::json!(3100));
+        let body: serde_json::Value = out.content.payload.decode().unwrap();
+        assert_eq!(body["errorInformation"]["errorCode"], "3100");
+        assert_eq!(
+            body["errorInformation"]["errorDescription"],
+            "Generic validation error - bad"
+        );
+        assert_eq!(out.transfer_id(), "t");
+        assert_eq!(out.metadata.event.response_to.as_deref(), Some("e0"));
+    }
+
+    #[test]
+    fn forward_keeps_the_original_bytes_and_headers() {
+        let original = prepare();
+        let out = forward(&original, event_type::NOTIFICATION, action::PREPARE);
+        assert_eq!(out.original_body().unwrap(), br#"{"transferId":"t"}"#);
+        assert_eq!(out.header("fspiop-signature"), Some("sig"));
+        assert_eq!(out.metadata.event.event_type, "notification");
+    }
+}
+
+/// Which FSPIOP request an inbound envelope carries (reference §1.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundKind {
+    /// `POST /transfers`.
+    Prepare,
+    /// `PUT /transfers/{id}`; the action follows `transferState`.
+    Fulfil,
+    /// `PUT /transfers/{id}/error`.
+    Error,
+    /// `GET /transfers/{id}`.
+    Get,
+}
+
+/// A DFSP request as the API adapter hands it to Kafka.
+#[derive(Debug, Clone)]
+pub struct InboundRequest<'a> {
+    pub kind: InboundKind,
+    /// `{ID}` of the path, or the body's `transferId` for a prepare.
+    pub transfer_id: &'a str,
+    /// Headers with lower-case names, as received.
+    pub headers: BTreeMap<String, String>,
+    /// The exact body bytes (empty for GET).
+    pub body: &'a [u8],
+    /// For a prepare: the body's payer and payee (`from`/`to` of the message).
+    pub payer_payee: Option<(&'a str, &'a str)>,
+    /// For a fulfil: the body's `transferState`.
+    pub transfer_state: Option<&'a str>,
+}
+
+/// Builds the boundary envelope Mojaloop's adapter produces for a request: the body travels as
+/// a data URI in `content.payload` and in `context.originalRequestPayload` (where Mojaloop's
+/// notification handler looks for the bytes to forward).
+pub fn inbound_envelope(request: &InboundRequest<'_>) -> Envelope {
+    let content_type = request
+        .headers
+        .get("content-type")
+        .cloned()
+        .unwrap_or_else(|| HUB_CONTENT_TYPE.to_owned());
+    let header = |name: &str| request.headers.get(name).cloned().unwrap_or_default();
+    let (from, to) = match (request.kind, request.payer_payee) {
+        (InboundKind::Prepare, Some((payer, payee))) => (payer.to_owned(), payee.to_owned()),
+        _ => (header("fspiop-source"), header("fspiop-destination")),
+    };
+    let (event_type, action) = match request.kind {
+        InboundKind::Prepare => (event_type::PREPARE, action::PREPARE),
+        InboundKind::Fulfil => (
+            event_type::FULFIL,
+            match request.transfer_state {
+                Some("ABORTED") => action::REJECT,
+                Some("RESERVED") => action::RESERVE,
+                _ => action::COMMIT,
+            },
+        ),
+        InboundKind::Error => (event_type::FULFIL, action::ABORT),
+        InboundKind::Get => (event_type::GET, action::GET),
+    };
+    let (payload, context) = if request.kind == InboundKind::Get {
+        (Payload::Json(serde_json::json!({})), None)
+    } else {
+        let uri = crate::envelope::data_uri(&content_type, request.body);
+        (
+            Payload::Text(uri.clone()),
+            Some(Context {
+                original_request_payload: Some(uri),
+                ..Context::default()
+            }),
+        )
+    };
+    Envelope {
+        id: request.transfer_id.to_owned(),
+        from,
+        to,
+        content_type,
+        content: Content {
+            uri_params: (request.kind != InboundKind::Prepare).then(|| UriParams {
+                id: request.transfer_id.to_owned(),
+            }),
+            headers: request.headers.clone(),
+            payload,
+            context,
+        },
+        metadata: Metadata {
+            correlation_id: request.transfer_id.to_owned(),
+            event: Event {
+                id: uuid::Uuid::now_v7().to_string(),
+                response_to: None,
+                event_type: event_type.to_owned(),
+                action: action.to_owned(),
+                created_at: now_iso(),
+                state: EventState::success(),
+            },
+            trace: None,
+        },
+    }
+}

@@ -83,6 +83,23 @@ impl Handlers {
     };
 }
 
+/// Handlers started together that can be stopped together (cleanly: finish the batch in hand,
+/// commit offsets).
+#[derive(Debug)]
+pub struct HandlerGroup {
+    shutdown: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl HandlerGroup {
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            let _ = tokio::time::timeout(WAIT, task).await;
+        }
+    }
+}
+
 /// A DFSP onboarded for a test.
 #[derive(Debug, Clone)]
 pub struct Dfsp {
@@ -116,7 +133,8 @@ impl Pipeline {
         let broker = TestBroker::with_partitions(1).await;
         let producer = BatchProducer::new(&broker.args).expect("producer");
         let shutdown = CancellationToken::new();
-        let notifications = Notifications::collect(&broker, shutdown.clone()).await;
+        let notifications =
+            Notifications::collect(&broker, &broker.topics().notification, shutdown.clone()).await;
         let mut pipeline = Self {
             db,
             broker,
@@ -144,69 +162,78 @@ impl Pipeline {
 
     /// Starts handlers in-process (in addition to any already running).
     pub async fn start_handlers(&mut self, handlers: Handlers) {
+        let group = self.start_group(handlers, &self.broker.group("")).await;
+        self.tasks.extend(group.tasks);
+    }
+
+    /// Starts handlers that can be stopped on their own (consumer groups named after
+    /// `group_prefix`, so a restarted group resumes from its committed offsets).
+    pub async fn start_group(&self, handlers: Handlers, group_prefix: &str) -> HandlerGroup {
         let database = self.db.args();
         let kafka = self.kafka();
-        let shutdown = self.shutdown.clone();
+        let shutdown = self.shutdown.child_token();
+        let mut tasks = Vec::new();
         if handlers.prepare {
             let config = ferroloop_prepare_handler::Config {
                 database: database.clone(),
                 kafka: kafka.clone(),
                 telemetry: Self::telemetry(),
-                consumer_group: self.broker.group("prepare"),
+                consumer_group: format!("{group_prefix}prepare"),
                 hub_name: HUB.into(),
                 enable_on_us_transfers: false,
             };
             let running = ferroloop_prepare_handler::run(config, shutdown.clone())
                 .await
                 .expect("prepare handler");
-            self.tasks.push(running.task);
+            tasks.push(running.task);
         }
         if handlers.position {
             let config = ferroloop_position_handler::Config {
                 database: database.clone(),
                 kafka: kafka.clone(),
                 telemetry: Self::telemetry(),
-                consumer_group: self.broker.group("position"),
+                consumer_group: format!("{group_prefix}position"),
                 hub_name: HUB.into(),
             };
             let running = ferroloop_position_handler::run(config, shutdown.clone())
                 .await
                 .expect("position handler");
-            self.tasks.push(running.task);
+            tasks.push(running.task);
         }
         if handlers.fulfil {
             let config = ferroloop_fulfil_handler::Config {
                 database: database.clone(),
                 kafka: kafka.clone(),
                 telemetry: Self::telemetry(),
-                consumer_group: self.broker.group("fulfil"),
+                consumer_group: format!("{group_prefix}fulfil"),
                 hub_name: HUB.into(),
             };
             let running = ferroloop_fulfil_handler::run(config, shutdown.clone())
                 .await
                 .expect("fulfil handler");
-            self.tasks.push(running.task);
+            tasks.push(running.task);
         }
         if handlers.timeout {
             let running =
                 ferroloop_timeout_handler::run(timeout_config(&database, &kafka), shutdown.clone())
                     .await
                     .expect("timeout handler");
-            self.tasks.push(running.task);
+            tasks.push(running.task);
         }
         if handlers.get {
             let config = ferroloop_get_handler::Config {
                 database: database.clone(),
                 kafka: kafka.clone(),
                 telemetry: Self::telemetry(),
-                consumer_group: self.broker.group("get"),
+                consumer_group: format!("{group_prefix}get"),
                 hub_name: HUB.into(),
             };
             let running = ferroloop_get_handler::run(config, shutdown.clone())
                 .await
                 .expect("get handler");
-            self.tasks.push(running.task);
+            tasks.push(running.task);
         }
+        HandlerGroup { shutdown, tasks }
     }
 
     /// Stops every handler (clean shutdown) and waits for them.
@@ -486,13 +513,10 @@ pub struct Notifications {
 }
 
 impl Notifications {
-    async fn collect(broker: &TestBroker, shutdown: CancellationToken) -> Self {
-        let consumer = BatchConsumer::new(
-            &broker.args,
-            &broker.group("test-collector"),
-            &[broker.topics().notification.as_str()],
-        )
-        .expect("collector");
+    /// Collects everything produced to `topic` from now on (its own consumer group).
+    pub async fn collect(broker: &TestBroker, topic: &str, shutdown: CancellationToken) -> Self {
+        let group = broker.group(&format!("test-collector-{}", uuid::Uuid::now_v7().simple()));
+        let consumer = BatchConsumer::new(&broker.args, &group, &[topic]).expect("collector");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let arrived = Arc::new(Notify::new());
         let (s, a) = (Arc::clone(&seen), Arc::clone(&arrived));
@@ -505,7 +529,14 @@ impl Notifications {
                 };
                 let mut seen = s.lock().unwrap();
                 for message in &batch {
-                    if let Ok(envelope) = Envelope::from_json_bytes(&message.payload) {
+                    if let Ok(mut envelope) = Envelope::from_json_bytes(&message.payload) {
+                        // Keep the Kafka key where tests can see it.
+                        if let Some(key) = message.key_str() {
+                            envelope
+                                .content
+                                .headers
+                                .insert("x-kafka-key".into(), key.into());
+                        }
                         seen.push(envelope);
                     }
                 }

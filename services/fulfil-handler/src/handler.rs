@@ -15,7 +15,7 @@ use ferroloop_messaging::{
     Topics,
 };
 use ferroloop_store::transfers::{
-    self, DuplicateCheck, ExtensionPhase, ExtensionRow, FulfilmentRow, StateChange,
+    self, DuplicateCheck, DuplicateClaim, ExtensionPhase, ExtensionRow, FulfilmentRow, StateChange,
     TransferErrorRow, TransferRecord,
 };
 use ferroloop_store::{MySqlPool, StoreError, db_time};
@@ -225,7 +225,7 @@ impl FulfilHandler {
         &self,
         item: &Item,
         transfer: &TransferRecord,
-        error: FspiopError,
+        error: &FspiopError,
         now: OffsetDateTime,
         writes: &mut Writes,
         output: &mut Vec<OutboundMessage>,
@@ -255,7 +255,7 @@ impl FulfilHandler {
         );
         output.push(self.outputs.position(&message, payer_account(transfer)?));
         if item.kind == Kind::Reserve {
-            output.push(self.reserved_aborted(item, transfer, &error, now));
+            output.push(self.reserved_aborted(item, transfer, error, now));
         }
         Ok(to)
     }
@@ -379,7 +379,7 @@ impl FulfilHandler {
         }
 
         // Duplicate checks, one statement per table.
-        let mut claims: HashMap<DuplicateCheck, Vec<(&str, [u8; 32], &str)>> = HashMap::new();
+        let mut claims: HashMap<DuplicateCheck, Vec<DuplicateClaim<'_>>> = HashMap::new();
         for &index in &passed {
             let item = &items[index];
             claims
@@ -403,10 +403,11 @@ impl FulfilHandler {
         let mut changed_in_batch: HashMap<String, usize> = HashMap::new();
         for &index in &passed {
             let item = &items[index];
-            if let Some(first) = changed_in_batch.get(&item.transfer_id) {
-                if items[*first].event_id == item.event_id {
-                    continue; // delivered twice in one batch
-                }
+            if changed_in_batch
+                .get(&item.transfer_id)
+                .is_some_and(|first| items[*first].event_id == item.event_id)
+            {
+                continue; // delivered twice in one batch
             }
             let transfer = stored[&item.transfer_id].clone();
             let record = records
@@ -531,7 +532,7 @@ impl FulfilHandler {
                 "fspiop-destination does not match payer fsp on the Fulfil callback response",
             );
             return self
-                .abort_validation(item, transfer, error, now, writes, output)
+                .abort_validation(item, transfer, &error, now, writes, output)
                 .map(Some);
         }
         let valid = match (&fulfilment, &transfer.ilp_condition) {
@@ -545,7 +546,7 @@ impl FulfilHandler {
                 .abort_validation(
                     item,
                     transfer,
-                    validation("invalid fulfilment"),
+                    &validation("invalid fulfilment"),
                     now,
                     writes,
                     output,

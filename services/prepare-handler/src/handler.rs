@@ -90,7 +90,7 @@ impl PrepareHandler {
                     envelope.event_type()
                 ),
             );
-            return Err(self.notification(events::error_from_switch(
+            return Err(self.notification(&events::error_from_switch(
                 &envelope,
                 &self.hub,
                 &envelope.from,
@@ -100,7 +100,7 @@ impl PrepareHandler {
         }
         let invalid = |detail: String| {
             let error = FspiopError::with_detail(ErrorCode::VALIDATION_ERROR, detail);
-            self.notification(events::error_from_switch(
+            self.notification(&events::error_from_switch(
                 &envelope,
                 &self.hub,
                 &envelope.from,
@@ -127,8 +127,8 @@ impl PrepareHandler {
         })
     }
 
-    fn notification(&self, envelope: Envelope) -> OutboundMessage {
-        self.outputs.notification(&envelope)
+    fn notification(&self, envelope: &Envelope) -> OutboundMessage {
+        self.outputs.notification(envelope)
     }
 
     fn position(&self, item: &Item, payer_account_id: u32) -> OutboundMessage {
@@ -137,7 +137,7 @@ impl PrepareHandler {
     }
 
     fn error_to_payer(&self, item: &Item, error: &FspiopError) -> OutboundMessage {
-        self.notification(events::error_from_switch(
+        self.notification(&events::error_from_switch(
             &item.envelope,
             &self.hub,
             &item.body.payer_fsp,
@@ -147,7 +147,7 @@ impl PrepareHandler {
     }
 
     fn state_to_payer(&self, item: &Item, view: &TransferView) -> OutboundMessage {
-        self.notification(events::from_switch(
+        self.notification(&events::from_switch(
             &item.envelope,
             &self.hub,
             &item.body.payer_fsp,
@@ -366,7 +366,7 @@ impl PrepareHandler {
             for index in replays_invalid {
                 let item = &items[index];
                 if let Some(error) = stored_errors.get(item.transfer_id.as_str()) {
-                    output.push(self.notification(events::stored_error_from_switch(
+                    output.push(self.notification(&events::stored_error_from_switch(
                         &item.envelope,
                         &self.hub,
                         &item.body.payer_fsp,

@@ -40,19 +40,17 @@ impl TransferView {
         } else {
             self.prepare_extensions.clone()
         };
-        if api_state == ApiTransferState::Aborted {
-            if let Some((code, description)) = &self.error {
-                let value: String = format!("{code}: {description}")
-                    .chars()
-                    .take(EXTENSION_VALUE_MAX_CHARS)
-                    .collect();
-                // The FSPIOP list holds at most 16 items; the cause matters more than the last.
-                extensions.truncate(EXTENSION_LIST_MAX_ITEMS - 1);
-                extensions.push(Extension {
-                    key: "cause".to_owned(),
-                    value,
-                });
-            }
+        if let (ApiTransferState::Aborted, Some((code, description))) = (api_state, &self.error) {
+            let value: String = format!("{code}: {description}")
+                .chars()
+                .take(EXTENSION_VALUE_MAX_CHARS)
+                .collect();
+            // The FSPIOP list holds at most 16 items; the cause matters more than the last.
+            extensions.truncate(EXTENSION_LIST_MAX_ITEMS - 1);
+            extensions.push(Extension {
+                key: "cause".to_owned(),
+                value,
+            });
         }
         let extension_list = (!extensions.is_empty()).then_some(ExtensionList {
             extension: extensions,

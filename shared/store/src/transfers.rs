@@ -178,6 +178,9 @@ impl DuplicateCheck {
     }
 }
 
+/// A request claiming a duplicate-check record: (transfer id, body hash, event id).
+pub type DuplicateClaim<'a> = (&'a str, [u8; 32], &'a str);
+
 /// A duplicate-check record: the first request's body hash and the event that carried it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DuplicateRecord {
@@ -193,7 +196,7 @@ pub struct DuplicateRecord {
 pub async fn claim_duplicate_checks(
     conn: &mut MySqlConnection,
     check: DuplicateCheck,
-    requests: &[(&str, [u8; 32], &str)],
+    requests: &[DuplicateClaim<'_>],
 ) -> Result<HashMap<String, DuplicateRecord>> {
     let mut requests = requests.to_vec();
     // Stable: of several requests for one id in a batch, the first in batch order claims it.

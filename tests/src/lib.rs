@@ -560,6 +560,20 @@ impl Notifications {
             .collect()
     }
 
+    /// Waits until `condition` holds over everything received so far.
+    pub async fn wait_until(&self, what: &str, condition: impl Fn(&[Envelope]) -> bool) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let notified = self.arrived.notified();
+            if condition(&self.all()) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("timed out waiting until {what}");
+            }
+        }
+    }
+
     /// Waits for the first notification matching `predicate`.
     pub async fn wait_for(&self, what: &str, predicate: impl Fn(&Envelope) -> bool) -> Envelope {
         self.wait_for_count(what, 1, predicate).await.remove(0)

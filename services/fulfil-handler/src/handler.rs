@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use ferroloop_core::api::{
-    ErrorInformationObject, Extension, ExtensionList, FulfilBody, PatchBody,
+    ErrorInformation, ErrorInformationObject, Extension, ExtensionList, FulfilBody, PatchBody,
 };
 use ferroloop_core::error::{ErrorCode, FspiopError};
 use ferroloop_core::hash::{RequestHash, request_hash};
@@ -122,6 +122,8 @@ struct Writes {
     errors: Vec<TransferErrorRow>,
     /// Finished duplicates whose state must be read: (item index).
     resend_state: Vec<usize>,
+    /// Replayed fulfilments whose hub abort must be produced again: (item index).
+    replay_aborts: Vec<usize>,
 }
 
 impl FulfilHandler {
@@ -193,14 +195,14 @@ impl FulfilHandler {
         &self,
         item: &Item,
         transfer: &TransferRecord,
-        error: &FspiopError,
-        now: OffsetDateTime,
+        error: &ErrorInformation,
+        aborted_at: OffsetDateTime,
     ) -> OutboundMessage {
-        let mut patch = PatchBody::new(now, ApiTransferState::Aborted);
+        let mut patch = PatchBody::new(aborted_at, ApiTransferState::Aborted);
         patch.extension_list = Some(ExtensionList {
             extension: vec![Extension {
                 key: "cause".to_owned(),
-                value: format!("{}: {}", error.code().as_u16(), error.description())
+                value: format!("{}: {}", error.error_code, error.error_description)
                     .chars()
                     .take(ferroloop_core::api::EXTENSION_VALUE_MAX_CHARS)
                     .collect(),
@@ -243,21 +245,42 @@ impl FulfilHandler {
             error_code: error.code().as_u16(),
             error_description: error.description().to_owned(),
         });
+        let aborted_at = db_time(now).assume_utc();
+        output.extend(self.abort_validation_output(
+            item,
+            transfer,
+            &error.to_error_information(),
+            aborted_at,
+        )?);
+        Ok(to)
+    }
+
+    /// What a hub abort produces (also on replay, from the recorded error): the reversal for
+    /// the position handler and, in the RESERVED flow, the PATCH to the payee.
+    fn abort_validation_output(
+        &self,
+        item: &Item,
+        transfer: &TransferRecord,
+        error: &ErrorInformation,
+        aborted_at: OffsetDateTime,
+    ) -> Result<Vec<OutboundMessage>, HandlerError> {
         let message = events::from_switch(
             &item.envelope,
             &self.hub,
             &transfer.payer_fsp,
             event_type::POSITION,
             action::ABORT_VALIDATION,
-            EventState::error(error.code().as_u16(), error.description()),
-            events::json_payload(&error.to_body()),
+            events::error_information_state(error),
+            events::json_payload(&ErrorInformationObject {
+                error_information: error.clone(),
+            }),
             Some((&transfer.payer_fsp, &transfer.payee_fsp)),
         );
-        output.push(self.outputs.position(&message, payer_account(transfer)?));
+        let mut output = vec![self.outputs.position(&message, payer_account(transfer)?)];
         if item.kind == Kind::Reserve {
-            output.push(self.reserved_aborted(item, transfer, error, now));
+            output.push(self.reserved_aborted(item, transfer, error, aborted_at));
         }
-        Ok(to)
+        Ok(output)
     }
 
     fn change(
@@ -451,6 +474,13 @@ impl FulfilHandler {
                 output.push(self.accepted_output(item, &transfer)?);
                 continue;
             }
+            if item.kind != Kind::Abort && transfer.state == TransferState::ReceivedError {
+                // Our fulfilment, replayed after it made the hub abort the transfer (invalid
+                // fulfilment, wrong destination): produce that abort again.
+                metrics::counter!("ferroloop_fulfils_total", "outcome" => "replay").increment(1);
+                writes.replay_aborts.push(index);
+                continue;
+            }
             if transfer.state != TransferState::Reserved {
                 output.push(self.to_sender(item, &validation("non-RESERVED transfer state")));
                 continue;
@@ -481,6 +511,35 @@ impl FulfilHandler {
         transfers::insert_errors(&mut tx, &writes.errors)
             .await
             .map_err(db_error)?;
+        if !writes.replay_aborts.is_empty() {
+            let ids: Vec<&str> = writes
+                .replay_aborts
+                .iter()
+                .map(|i| items[*i].transfer_id.as_str())
+                .collect();
+            let errors = transfers::load_errors(&mut tx, &ids)
+                .await
+                .map_err(db_error)?;
+            for index in &writes.replay_aborts {
+                let item = &items[*index];
+                let (Some(error), Some(transfer)) =
+                    (errors.get(&item.transfer_id), stored.get(&item.transfer_id))
+                else {
+                    continue;
+                };
+                let information = ErrorInformation {
+                    error_code: error.error_code.to_string(),
+                    error_description: error.error_description.clone(),
+                    extension_list: None,
+                };
+                output.extend(self.abort_validation_output(
+                    item,
+                    transfer,
+                    &information,
+                    transfer.state_changed_at.assume_utc(),
+                )?);
+            }
+        }
         if !writes.resend_state.is_empty() {
             let ids: Vec<&str> = writes
                 .resend_state

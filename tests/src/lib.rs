@@ -56,6 +56,24 @@ pub fn ilp_pair() -> (String, String, String) {
     )
 }
 
+/// An ILP packet as DFSPs send them, from `vectors/mojaloop_ilp_packets_decoded.json`.
+pub fn ilp_packet() -> String {
+    static PACKET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PACKET
+        .get_or_init(|| {
+            let text =
+                std::fs::read_to_string(spec_path("vectors/mojaloop_ilp_packets_decoded.json"))
+                    .expect("ILP packet vectors");
+            let vectors: Value = serde_json::from_str(&text).expect("ILP packet vectors JSON");
+            vectors
+                .as_object()
+                .and_then(|o| o.values().find_map(|v| v["ilpPacket"].as_str()))
+                .expect("an ilpPacket")
+                .to_owned()
+        })
+        .clone()
+}
+
 /// Which handlers a test runs in-process.
 #[derive(Debug, Clone, Copy)]
 pub struct Handlers {
@@ -316,6 +334,16 @@ impl Pipeline {
         amount: &str,
         expires_in: Duration,
     ) -> Value {
+        Self::prepare_body_static(payer, payee, amount, expires_in)
+    }
+
+    /// [`Pipeline::prepare_body`] without a pipeline (tools and examples).
+    pub fn prepare_body_static(
+        payer: &str,
+        payee: &str,
+        amount: &str,
+        expires_in: Duration,
+    ) -> Value {
         let (_, condition, _) = ilp_pair();
         let expiration = OffsetDateTime::now_utc() + expires_in;
         json!({
@@ -323,7 +351,7 @@ impl Pipeline {
             "payerFsp": payer,
             "payeeFsp": payee,
             "amount": {"amount": amount, "currency": "USD"},
-            "ilpPacket": "AYIBgQAAAAAAAASwNGxldmVsb25lLmRmc3AxLm1lci45T2RTOF81MDdqUUZERmZlakgyOVc4bXFmNEpLMHlGTFGCAUBQU0svMS4wCk5vbmNlOiB1SXlweUYzY3pYSXBFdzVVc05TYWh3CkVuY3J5cHRpb246IG5vbmUKUGF5bWVudC1JZDogMTMyMzZhM2ItOGZhOC00MTYzLTg0NDctNGMzZWQzZGE5OGE3",
+            "ilpPacket": ilp_packet(),
             "condition": condition,
             "expiration": ferroloop_core::fspiop_time::format(expiration),
         })

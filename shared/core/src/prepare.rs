@@ -194,7 +194,7 @@ mod tests {
                 amount: "100.5".into(),
                 currency: "USD".into(),
             },
-            condition: "GRzLaTP7DJ9t4P-a_BA0WA9wzzlsugf00-Tn6kESAfM".into(),
+            condition: crate::ilp::condition_for(&[7; 32]),
             expiration: "2026-11-22T10:00:30.000Z".into(),
             extension_list: None,
             ilp_packet: "AYIBgQAAAAAAAASw".into(),

@@ -37,4 +37,6 @@ test: up
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	@scripts/stack.sh drop-test-databases
+	# The crash tests start the handler binaries themselves.
+	cargo build --workspace --bins
 	cargo nextest run --workspace --profile ci

@@ -5,7 +5,11 @@
 use clap::Parser as _;
 
 #[derive(Debug, clap::Parser)]
-#[command(name = "db-migrate", version, about = "Apply ferroloop's MySQL migrations")]
+#[command(
+    name = "db-migrate",
+    version,
+    about = "Apply ferroloop's MySQL migrations"
+)]
 struct Config {
     #[command(flatten)]
     database: ferroloop_store::DatabaseArgs,

@@ -10,6 +10,8 @@
 //!   shared by the test suite and the load test's validity gate.
 
 pub mod admin;
+pub mod admin_queries;
+pub mod endpoints;
 pub mod invariants;
 pub mod participants;
 pub mod positions;

@@ -1,0 +1,282 @@
+//! Funds in and out (reference §8.1), recorded synchronously in one transaction each.
+//!
+//! `POST /participants/{name}/accounts/{id}` records a funds-in (`recordFundsIn`: hub
+//! reconciliation +X, DFSP settlement −X, COMMITTED at once) or reserves a funds-out
+//! (`recordFundsOutPrepareReserve`: DFSP settlement +X, RESERVED — or ABORTED_REJECTED "Aborted
+//! due to insufficient funds" when the settlement position would become positive);
+//! `PUT …/transfers/{transferId}` commits (hub reconciliation −X) or aborts (settlement reversed)
+//! a reserved funds-out. All answer 202 like central-ledger, whose admin handler does the same
+//! work asynchronously. Where central-ledger's handler only logs a refusal (a reused id with a
+//! different body, a commit of a transfer that is not RESERVED), the synchronous answer here is
+//! the FSPIOP error instead.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use ferroloop_core::error::{ErrorCode, FspiopError};
+use ferroloop_core::hash::request_hash;
+use ferroloop_core::id::TransferId;
+use ferroloop_store::admin::{
+    self, FundsInOutcome, FundsOutDecision, FundsOutFinish, FundsOutOutcome, FundsRequest,
+};
+use ferroloop_store::admin_queries::{self, AccountView, ParticipantView};
+use ferroloop_store::transfers::{self, TransferKind};
+use ferroloop_store::{MySql, Transaction};
+
+use crate::input::{self, Obj, Sign};
+use crate::participants::{HUB_RECONCILIATION, PARTICIPANT_NOT_FOUND, SETTLEMENT, participant};
+use crate::{ApiError, ApiResult, AppState, Body, Params};
+
+const RECORD_FUNDS_IN: &str = "recordFundsIn";
+const RECORD_FUNDS_OUT_PREPARE_RESERVE: &str = "recordFundsOutPrepareReserve";
+const RECORD_FUNDS_OUT_COMMIT: &str = "recordFundsOutCommit";
+const RECORD_FUNDS_OUT_ABORT: &str = "recordFundsOutAbort";
+/// central-ledger's Joi label of `action`.
+const ACTION_LABEL: &str = "action is missing or not supported";
+/// central-ledger's Joi label of `amount`.
+const AMOUNT_LABEL: &str = "No amount provided";
+/// central-ledger's text when the account is not the participant's in that currency.
+const ACCOUNT_MISMATCH: &str = "The account does not match participant or currency specified";
+/// FSPIOP `ExtensionList` holds at most 16 extensions.
+const MAX_EXTENSIONS: usize = 16;
+
+/// The accounts a funds request moves: the DFSP's settlement account and the hub's
+/// reconciliation account in the same currency.
+struct FundsAccounts {
+    participant: ParticipantView,
+    settlement: AccountView,
+    hub: ParticipantView,
+    hub_reconciliation: AccountView,
+}
+
+/// central-ledger's checks (`recordFundsInOut`): the participant exists and is active, and
+/// `{id}` is its active SETTLEMENT account (in `currency` when given), all 2001; then the hub's
+/// reconciliation account in that currency (3003).
+async fn funds_accounts(
+    tx: &mut Transaction<'static, MySql>,
+    name: &str,
+    account_id: u32,
+    currency: Option<&str>,
+) -> ApiResult<FundsAccounts> {
+    let participant = participant(tx, name, PARTICIPANT_NOT_FOUND).await?;
+    if !participant.is_active {
+        return Err(ApiError::internal("Participant is currently set inactive"));
+    }
+    let Some(settlement) = participant
+        .accounts
+        .iter()
+        .find(|a| a.account_id == account_id && currency.is_none_or(|c| a.currency == c))
+        .cloned()
+    else {
+        return Err(ApiError::internal(ACCOUNT_MISMATCH));
+    };
+    if !settlement.is_active {
+        return Err(ApiError::internal("Account is currently set inactive"));
+    }
+    if settlement.ledger_account_type != SETTLEMENT {
+        return Err(ApiError::internal("Account is not SETTLEMENT type"));
+    }
+    let hub = admin_queries::hub(tx).await?;
+    let Some(hub_reconciliation) = hub
+        .account(&settlement.currency, HUB_RECONCILIATION)
+        .cloned()
+    else {
+        return Err(ApiError::add_party(
+            "Hub reconciliation account for the specified currency does not exist",
+        ));
+    };
+    Ok(FundsAccounts {
+        participant,
+        settlement,
+        hub,
+        hub_reconciliation,
+    })
+}
+
+/// `extensionList.extension` as (key, value) pairs.
+fn extensions(obj: &Obj) -> Result<Vec<(String, String)>, FspiopError> {
+    let Some(list) = obj.object_labelled("extensionList", "extensionList", false)? else {
+        return Ok(Vec::new());
+    };
+    let items = list.objects("extension", false)?.unwrap_or_default();
+    if items.len() > MAX_EXTENSIONS {
+        return Err(input::invalid(format!(
+            "\"{}\" must contain less than or equal to {MAX_EXTENSIONS} items",
+            list.label("extension")
+        )));
+    }
+    items
+        .iter()
+        .map(|item| Ok((item.required_string("key")?, item.required_string("value")?)))
+        .collect()
+}
+
+fn modified_request() -> ApiError {
+    FspiopError::with_detail(
+        ErrorCode::MODIFIED_REQUEST,
+        "Transfer ID has already been used with different parameters",
+    )
+    .into()
+}
+
+fn commit_error(e: impl Into<ferroloop_store::StoreError>) -> ApiError {
+    ApiError::Store(e.into())
+}
+
+/// `POST /participants/{name}/accounts/{id}`
+/// `{transferId, externalReference, action, reason, amount: {amount, currency}, extensionList?}`
+/// → 202.
+pub async fn record_funds(
+    State(app): State<AppState>,
+    Params((name, id)): Params<(String, String)>,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let account_id = input::path_id("id", &id)?;
+    let obj = body.object()?;
+    let transfer_id = obj.required_string("transferId")?;
+    TransferId::parse(&transfer_id)
+        .map_err(|_| input::malformed("\"transferId\" must be a valid GUID"))?;
+    let external_reference = obj.required_string("externalReference")?;
+    let action = obj
+        .one_of(
+            "action",
+            ACTION_LABEL,
+            &[RECORD_FUNDS_IN, RECORD_FUNDS_OUT_PREPARE_RESERVE],
+            true,
+        )?
+        .ok_or_else(|| input::required(ACTION_LABEL))?;
+    let reason = obj.required_string("reason")?;
+    let money = obj
+        .object_labelled("amount", AMOUNT_LABEL, true)?
+        .ok_or_else(|| input::required(AMOUNT_LABEL))?;
+    let amount = money.required_number("amount")?;
+    let amount = input::check_number(&money.label("amount"), amount, Sign::Positive, 4, 18)?;
+    let currency = money.required_currency("currency")?;
+    let mut extension_rows = vec![("externalReference".to_owned(), external_reference)];
+    extension_rows.extend(extensions(&obj)?);
+    let hash = request_hash(&body.0)
+        .map_err(|_| input::malformed("Invalid request payload JSON format"))?;
+
+    let mut tx = app.begin().await?;
+    admin::begin_admin_change(&mut tx).await?;
+    let accounts = funds_accounts(&mut tx, &name, account_id, Some(currency.as_str())).await?;
+    let request = FundsRequest {
+        transfer_id: &transfer_id,
+        request_hash: *hash.as_bytes(),
+        hub_account: (
+            accounts.hub_reconciliation.account_id,
+            accounts.hub.participant_id,
+            &accounts.hub.name,
+        ),
+        settlement_account: (
+            accounts.settlement.account_id,
+            accounts.participant.participant_id,
+            &accounts.participant.name,
+        ),
+        currency: currency.as_str(),
+        amount,
+        reason: &reason,
+        extensions: &extension_rows,
+        now: ferroloop_store::db_time(time::OffsetDateTime::now_utc()),
+    };
+    let (outcome, kind, new) = if action == RECORD_FUNDS_IN {
+        let outcome = admin::record_funds_in_request(&mut tx, &request).await?;
+        let new = match outcome {
+            FundsInOutcome::Recorded => Some(true),
+            FundsInOutcome::Duplicate => Some(false),
+            FundsInOutcome::ModifiedRequest => None,
+        };
+        (format!("{outcome:?}"), TransferKind::FundsIn, new)
+    } else {
+        let outcome = admin::record_funds_out_prepare(&mut tx, &request).await?;
+        let new = match outcome {
+            FundsOutOutcome::Reserved | FundsOutOutcome::InsufficientFunds => Some(true),
+            FundsOutOutcome::Duplicate => Some(false),
+            FundsOutOutcome::ModifiedRequest => None,
+        };
+        (format!("{outcome:?}"), TransferKind::FundsOut, new)
+    };
+    metrics::counter!("ferroloop_admin_funds_total", "action" => action.clone(), "outcome" => outcome.clone())
+        .increment(1);
+    tracing::info!(
+        participant = %name, account_id, transfer_id = %transfer_id, %action, %amount,
+        currency = %currency, %outcome, "funds request"
+    );
+    match new {
+        Some(true) => {
+            tx.commit().await.map_err(commit_error)?;
+            Ok(StatusCode::ACCEPTED)
+        }
+        Some(false) => {
+            // Same id, same body: a resend. It must also name the same account.
+            let existing = transfers::load_transfers(&mut tx, &[transfer_id.as_str()], false)
+                .await?
+                .remove(&transfer_id);
+            let settlement_side = existing.as_ref().and_then(|t| match kind {
+                TransferKind::FundsIn => t.payee_account_id,
+                _ => t.payer_account_id,
+            });
+            if existing.is_some_and(|t| t.kind == kind)
+                && settlement_side == Some(accounts.settlement.account_id)
+            {
+                Ok(StatusCode::ACCEPTED)
+            } else {
+                Err(modified_request())
+            }
+        }
+        None => Err(modified_request()),
+    }
+}
+
+/// `PUT /participants/{name}/accounts/{id}/transfers/{transferId}` `{action, reason}` → 202.
+pub async fn finish_funds_out(
+    State(app): State<AppState>,
+    Params((name, id, transfer_id)): Params<(String, String, String)>,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let account_id = input::path_id("id", &id)?;
+    TransferId::parse(&transfer_id)
+        .map_err(|_| input::malformed("'transferId' URI path parameter"))?;
+    let obj = body.object()?;
+    let action = obj
+        .one_of(
+            "action",
+            ACTION_LABEL,
+            &[RECORD_FUNDS_OUT_COMMIT, RECORD_FUNDS_OUT_ABORT],
+            true,
+        )?
+        .ok_or_else(|| input::required(ACTION_LABEL))?;
+    let reason = obj.required_string("reason")?;
+    let decision = if action == RECORD_FUNDS_OUT_COMMIT {
+        FundsOutDecision::Commit
+    } else {
+        FundsOutDecision::Abort
+    };
+
+    let mut tx = app.begin().await?;
+    admin::begin_admin_change(&mut tx).await?;
+    let accounts = funds_accounts(&mut tx, &name, account_id, None).await?;
+    let outcome = admin::finish_funds_out(
+        &mut tx,
+        &transfer_id,
+        accounts.settlement.account_id,
+        decision,
+        &reason,
+        ferroloop_store::db_time(time::OffsetDateTime::now_utc()),
+    )
+    .await?;
+    metrics::counter!("ferroloop_admin_funds_total", "action" => action.clone(), "outcome" => format!("{outcome:?}"))
+        .increment(1);
+    tracing::info!(participant = %name, account_id, transfer_id = %transfer_id, %action, ?outcome, "funds-out decision");
+    match outcome {
+        FundsOutFinish::Done => {
+            tx.commit().await.map_err(commit_error)?;
+            Ok(StatusCode::ACCEPTED)
+        }
+        FundsOutFinish::AlreadyDone => Ok(StatusCode::ACCEPTED),
+        FundsOutFinish::NotFound => Err(FspiopError::new(ErrorCode::TRANSFER_ID_NOT_FOUND).into()),
+        FundsOutFinish::WrongAccount => Err(ApiError::internal(ACCOUNT_MISMATCH)),
+        FundsOutFinish::NotReserved(state) => Err(ApiError::internal(format!(
+            "Invalid State: {state} - expected: RESERVED"
+        ))),
+    }
+}

@@ -1,0 +1,404 @@
+//! The hub operator's HTTP API, compatible with central-ledger's admin API (Mojaloop, port 3001)
+//! so that existing onboarding scripts work unchanged: hub accounts, settlement models,
+//! participants and their accounts, initial position and limits, limits, callback endpoints,
+//! positions, and funds in/out (reference §8, §8.1).
+//!
+//! Every request runs in one database transaction. Every change starts with
+//! [`ferroloop_store::admin::begin_admin_change`], which bumps the admin change epoch (so the
+//! handlers' caches see the change with their next batch) and serialises admin changes. Funds
+//! in/out are recorded synchronously — there is no admin Kafka handler — as FUNDS_IN/FUNDS_OUT
+//! transfers that walk the transfer state machine with their position journal entries.
+//!
+//! Errors are FSPIOP error objects with the catalogue's HTTP status; see [`input`] for how body
+//! validation failures map to 3100/3101/3102.
+
+mod error;
+mod funds;
+pub mod input;
+pub mod output;
+mod participants;
+mod reference;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use ferroloop_core::error::{ErrorCode, FspiopError};
+use ferroloop_store::{DatabaseArgs, MySql, MySqlPool, Transaction};
+use ferroloop_telemetry::{Health, TelemetryArgs};
+use serde::de::DeserializeOwned;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use error::{ApiError, ApiResult};
+
+/// Configuration, from flags or environment variables (`admin-api --help`).
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "admin-api",
+    version,
+    about = "ferroloop admin API (central-ledger compatible)"
+)]
+pub struct Config {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+    /// Listen address of the admin API (central-ledger's admin port is 3001). It also serves
+    /// `/health/live`, `/health/ready` and `/metrics`.
+    #[arg(long, env = "ADMIN_API_ADDR", default_value = "0.0.0.0:3001")]
+    pub addr: SocketAddr,
+    /// The hub operator's participant name. The hub row (found by `is_hub`) is renamed to it at
+    /// start-up if it differs.
+    #[arg(long, env = "HUB_NAME", default_value = "Hub")]
+    pub hub_name: String,
+    /// Largest request body accepted, in bytes (larger: 3104 Too large payload).
+    #[arg(long, env = "ADMIN_API_BODY_LIMIT_BYTES", default_value_t = 64 * 1024)]
+    pub body_limit_bytes: usize,
+    /// Base of the participant links in responses (`id`, `links.self`), as central-ledger's
+    /// `HOSTNAME`.
+    #[arg(
+        long,
+        env = "ADMIN_API_PUBLIC_URL",
+        default_value = "http://central-ledger"
+    )]
+    pub public_url: String,
+    /// Whether `POST /participants` requires a settlement model for the currency or a default
+    /// one (6000 otherwise), as central-ledger does. When false, a participant without one gets
+    /// a POSITION and a SETTLEMENT account.
+    #[arg(
+        long,
+        env = "ADMIN_REQUIRE_SETTLEMENT_MODEL",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub require_settlement_model: bool,
+}
+
+impl Config {
+    /// A configuration for tests and tools: the given database, an ephemeral loopback port.
+    pub fn for_database(database: DatabaseArgs) -> Self {
+        Self {
+            database,
+            telemetry: TelemetryArgs {
+                ops_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                log_level: "info".into(),
+                log_format: "json".into(),
+            },
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            hub_name: "Hub".into(),
+            body_limit_bytes: 64 * 1024,
+            public_url: "http://central-ledger".into(),
+            require_settlement_model: true,
+        }
+    }
+}
+
+/// What the request handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: MySqlPool,
+    public_url: String,
+    require_settlement_model: bool,
+    body_limit_bytes: usize,
+    health: Health,
+    ready: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn new(pool: MySqlPool, config: &Config, health: Health) -> Self {
+        let ready = health.part("admin-api");
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                public_url: config.public_url.clone(),
+                require_settlement_model: config.require_settlement_model,
+                body_limit_bytes: config.body_limit_bytes,
+                health,
+                ready,
+            }),
+        }
+    }
+
+    pub fn pool(&self) -> &MySqlPool {
+        &self.inner.pool
+    }
+
+    /// A transaction for one request.
+    async fn begin(&self) -> ApiResult<Transaction<'static, MySql>> {
+        self.inner
+            .pool
+            .begin()
+            .await
+            .map_err(|e| ApiError::Store(e.into()))
+    }
+
+    fn public_url(&self) -> &str {
+        &self.inner.public_url
+    }
+}
+
+/// A started API: its addresses and the serving task, which ends after `shutdown`.
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    pub ops_addr: SocketAddr,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("listener: {0}")]
+    Listen(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] ferroloop_store::StoreError),
+}
+
+/// Builds the application from its configuration: connects to the database (migrating when
+/// configured), gives the hub its configured name, binds the API and operations listeners and
+/// starts serving; everything stops when `shutdown` fires.
+pub async fn build_app(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
+    let health = Health::default();
+    let ops_addr =
+        ferroloop_telemetry::serve_ops(config.telemetry.ops_addr, health.clone(), shutdown.clone())
+            .await
+            .map_err(StartError::Listen)?;
+    let pool = ferroloop_store::connect(&config.database).await?;
+    {
+        let mut tx = pool
+            .begin()
+            .await
+            .map_err(ferroloop_store::StoreError::from)?;
+        if ferroloop_store::admin::rename_hub(&mut tx, &config.hub_name).await? {
+            tracing::info!(hub_name = %config.hub_name, "hub participant renamed");
+        }
+        tx.commit()
+            .await
+            .map_err(ferroloop_store::StoreError::from)?;
+    }
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .map_err(StartError::Listen)?;
+    let addr = listener.local_addr().map_err(StartError::Listen)?;
+    tracing::info!(%addr, "admin API listening");
+    let state = AppState::new(pool, &config, health);
+    let task = tokio::spawn(run(listener, state, shutdown));
+    Ok(Running {
+        addr,
+        ops_addr,
+        task,
+    })
+}
+
+/// Serves the admin API on `listener` until `shutdown`, then finishes the requests in flight.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let ready = Arc::clone(&state.inner.ready);
+    ready.store(true, Ordering::Relaxed);
+    let app = router(state);
+    let stop = shutdown.clone();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            stop.cancelled().await;
+            ready.store(false, Ordering::Relaxed);
+        })
+        .await;
+    tracing::info!("admin API stopped");
+    result
+}
+
+/// Every route, with the operations endpoints merged in.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.inner.body_limit_bytes;
+    let health = state.inner.health.clone();
+    let api = Router::new()
+        .route("/health", get(reference::health))
+        .route(
+            "/participants",
+            get(participants::list).post(participants::create),
+        )
+        .route("/participants/limits", get(participants::all_limits))
+        .route(
+            "/participants/{name}",
+            get(participants::get_one).put(participants::update),
+        )
+        .route(
+            "/participants/{name}/endpoints",
+            get(participants::get_endpoints).post(participants::add_endpoint),
+        )
+        .route(
+            "/participants/{name}/limits",
+            get(participants::get_limits).put(participants::adjust_limits),
+        )
+        .route(
+            "/participants/{name}/positions",
+            get(participants::get_positions),
+        )
+        .route(
+            "/participants/{name}/accounts",
+            get(participants::get_accounts).post(participants::create_hub_account),
+        )
+        .route(
+            "/participants/{name}/initialPositionAndLimits",
+            post(participants::initial_position_and_limits),
+        )
+        .route(
+            "/participants/{name}/accounts/{id}",
+            post(funds::record_funds).put(participants::update_account),
+        )
+        .route(
+            "/participants/{name}/accounts/{id}/transfers/{transfer_id}",
+            put(funds::finish_funds_out),
+        )
+        .route(
+            "/settlementModels",
+            get(reference::list_settlement_models).post(reference::create_settlement_model),
+        )
+        .route(
+            "/settlementModels/{name}",
+            get(reference::get_settlement_model).put(reference::update_settlement_model),
+        )
+        .route("/ledgerAccountTypes", get(reference::ledger_account_types))
+        .route("/enums", get(reference::enums))
+        .route_layer(axum::middleware::from_fn(track))
+        .with_state(state);
+    api.merge(ferroloop_telemetry::ops_router(health))
+        .fallback(unknown_uri)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+}
+
+async fn unknown_uri() -> Response {
+    error::error_response(&FspiopError::new(ErrorCode::UNKNOWN_URI))
+}
+
+async fn method_not_allowed() -> Response {
+    error::error_response(&FspiopError::from_entry(
+        ferroloop_core::error::method_not_allowed(),
+        None,
+    ))
+}
+
+/// Counts and times every request by route and status, and logs it.
+async fn track(matched: Option<MatchedPath>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = matched.map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let elapsed = started.elapsed();
+    metrics::counter!(
+        "ferroloop_admin_requests_total",
+        "method" => method.clone(),
+        "route" => route.clone(),
+        "status" => status.clone()
+    )
+    .increment(1);
+    metrics::histogram!("ferroloop_admin_request_seconds", "route" => route.clone())
+        .record(elapsed.as_secs_f64());
+    tracing::info!(%method, %route, %status, elapsed_ms = elapsed.as_millis(), "admin request");
+    response
+}
+
+/// Path parameters; a parameter that does not decode is 3101 like any malformed input.
+#[derive(Debug)]
+pub struct Params<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Params<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| Params(value))
+            .map_err(|e| input::malformed(format!("URI path parameter: {e}")).into())
+    }
+}
+
+/// A request body's bytes, parsed only when the handler asks (after its path parameters, as
+/// Hapi validates params before the payload). Over the size limit: 3104.
+#[derive(Debug)]
+pub struct Body(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(request, state)
+            .await
+            .map(Body)
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    FspiopError::with_detail(ErrorCode::TOO_LARGE_PAYLOAD, e.body_text()).into()
+                } else {
+                    input::malformed(e.body_text()).into()
+                }
+            })
+    }
+}
+
+impl Body {
+    pub fn object(&self) -> Result<input::Obj, FspiopError> {
+        input::parse_body(&self.0)
+    }
+}
+
+/// Who made a change, for `created_by`/`changed_by`: the `FSPIOP-Source` header onboarding
+/// scripts send, else central-ledger's `unknown`.
+fn actor(headers: &HeaderMap) -> String {
+    headers
+        .get("fspiop-source")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| "unknown".to_owned(), |v| v.chars().take(128).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory as _, Parser as _};
+
+    use super::*;
+
+    #[test]
+    fn defaults_are_central_ledgers() {
+        Config::command().debug_assert();
+        let config =
+            Config::try_parse_from(["admin-api", "--database-url", "mysql://u:p@h/db"]).unwrap();
+        assert_eq!(config.addr, SocketAddr::from(([0, 0, 0, 0], 3001)));
+        assert_eq!(config.hub_name, "Hub");
+        assert!(config.require_settlement_model);
+        let lenient = Config::try_parse_from([
+            "admin-api",
+            "--database-url",
+            "mysql://u:p@h/db",
+            "--require-settlement-model",
+            "false",
+            "--hub-name",
+            "Switch",
+        ])
+        .unwrap();
+        assert!(!lenient.require_settlement_model);
+        assert_eq!(lenient.hub_name, "Switch");
+    }
+}

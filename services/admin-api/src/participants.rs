@@ -1,0 +1,575 @@
+//! Participants, hub accounts, accounts, positions, initial position and limits, limits and
+//! callback endpoints (reference §8).
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ferroloop_core::currency::Currency;
+use ferroloop_core::error::{ErrorCode, FspiopError};
+use ferroloop_store::admin::{self, InitialPositionOutcome};
+use ferroloop_store::admin_queries::{self, ParticipantView};
+use ferroloop_store::{MySql, Transaction};
+use rust_decimal::Decimal;
+
+use crate::input::{self, Sign};
+use crate::output::{AccountBalance, CurrencyLimit, Limit, ParticipantEntity, Position};
+use crate::{ApiError, ApiResult, AppState, Body, Params, actor};
+
+/// central-ledger's text for a name (or name and currency) that resolves to nothing.
+pub const PARTICIPANT_NOT_FOUND: &str = "Participant does not exist";
+/// central-ledger's text for `GET /participants/{name}` (and settlement models).
+pub const RESOURCE_NOT_FOUND: &str = "The requested resource could not be found.";
+
+pub const POSITION: &str = "POSITION";
+pub const SETTLEMENT: &str = "SETTLEMENT";
+pub const HUB_RECONCILIATION: &str = "HUB_RECONCILIATION";
+pub const HUB_MULTILATERAL_SETTLEMENT: &str = "HUB_MULTILATERAL_SETTLEMENT";
+/// Hub account types the hub may create (central-ledger's `HUB_PARTICIPANT.ACCOUNTS`, less
+/// HUB_FEE, which this ledger does not have).
+const HUB_ACCOUNT_TYPES: [&str; 2] = [HUB_RECONCILIATION, HUB_MULTILATERAL_SETTLEMENT];
+pub const NET_DEBIT_CAP: &str = "NET_DEBIT_CAP";
+/// Alarm percentage of a limit set by `initialPositionAndLimits` (the column default).
+const DEFAULT_ALARM_PERCENTAGE: u32 = 10;
+/// Integer digits of a DECIMAL(22,4) amount or limit.
+const MONEY_INTEGER_DIGITS: u32 = 18;
+
+/// The participant with this name, or 3200 with `detail`.
+pub async fn participant(
+    tx: &mut Transaction<'static, MySql>,
+    name: &str,
+    detail: &str,
+) -> ApiResult<ParticipantView> {
+    admin_queries::participant_by_name(tx, name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(detail))
+}
+
+fn entity(app: &AppState, participant: &ParticipantView) -> ParticipantEntity {
+    ParticipantEntity::new(participant, app.public_url())
+}
+
+/// Reloads a participant inside the transaction that changed it.
+async fn reload(
+    tx: &mut Transaction<'static, MySql>,
+    participant_id: u32,
+) -> ApiResult<ParticipantView> {
+    admin_queries::participant_by_id(tx, participant_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("participant vanished"))
+}
+
+/// A `currency` query parameter, validated like the body's (3101 when not a currency).
+fn query_currency(query: &HashMap<String, String>) -> ApiResult<Option<Currency>> {
+    match query.get("currency").map(String::as_str) {
+        None | Some("") => Ok(None),
+        Some(value) => Ok(Some(input::parse_currency("currency", value)?)),
+    }
+}
+
+fn query_text<'q>(query: &'q HashMap<String, String>, key: &str) -> Option<&'q str> {
+    query.get(key).map(String::as_str).filter(|v| !v.is_empty())
+}
+
+/// `GET /participants[?isProxy=]`
+pub async fn list(
+    State(app): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Vec<ParticipantEntity>>> {
+    let is_proxy = match query.get("isProxy").map(String::as_str) {
+        None | Some("") => None,
+        Some("true" | "1") => Some(true),
+        Some("false" | "0") => Some(false),
+        Some(_) => {
+            return Err(input::not_one_of("isProxy", &["false", "0", "true", "1"]).into());
+        }
+    };
+    let mut tx = app.begin().await?;
+    let all = admin_queries::participants(&mut tx, is_proxy).await?;
+    Ok(Json(all.iter().map(|p| entity(&app, p)).collect()))
+}
+
+/// `GET /participants/{name}`
+pub async fn get_one(
+    State(app): State<AppState>,
+    Params(name): Params<String>,
+) -> ApiResult<Json<ParticipantEntity>> {
+    let mut tx = app.begin().await?;
+    let found = participant(&mut tx, &name, RESOURCE_NOT_FOUND).await?;
+    Ok(Json(entity(&app, &found)))
+}
+
+/// `POST /participants` `{name, currency, isProxy?}` → 201 with the participant entity.
+pub async fn create(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<ParticipantEntity>)> {
+    let obj = body.object()?;
+    let name = obj.required_string("name")?;
+    input::check_name("name", &name)?;
+    let currency = obj.required_currency("currency")?;
+    let is_proxy = obj.boolean("isProxy", false)?.unwrap_or(false);
+    let currency = currency.as_str();
+    let by = actor(&headers);
+
+    let mut tx = app.begin().await?;
+    admin::begin_admin_change(&mut tx).await?;
+    check_hub_accounts(&mut tx, currency).await?;
+    let participant_id = match admin_queries::participant_by_name(&mut tx, &name).await? {
+        Some(existing) if existing.has_currency(currency) => {
+            return Err(ApiError::client(
+                "Participant currency has already been registered",
+            ));
+        }
+        Some(existing) => existing.participant_id,
+        None => admin::create_participant_with_proxy(&mut tx, &name, is_proxy, &by).await?,
+    };
+    let models = admin_queries::settlement_models_for_currency(&mut tx, currency).await?;
+    let mut account_types: Vec<String> = Vec::new();
+    if models.is_empty() {
+        if app.inner.require_settlement_model {
+            return Err(FspiopError::with_detail(
+                ErrorCode::GENERIC_SETTLEMENT_ERROR,
+                "Unable to find a matching or default, Settlement Model",
+            )
+            .into());
+        }
+        account_types.extend([POSITION.to_owned(), SETTLEMENT.to_owned()]);
+    }
+    for model in &models {
+        for account_type in [&model.ledger_account_type, &model.settlement_account_type] {
+            if !account_types.contains(account_type) {
+                account_types.push(account_type.clone());
+            }
+        }
+    }
+    for account_type in &account_types {
+        admin::create_account(&mut tx, participant_id, currency, account_type, false, &by).await?;
+    }
+    let created = reload(&mut tx, participant_id).await?;
+    tx.commit().await.map_err(|e| ApiError::Store(e.into()))?;
+    Ok((StatusCode::CREATED, Json(entity(&app, &created))))
+}
+
+/// The hub must have its reconciliation and multilateral settlement accounts in the currency
+/// before a participant (or settlement model) can use it (3003 otherwise).
+pub async fn check_hub_accounts(
+    tx: &mut Transaction<'static, MySql>,
+    currency: &str,
+) -> ApiResult<ParticipantView> {
+    let hub = admin_queries::hub(tx).await?;
+    if hub.account(currency, HUB_RECONCILIATION).is_none() {
+        return Err(ApiError::add_party(
+            "Hub reconciliation account for the specified currency does not exist",
+        ));
+    }
+    if hub.account(currency, HUB_MULTILATERAL_SETTLEMENT).is_none() {
+        return Err(ApiError::add_party(
+            "Hub multilateral net settlement account for the specified currency does not exist",
+        ));
+    }
+    Ok(hub)
+}
+
+/// `PUT /participants/{name}` `{isActive}` → 200 with the participant entity.
+pub async fn update(
+    State(app): State<AppState>,
+    Params(name): Params<String>,
+    body: Body,
+) -> ApiResult<Json<ParticipantEntity>> {
+    let obj = body.object()?;
+    let is_active = obj.required_boolean("isActive")?;
+    let mut tx = app.begin().await?;
+    admin::begin_admin_change(&mut tx).await?;
+    let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
+    admin::set_participant_active(&mut tx, found.participant_id, is_active).await?;
+    tracing::info!(participant = %name, is_active, "participant activation changed");
+    let updated = reload(&mut tx, found.participant_id).await?;
+    tx.commit().await.map_err(|e| ApiError::Store(e.into()))?;
+    Ok(Json(entity(&app, &updated)))
+}
+
+/// `POST /participants/{name}/accounts` `{currency, type}`: hub accounts only → 201 with the
+/// hub's entity. The checks and their order are central-ledger's (`createHubAccount`).
+pub async fn create_hub_account(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Params(name): Params<String>,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<ParticipantEntity>)> {
+    let obj = body.object()?;
+    let currency = obj.required_currency("currency")?;
+    let account_type = obj.required_string("type")?;
+    let currency = currency.as_str();
+    let mut tx = app.begin().await?;
+    admin::begin_admin_change(&mut tx).await?;
+    let Some(found) = admin_queries::participant_by_name(&mut tx, &name).await? else {
+        return Err(ApiError::add_party("Participant was not found."));
+    };
+    let known = admin_queries::ledger_account_types(&mut tx).await?;
+    if !known.iter().any(|(t, _)| *t == account_type) {
+        return Err(ApiError::add_party("Ledger account type was not found."));
+    }
+    if found.account(currency, &account_type).is_some() {
+        return Err(ApiError::add_party(
+            "Hub account has already been registered.",
+        ));
+    }
+    if !found.is_hub {
+        return Err(ApiError::add_party(
+            "Endpoint is reserved for creation of Hub account types only.",
+        ));
+    }
+    if !HUB_ACCOUNT_TYPES.contains(&account_type.as_str()) {
+        return Err(ApiError::add_party(
+            "The requested hub operator account type is not allowed.",
+        ));
+    }
+    admin::create_account(
+        &mut tx,
+        found.participant_id,
+        currency,
+        &account_type,
+        true,
+        &actor(&headers),
+    )
+    .await?;
+    let hub = reload(&mut tx, found.participant_id).await?;
+    tx.commit().await.map_err(|e| ApiError::Store(e.into()))?;
+    Ok((StatusCode::CREATED, Json(entity(&app, &hub))))
+}
+
+/// `GET /participants/{name}/accounts[?currency=]`: every account with its balance.
+pub async fn get_accounts(
+    State(app): State<AppState>,
+    Params(name): Params<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Vec<AccountBalance>>> {
+    let currency = query_currency(&query)?;
+    let mut tx = app.begin().await?;
+    let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
+    Ok(Json(
+        found
+            .accounts
+            .iter()
+            .filter(|a| currency.is_none_or(|c| a.currency == c.as_str()))
+            .map(AccountBalance::from)
+            .collect(),
+    ))
+}
+
+/// `PUT /participants/{name}/accounts/{id}` `{isActive}`: POSITION accounts only → 200.
+pub async fn update_account(
+    State(app): State<AppState>,
+    Params((name, id)): Params<(String, String)>,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let account_id = input::path_id("id", &id)?;
+    let obj = body.object()?;
+    let is_active = obj.required_boolean("isActive")?;
+    let mut tx = app.begin().await?;
+    admin::begin_admin_change(&mut tx).await?;
+    let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
+    let Some(account) = found.account_by_id(account_id) else {
+        return Err(
+            if admin_queries::account_owner(&mut tx, account_id)
+                .await?
+                .is_some()
+            {
+                ApiError::internal("Participant/account mismatch")
+            } else {
+                ApiError::internal("Account not found")
+            },
+        );
+    };
+    if account.ledger_account_type != POSITION {
+        return Err(ApiError::internal(
+            "Only position account update is permitted",
+        ));
+    }
+    admin::set_account_active(&mut tx, account_id, is_active).await?;
+    tracing::info!(participant = %name, account_id, is_active, "account activation changed");
+    tx.commit().await.map_err(|e| ApiError::Store(e.into()))?;
+    Ok(StatusCode::OK)
+}
+
+/// `GET /participants/{name}/positions[?currency=]`: the POSITION accounts' positions (one
+/// object with a currency, else an array).
+pub async fn get_positions(
+    State(app): State<AppState>,
+    Params(name): Params<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let currency = query_currency(&query)?;
+    let mut tx = app.begin().await?;
+    let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
+    Ok(match currency {
+        Some(currency) => {
+            let account = found
+                .account(currency.as_str(), POSITION)
+                .ok_or_else(|| ApiError::not_found(PARTICIPANT_NOT_FOUND))?;
+            Json(Position::from(account)).into_response()
+        }
+        None => Json(
+            found
+                .accounts
+                .iter()
+                .filter(|a| a.ledger_account_type == POSITION)
+                .map(Position::from)
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+    })
+}
+
+/// The limit object of a request: `{type, value}` (+ `alarmPercentage` when `with_alarm`).
+struct LimitInput {
+    value: Decimal,
+    alarm_percentage: Option<Decimal>,
+}
+
+fn limit_input(obj: &input::Obj, with_alarm: bool) -> Result<LimitInput, FspiopError> {
+    let Some(limit) = obj.object_labelled("limit", "limit", true)? else {
+        return Err(input::required("limit"));
+    };
+    let limit_type = limit.required_string("type")?;
+    let value = limit.required_number("value")?;
+    let alarm = if with_alarm {
+        Some(limit.required_number("alarmPercentage")?)
+    } else {
+        None
+    };
+    if limit_type != NET_DEBIT_CAP {
+        return Err(input::not_one_of(&limit.label("type"), &[NET_DEBIT_CAP]));
+    }
+    let value = input::check_number(
+        &limit.label("value"),
+        value,
+        Sign::NonNegative,
+        4,
+        MONEY_INTEGER_DIGITS,
+    )?;
+    let alarm_percentage = match alarm {
+        Some(alarm) => {
+            let label = limit.label("alarmPercentage");
+            let alarm = input::check_number(&label, alarm, Sign::NonNegative, 2, 3)?;
+            if alarm > Decimal::ONE_HUNDRED {
+                return Err(input::invalid(format!(
+                    "\"{label}\" must be less than or equal to 100"
+                )));
+            }
+            Some(alarm)
+        }
+        None => None,
+    };
+    Ok(LimitInput {
+        value,
+        alarm_percentage,
+    })
+}
+
+/// `POST /participants/{name}/initialPositionAndLimits`
+/// `{currency, limit: {type: "NET_DEBIT_CAP", value}, initialPosition?}` → 201.
+pub async fn initial_position_and_limits(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Params(name): Params<String>,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let obj = body.object()?;
+    let currency = obj.required_currency("currency")?;
+    let limit = limit_input(&obj, false)?;
+    let initial_position = match obj.number("initialPosition", false)? {
+        Some(value) => input::check_number("initialPosition", value, Sign::Any, 4, 24)?,
+        None => Decimal::ZERO,
+    };
+    let mut tx = app.begin().await?;
+    admin::begin_admin_change(&mut tx).await?;
+    let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
+    let (Some(position), Some(settlement)) = (
+        found.account(currency.as_str(), POSITION),
+        found.account(currency.as_str(), SETTLEMENT),
+    ) else {
+        return Err(ApiError::not_found(PARTICIPANT_NOT_FOUND));
+    };
+    let outcome = admin::set_initial_position_and_limit(
+        &mut tx,
+        position.account_id,
+        settlement.account_id,
+        initial_position,
+        limit.value,
+        Decimal::from(DEFAULT_ALARM_PERCENTAGE),
+        &actor(&headers),
+    )
+    .await?;
+    if outcome == InitialPositionOutcome::AlreadySet {
+        return Err(ApiError::internal(
+            "Participant Limit or Initial Position already set",
+        ));
+    }
+    tx.commit().await.map_err(|e| ApiError::Store(e.into()))?;
+    tracing::info!(participant = %name, currency = %currency, %initial_position, net_debit_cap = %limit.value, "initial position and limits set");
+    Ok(StatusCode::CREATED)
+}
+
+fn currency_limit(view: &admin_queries::LimitView, with_name: bool) -> CurrencyLimit {
+    CurrencyLimit {
+        name: with_name.then(|| view.participant_name.clone()),
+        currency: view.currency.clone(),
+        limit: Limit {
+            limit_type: view.limit_type.clone(),
+            value: view.value,
+            alarm_percentage: view.alarm_percentage,
+        },
+    }
+}
+
+/// `GET /participants/{name}/limits[?currency=&type=]`
+pub async fn get_limits(
+    State(app): State<AppState>,
+    Params(name): Params<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Vec<CurrencyLimit>>> {
+    let currency = query_currency(&query)?;
+    let mut tx = app.begin().await?;
+    let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
+    if let Some(currency) = currency
+        && found.account(currency.as_str(), POSITION).is_none()
+    {
+        return Err(ApiError::not_found(PARTICIPANT_NOT_FOUND));
+    }
+    let limits = admin_queries::limits(
+        &mut tx,
+        Some(found.participant_id),
+        currency.as_ref().map(Currency::as_str),
+        query_text(&query, "type"),
+    )
+    .await?;
+    Ok(Json(
+        limits.iter().map(|l| currency_limit(l, false)).collect(),
+    ))
+}
+
+/// `GET /participants/limits[?currency=&type=]`: every participant's limits, with names.
+pub async fn all_limits(
+    State(app): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Vec<CurrencyLimit>>> {
+    let currency = query_currency(&query)?;
+    let mut tx = app.begin().await?;
+    let limits = admin_queries::limits(
+        &mut tx,
+        None,
+        currency.as_ref().map(Currency::as_str),
+        query_text(&query, "type"),
+    )
+    .await?;
+    Ok(Json(
+        limits.iter().map(|l| currency_limit(l, true)).collect(),
+    ))
+}
+
+/// `PUT /participants/{name}/limits` `{currency, limit: {type, value, alarmPercentage}}` → 200
+/// `{currency, limit}`. No check that the new net debit cap covers the current position
+/// (deliberate in central-ledger, project#511).
+pub async fn adjust_limits(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Params(name): Params<String>,
+    body: Body,
+) -> ApiResult<Json<CurrencyLimit>> {
+    let obj = body.object()?;
+    let currency = obj.required_currency("currency")?;
+    let limit = limit_input(&obj, true)?;
+    let alarm_percentage = limit
+        .alarm_percentage
+        .unwrap_or(Decimal::from(DEFAULT_ALARM_PERCENTAGE));
+    let mut tx = app.begin().await?;
+    admin::begin_admin_change(&mut tx).await?;
+    let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
+    let Some(position) = found.account(currency.as_str(), POSITION) else {
+        return Err(ApiError::not_found(PARTICIPANT_NOT_FOUND));
+    };
+    admin::set_net_debit_cap(
+        &mut tx,
+        position.account_id,
+        limit.value,
+        alarm_percentage,
+        &actor(&headers),
+    )
+    .await?;
+    tx.commit().await.map_err(|e| ApiError::Store(e.into()))?;
+    tracing::info!(participant = %name, currency = %currency, net_debit_cap = %limit.value, "limit adjusted");
+    Ok(Json(CurrencyLimit {
+        name: None,
+        currency: currency.as_str().to_owned(),
+        limit: Limit {
+            limit_type: NET_DEBIT_CAP.to_owned(),
+            value: limit.value,
+            alarm_percentage,
+        },
+    }))
+}
+
+/// `POST /participants/{name}/endpoints` `{type, value}` → 201 (insert or replace).
+pub async fn add_endpoint(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Params(name): Params<String>,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let obj = body.object()?;
+    let endpoint_type = obj.required_string("type")?;
+    let value = obj.required_string("value")?;
+    input::check_length("type", &endpoint_type, 64)?;
+    input::check_length("value", &value, 512)?;
+    let mut tx = app.begin().await?;
+    admin::begin_admin_change(&mut tx).await?;
+    let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
+    admin::set_endpoint(
+        &mut tx,
+        found.participant_id,
+        &endpoint_type,
+        &value,
+        &actor(&headers),
+    )
+    .await?;
+    tx.commit().await.map_err(|e| ApiError::Store(e.into()))?;
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Endpoint {
+    #[serde(rename = "type")]
+    endpoint_type: String,
+    value: String,
+}
+
+/// `GET /participants/{name}/endpoints[?type=]`: every endpoint, or with `type` that one
+/// (`{}` when it is not registered).
+pub async fn get_endpoints(
+    State(app): State<AppState>,
+    Params(name): Params<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let mut tx = app.begin().await?;
+    let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
+    let endpoints: Vec<Endpoint> = admin::endpoints(&mut tx, found.participant_id)
+        .await?
+        .into_iter()
+        .map(|(endpoint_type, value)| Endpoint {
+            endpoint_type,
+            value,
+        })
+        .collect();
+    Ok(match query_text(&query, "type") {
+        Some(wanted) => match endpoints.into_iter().find(|e| e.endpoint_type == wanted) {
+            Some(endpoint) => Json(endpoint).into_response(),
+            None => Json(serde_json::json!({})).into_response(),
+        },
+        None => Json(endpoints).into_response(),
+    })
+}

@@ -1,0 +1,250 @@
+//! Settlement models, ledger account types, enums and central-ledger's `/health`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use ferroloop_core::state::TransferState;
+use ferroloop_store::admin::{self, NewSettlementModel};
+use ferroloop_store::admin_queries::{self, SettlementModelView};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::input;
+use crate::participants::{
+    NET_DEBIT_CAP, POSITION, RESOURCE_NOT_FOUND, SETTLEMENT, check_hub_accounts,
+};
+use crate::{ApiError, ApiResult, AppState, Body, Params, actor};
+
+const GRANULARITIES: [&str; 2] = ["GROSS", "NET"];
+const INTERCHANGES: [&str; 2] = ["BILATERAL", "MULTILATERAL"];
+const DELAYS: [&str; 2] = ["DEFERRED", "IMMEDIATE"];
+const SETTLEMENT_ACCOUNT_TYPES: [&str; 2] = [SETTLEMENT, "INTERCHANGE_FEE_SETTLEMENT"];
+/// central-services-shared `ValidSettlementModels`: (delay, granularity, interchange).
+const VALID_MODELS: [(&str, &str, &str); 4] = [
+    ("IMMEDIATE", "GROSS", "BILATERAL"),
+    ("DEFERRED", "GROSS", "BILATERAL"),
+    ("DEFERRED", "NET", "BILATERAL"),
+    ("DEFERRED", "NET", "MULTILATERAL"),
+];
+/// central-ledger's ledger account type ids (seed order), for `/enums`.
+const LEDGER_ACCOUNT_TYPE_IDS: [(&str, u32); 4] = [
+    (POSITION, 1),
+    (SETTLEMENT, 2),
+    ("HUB_RECONCILIATION", 3),
+    ("HUB_MULTILATERAL_SETTLEMENT", 4),
+];
+
+/// central-ledger's `GET /health` (the operations endpoints are `/health/live` and
+/// `/health/ready`).
+pub async fn health(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
+    let database_up = app.begin().await.is_ok();
+    let status = if database_up { "OK" } else { "DOWN" };
+    let code = if database_up {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    (
+        code,
+        Json(json!({
+            "status": status,
+            "services": [{"name": "datastore", "status": status}],
+        })),
+    )
+}
+
+/// central-ledger's settlement model entity.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettlementModelEntity {
+    settlement_model_id: u32,
+    name: String,
+    is_active: bool,
+    settlement_granularity: String,
+    settlement_interchange: String,
+    settlement_delay: String,
+    currency: Option<String>,
+    require_liquidity_check: bool,
+    /// central-ledger prints the ledger account type's name under this key.
+    ledger_account_type_id: String,
+    settlement_account_type: String,
+    auto_position_reset: bool,
+}
+
+impl From<SettlementModelView> for SettlementModelEntity {
+    fn from(m: SettlementModelView) -> Self {
+        Self {
+            settlement_model_id: m.settlement_model_id,
+            name: m.name,
+            is_active: m.is_active,
+            settlement_granularity: m.settlement_granularity,
+            settlement_interchange: m.settlement_interchange,
+            settlement_delay: m.settlement_delay,
+            currency: m.currency,
+            require_liquidity_check: m.require_liquidity_check,
+            ledger_account_type_id: m.ledger_account_type,
+            settlement_account_type: m.settlement_account_type,
+            auto_position_reset: m.auto_position_reset,
+        }
+    }
+}
+
+/// `GET /settlementModels`
+pub async fn list_settlement_models(
+    State(app): State<AppState>,
+) -> ApiResult<Json<Vec<SettlementModelEntity>>> {
+    let mut tx = app.begin().await?;
+    let models = admin_queries::settlement_models(&mut tx).await?;
+    Ok(Json(models.into_iter().map(Into::into).collect()))
+}
+
+/// `GET /settlementModels/{name}`
+pub async fn get_settlement_model(
+    State(app): State<AppState>,
+    Params(name): Params<String>,
+) -> ApiResult<Json<SettlementModelEntity>> {
+    let mut tx = app.begin().await?;
+    let model = admin_queries::settlement_model_by_name(&mut tx, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(RESOURCE_NOT_FOUND))?;
+    Ok(Json(model.into()))
+}
+
+/// `POST /settlementModels` → 201. The ledger keeps POSITION/SETTLEMENT pairs only, so a model
+/// naming another ledger or settlement account type is refused.
+pub async fn create_settlement_model(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let obj = body.object()?;
+    let name = obj.required_string("name")?;
+    input::check_name("name", &name)?;
+    let one_of = |key: &str, allowed: &[&str]| -> ApiResult<String> {
+        obj.one_of(key, key, allowed, true)?
+            .ok_or_else(|| input::required(key).into())
+    };
+    let granularity = one_of("settlementGranularity", &GRANULARITIES)?;
+    let interchange = one_of("settlementInterchange", &INTERCHANGES)?;
+    let delay = one_of("settlementDelay", &DELAYS)?;
+    let currency = obj.currency("currency", false)?;
+    let require_liquidity_check = obj.required_boolean("requireLiquidityCheck")?;
+    let ledger_account_type = obj.required_string("ledgerAccountType")?;
+    let auto_position_reset = obj.required_boolean("autoPositionReset")?;
+    let settlement_account_type = one_of("settlementAccountType", &SETTLEMENT_ACCOUNT_TYPES)?;
+
+    let mut tx = app.begin().await?;
+    admin::begin_admin_change(&mut tx).await?;
+    if let Some(currency) = currency {
+        check_hub_accounts(&mut tx, currency.as_str()).await?;
+    }
+    let combination = (delay.as_str(), granularity.as_str(), interchange.as_str());
+    if !VALID_MODELS.contains(&combination) {
+        return Err(ApiError::client(
+            "Invalid settlement model definition - delay-granularity-interchange combination is not supported",
+        ));
+    }
+    let known = admin_queries::ledger_account_types(&mut tx).await?;
+    let is_known = |t: &str| known.iter().any(|(k, _)| k == t);
+    if !is_known(&ledger_account_type) {
+        return Err(ApiError::add_party("Ledger account type was not found"));
+    }
+    if !is_known(&settlement_account_type) {
+        return Err(ApiError::add_party("Settlement account type was not found"));
+    }
+    if ledger_account_type != POSITION || settlement_account_type != SETTLEMENT {
+        return Err(ApiError::client(
+            "Only POSITION ledger accounts with SETTLEMENT settlement accounts are supported",
+        ));
+    }
+    if admin_queries::settlement_model_by_name(&mut tx, &name)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::client("Settlement Model already exists"));
+    }
+    let created = admin::create_settlement_model(
+        &mut tx,
+        &NewSettlementModel {
+            name: &name,
+            settlement_granularity: &granularity,
+            settlement_interchange: &interchange,
+            settlement_delay: &delay,
+            currency: currency.as_ref().map(|c| c.as_str()),
+            require_liquidity_check,
+            ledger_account_type: &ledger_account_type,
+            settlement_account_type: &settlement_account_type,
+            auto_position_reset,
+            created_by: &actor(&headers),
+        },
+    )
+    .await;
+    match created {
+        Ok(_) => {}
+        Err(e) if admin::is_duplicate_key(&e) => {
+            return Err(ApiError::client(
+                "A settlement model for this currency and ledger account type already exists",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tx.commit().await.map_err(|e| ApiError::Store(e.into()))?;
+    tracing::info!(settlement_model = %name, "settlement model created");
+    Ok(StatusCode::CREATED)
+}
+
+/// `PUT /settlementModels/{name}` `{isActive}` → 200 with the model.
+pub async fn update_settlement_model(
+    State(app): State<AppState>,
+    Params(name): Params<String>,
+    body: Body,
+) -> ApiResult<Json<SettlementModelEntity>> {
+    let obj = body.object()?;
+    let is_active = obj.required_boolean("isActive")?;
+    let mut tx = app.begin().await?;
+    admin::begin_admin_change(&mut tx).await?;
+    if !admin::set_settlement_model_active(&mut tx, &name, is_active).await? {
+        return Err(ApiError::not_found("Settlement Model does not exist"));
+    }
+    let model = admin_queries::settlement_model_by_name(&mut tx, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Settlement Model does not exist"))?;
+    tx.commit().await.map_err(|e| ApiError::Store(e.into()))?;
+    tracing::info!(settlement_model = %name, is_active, "settlement model activation changed");
+    Ok(Json(model.into()))
+}
+
+/// `GET /ledgerAccountTypes`
+pub async fn ledger_account_types(State(app): State<AppState>) -> ApiResult<Json<Vec<Value>>> {
+    let mut tx = app.begin().await?;
+    let types = admin_queries::ledger_account_types(&mut tx).await?;
+    Ok(Json(
+        types
+            .into_iter()
+            .map(|(name, description)| {
+                json!({"name": name, "description": description, "isActive": 1})
+            })
+            .collect(),
+    ))
+}
+
+/// `GET /enums`: the enumerations an operator script may look up (a subset of
+/// central-ledger's).
+pub async fn enums(State(app): State<AppState>) -> ApiResult<Json<Value>> {
+    let mut tx = app.begin().await?;
+    let hub = admin_queries::hub(&mut tx).await?;
+    let ledger_account_type: Map<String, Value> = LEDGER_ACCOUNT_TYPE_IDS
+        .iter()
+        .map(|(name, id)| ((*name).to_owned(), json!(id)))
+        .collect();
+    let transfer_state: Map<String, Value> = TransferState::ALL
+        .iter()
+        .map(|s| (s.as_str().to_owned(), json!(s.api_state().as_str())))
+        .collect();
+    Ok(Json(json!({
+        "ledgerAccountType": ledger_account_type,
+        "participantLimitType": {(NET_DEBIT_CAP): 1},
+        "transferState": transfer_state,
+        "hubParticipant": {"participantId": hub.participant_id, "name": hub.name},
+    })))
+}

@@ -38,6 +38,19 @@ wait_for_port() { # port seconds what
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
+# ------------------------------------------------------------------------------------ tools
+install_tools() {
+  local missing=()
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
+  command -v make >/dev/null 2>&1 || missing+=(make)
+  command -v cc >/dev/null 2>&1 || missing+=(build-essential)
+  command -v perl >/dev/null 2>&1 || missing+=(perl) # librdkafka's vendored build
+  ((${#missing[@]} == 0)) && return 0
+  log "installing ${missing[*]} (apt)"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
 # ---------------------------------------------------------------------------------- MariaDB
 mariadb_installed() { command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; }
 
@@ -132,6 +145,7 @@ stop_pidfile() { # file name
 
 case "${1:-}" in
 up)
+  install_tools
   install_mariadb
   start_mariadb
   provision_database

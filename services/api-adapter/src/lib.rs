@@ -1,0 +1,373 @@
+//! The API adapter: FSPIOP ingress of the switch, an axum server with **no database access on
+//! the request path**.
+//!
+//! | request | success | topic |
+//! |---|---|---|
+//! | `POST /transfers` | 202, empty | `topic-transfer-prepare` |
+//! | `PUT /transfers/{ID}` | 200, empty | `topic-transfer-fulfil` (action from `transferState`) |
+//! | `PUT /transfers/{ID}/error` | 200, empty | `topic-transfer-fulfil` (action `abort`) |
+//! | `GET /transfers/{ID}` | 202, empty | `topic-transfer-get` |
+//! | `PATCH /transfers/{ID}` | — 501 / 2002 (PATCH is only ever sent by the hub) | |
+//! | `GET /health` | Mojaloop's health document (200 `OK` / 502 `DOWN`) | |
+//! | any other path | 404 / 3002 | |
+//! | another method on a known path | 405 / 3000 "Method Not Allowed" | |
+//!
+//! Each accepted request becomes Mojaloop's boundary envelope (`ferroloop_messaging::events::
+//! inbound_envelope`: the original body bytes as a data URI, headers lower-cased) produced without
+//! a key; the HTTP answer is sent only after the broker acknowledged the message, and a failed
+//! produce is 500 / 2001. What is checked, in order, and why, is in [`api`].
+//!
+//! `/health/live`, `/health/ready` and `/metrics` are on the operations listener (`OPS_ADDR`) as
+//! in every other ferroloop process, so metrics are never exposed to DFSPs; only Mojaloop's
+//! `GET /health` is on the FSPIOP port (load balancers in Mojaloop deployments probe it there).
+
+pub mod api;
+mod broker;
+pub mod keys;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use ferroloop_fspiop::body::{BodyOptions, MAX_BODY_BYTES};
+use ferroloop_fspiop::headers::{DEFAULT_ACCEPT_VERSIONS, DEFAULT_CONTENT_VERSIONS, VersionConfig};
+use ferroloop_messaging::{BatchProducer, KafkaArgs, Topics};
+use ferroloop_telemetry::{Health, TelemetryArgs};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::keys::KeyStore;
+
+/// Configuration, from flags or environment variables (`api-adapter --help`).
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "api-adapter", version, about = "ferroloop FSPIOP API adapter")]
+pub struct Config {
+    /// Address of the FSPIOP listener (Mojaloop's adapter listens on 3000).
+    #[arg(long, env = "FSPIOP_API_ADDR", default_value = "0.0.0.0:3000")]
+    pub fspiop_api_addr: SocketAddr,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+    /// Largest request body accepted; a larger one is refused with 3104 before it is buffered.
+    #[arg(long, env = "FSPIOP_MAX_BODY_BYTES", default_value_t = MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+    /// How old a `completedTimestamp` of `PUT /transfers/{ID}` may be (Mojaloop's
+    /// `MAX_FULFIL_TIMEOUT_DURATION_SECONDS`).
+    #[arg(
+        long,
+        env = "MAX_FULFIL_TIMEOUT_DURATION_SECONDS",
+        default_value_t = 300
+    )]
+    pub max_fulfil_timeout_seconds: u64,
+    /// How far in the future a `completedTimestamp` may be (Mojaloop's
+    /// `MAX_CALLBACK_TIME_LAG_DILATION_MILLISECONDS`).
+    #[arg(
+        long,
+        env = "MAX_CALLBACK_TIME_LAG_DILATION_MILLISECONDS",
+        default_value_t = 200
+    )]
+    pub max_callback_time_lag_ms: u64,
+    /// Versions an `Accept` header may ask for, comma-separated.
+    #[arg(
+        long,
+        env = "PROTOCOL_VERSIONS_ACCEPT",
+        value_delimiter = ',',
+        default_value = "1,1.0,1.1,2,2.0"
+    )]
+    pub accept_versions: Vec<String>,
+    /// Whether an `Accept` entry without `;version=` (any version) is acceptable.
+    #[arg(long, env = "PROTOCOL_VERSIONS_ACCEPT_ANY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub accept_any_version: bool,
+    /// Versions a `Content-Type` may carry, comma-separated (the order shows in 3001 answers).
+    #[arg(
+        long,
+        env = "PROTOCOL_VERSIONS_CONTENT",
+        value_delimiter = ',',
+        default_value = "1.1,1.0,2.0"
+    )]
+    pub content_versions: Vec<String>,
+    /// Enforce `FSPIOP-Source` (or `FSPIOP-Proxy`) = `X-Client-Id` when a gateway set the latter.
+    #[arg(long, env = "ENABLED_SOURCE_HEADER_VALIDATION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub source_header_validation: bool,
+    /// Refuse body members the schemas do not define (3103), as the FSPIOP v2.0 definition does;
+    /// `false` is Mojaloop's leniency.
+    #[arg(long, env = "FSPIOP_REJECT_ADDITIONAL_PROPERTIES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub reject_additional_properties: bool,
+    /// Verify `FSPIOP-Signature` on non-GET transfer requests (3105 on failure).
+    #[arg(long, env = "JWS_VALIDATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub jws_validate: bool,
+    /// Directory of the participants' public keys, one `<fspId>.pem` each (required with
+    /// `JWS_VALIDATE=true`); re-read when its files change.
+    #[arg(long, env = "JWS_VERIFICATION_KEYS_DIRECTORY")]
+    pub jws_verification_keys_directory: Option<PathBuf>,
+    /// How often the key directory is checked for changes.
+    #[arg(long, env = "JWS_KEYS_RELOAD_INTERVAL_MS", default_value_t = 5_000)]
+    pub jws_keys_reload_interval_ms: u64,
+    /// Requests handled at once; further requests wait (their time counts against the timeout).
+    #[arg(long, env = "FSPIOP_MAX_CONCURRENT_REQUESTS", default_value_t = 4_096)]
+    pub max_concurrent_requests: usize,
+    /// Longest a request may take, body reading and the broker's acknowledgement included
+    /// (2004 after it). Keep it above `KAFKA_MESSAGE_TIMEOUT_MS` so that a broker outage is
+    /// answered with a definite 2001 rather than a timeout.
+    #[arg(long, env = "FSPIOP_REQUEST_TIMEOUT_MS", default_value_t = 40_000)]
+    pub request_timeout_ms: u64,
+    /// How often the broker is probed for `/health` and readiness.
+    #[arg(long, env = "BROKER_HEALTH_CHECK_INTERVAL_MS", default_value_t = 5_000)]
+    pub broker_health_check_interval_ms: u64,
+    /// On shutdown, how long to wait for messages still queued in the producer.
+    #[arg(long, env = "SHUTDOWN_FLUSH_TIMEOUT_MS", default_value_t = 10_000)]
+    pub shutdown_flush_timeout_ms: u64,
+}
+
+impl Config {
+    /// The defaults, with the given broker and operations settings (for tests and embedding).
+    pub fn new(kafka: KafkaArgs, telemetry: TelemetryArgs) -> Self {
+        Self {
+            fspiop_api_addr: SocketAddr::from(([0, 0, 0, 0], 3000)),
+            kafka,
+            telemetry,
+            max_body_bytes: MAX_BODY_BYTES,
+            max_fulfil_timeout_seconds: 300,
+            max_callback_time_lag_ms: 200,
+            accept_versions: DEFAULT_ACCEPT_VERSIONS.map(str::to_owned).to_vec(),
+            accept_any_version: true,
+            content_versions: DEFAULT_CONTENT_VERSIONS.map(str::to_owned).to_vec(),
+            source_header_validation: true,
+            reject_additional_properties: true,
+            jws_validate: false,
+            jws_verification_keys_directory: None,
+            jws_keys_reload_interval_ms: 5_000,
+            max_concurrent_requests: 4_096,
+            request_timeout_ms: 40_000,
+            broker_health_check_interval_ms: 5_000,
+            shutdown_flush_timeout_ms: 10_000,
+        }
+    }
+
+    fn version_config(&self) -> VersionConfig {
+        VersionConfig {
+            accept_versions: self.accept_versions.clone(),
+            accept_any_version: self.accept_any_version,
+            content_versions: self.content_versions.clone(),
+            check_client_id: self.source_header_validation,
+        }
+    }
+}
+
+/// What the request path shares: read-only settings, the one producer, the key store.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub(crate) producer: BatchProducer,
+    pub(crate) topics: Topics,
+    pub(crate) versions: VersionConfig,
+    pub(crate) body_options: BodyOptions,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) max_fulfil_timeout: time::Duration,
+    pub(crate) max_callback_lag: time::Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) keys: Option<Arc<KeyStore>>,
+    /// The broker answered the last probe or produce.
+    pub(crate) broker_up: Arc<AtomicBool>,
+    /// The listener serves (false before start and from the start of a shutdown).
+    pub(crate) serving: Arc<AtomicBool>,
+    pub(crate) started: Instant,
+    pub(crate) start_time: String,
+}
+
+/// A built adapter: its router, and what `run` starts around it.
+#[derive(Debug)]
+pub struct App {
+    state: Arc<AppState>,
+    health: Health,
+    max_concurrent_requests: usize,
+}
+
+impl App {
+    /// The FSPIOP router (state applied, limits and metrics layered).
+    pub fn router(&self) -> Router {
+        api::router(Arc::clone(&self.state), self.max_concurrent_requests)
+    }
+
+    /// Readiness of the adapter's parts (`broker`, `fspiop-listener`).
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+}
+
+/// Creates the producer and loads the JWS keys; starts nothing.
+pub fn build(config: &Config) -> Result<App, StartError> {
+    let producer = BatchProducer::new(&config.kafka)?;
+    let keys = if config.jws_validate {
+        let dir = config
+            .jws_verification_keys_directory
+            .clone()
+            .ok_or(StartError::JwsKeysDirectoryMissing)?;
+        let store = KeyStore::load(dir.clone()).map_err(|e| StartError::JwsKeys(dir, e))?;
+        tracing::info!(keys = store.len(), "JWS verification enabled");
+        Some(Arc::new(store))
+    } else {
+        None
+    };
+    let health = Health::default();
+    let broker_up = health.part("broker");
+    let serving = health.part("fspiop-listener");
+    let state = AppState {
+        producer,
+        topics: config.kafka.topics(),
+        versions: config.version_config(),
+        body_options: BodyOptions {
+            reject_additional_properties: config.reject_additional_properties,
+        },
+        max_body_bytes: config.max_body_bytes,
+        max_fulfil_timeout: time::Duration::seconds(
+            i64::try_from(config.max_fulfil_timeout_seconds).unwrap_or(i64::MAX),
+        ),
+        max_callback_lag: time::Duration::milliseconds(
+            i64::try_from(config.max_callback_time_lag_ms).unwrap_or(i64::MAX),
+        ),
+        request_timeout: Duration::from_millis(config.request_timeout_ms),
+        keys,
+        broker_up,
+        serving,
+        started: Instant::now(),
+        start_time: ferroloop_messaging::envelope::now_iso(),
+    };
+    Ok(App {
+        state: Arc::new(state),
+        health,
+        max_concurrent_requests: config.max_concurrent_requests.max(1),
+    })
+}
+
+/// A started adapter: its addresses, and the server task, which ends after `shutdown` once
+/// in-flight requests are answered and the producer is flushed.
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    pub ops_addr: SocketAddr,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Serves the FSPIOP API on `listener` (and the operations endpoints on `OPS_ADDR`) until
+/// `shutdown`: then it stops accepting, finishes the requests in flight and flushes the producer.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<Running, StartError> {
+    if config.request_timeout_ms <= config.kafka.kafka_message_timeout_ms {
+        tracing::warn!(
+            request_timeout_ms = config.request_timeout_ms,
+            kafka_message_timeout_ms = config.kafka.kafka_message_timeout_ms,
+            "FSPIOP_REQUEST_TIMEOUT_MS should exceed KAFKA_MESSAGE_TIMEOUT_MS"
+        );
+    }
+    let app = build(&config)?;
+    let addr = listener.local_addr().map_err(StartError::Listener)?;
+    let ops_addr = ferroloop_telemetry::serve_ops(
+        config.telemetry.ops_addr,
+        app.health.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .map_err(StartError::Ops)?;
+
+    broker::spawn_probe(
+        &config.kafka,
+        app.state.topics.prepare.clone(),
+        Arc::clone(&app.state.broker_up),
+        Duration::from_millis(config.broker_health_check_interval_ms.max(1)),
+        shutdown.clone(),
+    )?;
+    if let Some(keys) = &app.state.keys {
+        keys::spawn_reload(
+            Arc::clone(keys),
+            Duration::from_millis(config.jws_keys_reload_interval_ms.max(1)),
+            shutdown.clone(),
+        );
+    }
+
+    let router = app.router();
+    let state = Arc::clone(&app.state);
+    state.serving.store(true, Ordering::Relaxed);
+    tracing::info!(%addr, "FSPIOP API listening");
+    let flush_timeout = Duration::from_millis(config.shutdown_flush_timeout_ms);
+    let task = tokio::spawn(async move {
+        let serving = Arc::clone(&state.serving);
+        let stop = async move {
+            shutdown.cancelled().await;
+            serving.store(false, Ordering::Relaxed);
+            tracing::info!("FSPIOP API stops accepting; finishing requests in flight");
+        };
+        if let Err(error) = axum::serve(listener, router)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(%error, "FSPIOP listener failed");
+        }
+        let producer = state.producer.clone();
+        if let Err(error) = tokio::task::spawn_blocking(move || producer.flush(flush_timeout)).await
+        {
+            tracing::warn!(%error, "producer flush task");
+        }
+        tracing::info!("FSPIOP API stopped");
+    });
+    Ok(Running {
+        addr,
+        ops_addr,
+        task,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("FSPIOP listener: {0}")]
+    Listener(std::io::Error),
+    #[error("operations listener: {0}")]
+    Ops(std::io::Error),
+    #[error("kafka: {0}")]
+    Kafka(#[from] ferroloop_messaging::KafkaError),
+    #[error("JWS_VALIDATE=true needs JWS_VERIFICATION_KEYS_DIRECTORY")]
+    JwsKeysDirectoryMissing,
+    #[error("JWS verification keys in {0}: {1}")]
+    JwsKeys(PathBuf, std::io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[test]
+    fn defaults_are_the_references() {
+        let config = Config::try_parse_from(["api-adapter"]).unwrap();
+        let expected = Config::new(config.kafka.clone(), config.telemetry.clone());
+        assert_eq!(config.fspiop_api_addr, expected.fspiop_api_addr);
+        assert_eq!(config.max_body_bytes, 65_536);
+        assert_eq!(config.max_fulfil_timeout_seconds, 300);
+        assert_eq!(config.max_callback_time_lag_ms, 200);
+        assert_eq!(config.accept_versions, expected.accept_versions);
+        assert_eq!(config.content_versions, expected.content_versions);
+        assert_eq!(config.version_config(), VersionConfig::default());
+        assert!(!config.jws_validate);
+        assert_eq!(config.request_timeout_ms, expected.request_timeout_ms);
+        assert_eq!(
+            config.max_concurrent_requests,
+            expected.max_concurrent_requests
+        );
+        let config = Config::try_parse_from([
+            "api-adapter",
+            "--content-versions",
+            "2.0,1.1",
+            "--jws-validate",
+            "true",
+        ])
+        .unwrap();
+        assert_eq!(config.content_versions, ["2.0", "1.1"]);
+        assert!(config.jws_validate);
+    }
+}

@@ -1,0 +1,8 @@
+//! The adapter over real HTTP on an ephemeral port, against isolated topics on the real broker
+//! (`make up`). One test binary; the modules group the tables.
+
+mod bodies;
+mod common;
+mod headers;
+mod routes;
+mod signatures;

@@ -1,0 +1,339 @@
+//! One batch of notification events: decode, plan with the matrix, resolve recipients and
+//! endpoints (one epoch check and at most two queries per batch), build the requests, make the
+//! first attempts — the callbacks of one event in order, the events concurrently — and return.
+//!
+//! Every database read happens before the first HTTP request, so a batch that fails on the
+//! database is retried by the batch loop without having sent anything.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferroloop_fspiop::callback::{
+    callback_uri_path, forwarded_callback_headers, hub_callback_headers, render_endpoint,
+};
+use ferroloop_fspiop::jws::{self, Algorithm, ProtectedHeaders, SigningKey};
+use ferroloop_messaging::{
+    BatchHandler, Envelope, HandlerError, OutboundMessage, Outputs, ReceivedMessage, Topics,
+};
+use ferroloop_store::endpoints::{EndpointCache, ParticipantEndpoints};
+use ferroloop_store::{MySqlPool, StoreError, transfers};
+use http::{HeaderName, HeaderValue, Uri};
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use crate::delivery::{Delivery, Outcome, Outgoing, record_outcome};
+use crate::matrix::{self, Callback, MatrixConfig, Origin, Plan, PlanError, Recipient};
+
+/// The hub's JWS signing key and algorithm.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    pub key: SigningKey,
+    pub algorithm: Algorithm,
+}
+
+#[derive(Debug)]
+pub struct NotificationHandler {
+    pool: MySqlPool,
+    outputs: Outputs,
+    matrix: MatrixConfig,
+    signer: Option<Arc<Signer>>,
+    endpoints: EndpointCache,
+    delivery: Delivery,
+    expiry_grace: Duration,
+}
+
+fn db_error(error: StoreError) -> HandlerError {
+    let transient = error.is_transient();
+    HandlerError::classified(error, transient)
+}
+
+fn count_event(action: &'static str, outcome: &'static str) {
+    metrics::counter!("ferroloop_notifications_total", "action" => action, "outcome" => outcome)
+        .increment(1);
+}
+
+/// A callback whose recipient is known by name.
+struct Addressed<'a> {
+    plan: &'a Plan,
+    callback: &'a Callback,
+    recipient: String,
+}
+
+impl NotificationHandler {
+    pub fn new(
+        pool: MySqlPool,
+        topics: Topics,
+        matrix: MatrixConfig,
+        signer: Option<Signer>,
+        delivery: Delivery,
+        expiry_grace: Duration,
+    ) -> Self {
+        Self {
+            pool,
+            outputs: Outputs::new(topics, "notification"),
+            matrix,
+            signer: signer.map(Arc::new),
+            endpoints: EndpointCache::default(),
+            delivery,
+            expiry_grace,
+        }
+    }
+
+    /// The plan of a message, or nothing (counted, logged, and dead-lettered when the message
+    /// itself is broken).
+    fn decode(&self, message: &ReceivedMessage, output: &mut Vec<OutboundMessage>) -> Option<Plan> {
+        let envelope = match Envelope::from_json_bytes(&message.payload) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                count_event("other", "undecodable");
+                output.push(
+                    self.outputs
+                        .dead_letter(message, &format!("not an envelope: {error}")),
+                );
+                return None;
+            }
+        };
+        match matrix::plan(&envelope, &self.matrix) {
+            Ok(plan) => {
+                count_event(plan.action, "planned");
+                Some(plan)
+            }
+            Err(error @ PlanError::UnknownAction(_)) => {
+                tracing::warn!(transfer_id = envelope.transfer_id(), %error,
+                    "notification with an unknown action: no callback");
+                count_event(error.action(), "unknown_action");
+                None
+            }
+            Err(error @ PlanError::Skipped { .. }) => {
+                tracing::info!(transfer_id = envelope.transfer_id(), %error, "notification skipped");
+                count_event(error.action(), "skipped");
+                None
+            }
+            Err(error) => {
+                count_event(error.action(), "invalid");
+                output.push(self.outputs.dead_letter(message, &error.to_string()));
+                None
+            }
+        }
+    }
+
+    async fn handle_batch(
+        &mut self,
+        batch: &[ReceivedMessage],
+    ) -> Result<Vec<OutboundMessage>, HandlerError> {
+        let mut output = Vec::new();
+        let plans: Vec<Plan> = batch
+            .iter()
+            .filter_map(|m| self.decode(m, &mut output))
+            .collect();
+        if plans.is_empty() {
+            return Ok(output);
+        }
+
+        // Reads for the whole batch: the epoch, the payers of transfers whose message names
+        // none, the endpoints of every recipient not cached.
+        let mut conn = self.pool.acquire().await.map_err(|e| db_error(e.into()))?;
+        self.endpoints.refresh(&mut conn).await.map_err(db_error)?;
+        let needs_payer: Vec<&str> = plans
+            .iter()
+            .filter(|p| {
+                p.callbacks
+                    .iter()
+                    .any(|c| c.recipient == Recipient::PayerOfTransfer)
+            })
+            .map(|p| p.transfer_id.as_str())
+            .collect();
+        let payers: HashMap<String, String> = if needs_payer.is_empty() {
+            HashMap::new()
+        } else {
+            transfers::load_transfers(&mut conn, &needs_payer, false)
+                .await
+                .map_err(db_error)?
+                .into_iter()
+                .map(|(id, t)| (id, t.payer_fsp))
+                .collect()
+        };
+        let mut chains: Vec<Vec<Addressed<'_>>> = Vec::with_capacity(plans.len());
+        for plan in &plans {
+            chains.push(address(plan, &payers));
+        }
+        let names: Vec<&str> = chains
+            .iter()
+            .flatten()
+            .map(|a| a.recipient.as_str())
+            .collect();
+        let endpoints = self
+            .endpoints
+            .get_many(&mut conn, &names)
+            .await
+            .map_err(db_error)?;
+        drop(conn);
+
+        let sends: Vec<Vec<Outgoing>> = chains
+            .iter()
+            .map(|chain| {
+                chain
+                    .iter()
+                    .filter_map(|a| match self.build(a, endpoints.get(&a.recipient)) {
+                        Ok(outgoing) => Some(outgoing),
+                        Err(outcome) => {
+                            record_outcome(a.callback.kind, outcome, 0);
+                            None
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        // The callbacks of one event in order (the payer before the payee's copy, the PUT before
+        // the PATCH), the events concurrently; the delivery bounds what is in flight.
+        futures::future::join_all(sends.into_iter().map(|chain| {
+            let delivery = self.delivery.clone();
+            async move {
+                for outgoing in chain {
+                    delivery.deliver(outgoing).await;
+                }
+            }
+        }))
+        .await;
+        Ok(output)
+    }
+
+    /// The HTTP request of a callback.
+    fn build(
+        &self,
+        addressed: &Addressed<'_>,
+        endpoints: Option<&Arc<ParticipantEndpoints>>,
+    ) -> Result<Outgoing, Outcome> {
+        let Addressed {
+            plan,
+            callback,
+            recipient,
+        } = addressed;
+        let kind = callback.kind;
+        let endpoint_type = kind.endpoint().endpoint_type();
+        let transfer_id = plan.transfer_id.as_str();
+        let Some(template) = endpoints.and_then(|e| e.get(endpoint_type)) else {
+            tracing::warn!(
+                transfer_id,
+                recipient,
+                endpoint_type,
+                action = plan.action,
+                "recipient has no callback endpoint of this type: callback not sent"
+            );
+            return Err(Outcome::NoEndpoint);
+        };
+        let invalid = |reason: String| {
+            tracing::error!(
+                transfer_id,
+                recipient,
+                endpoint_type,
+                template,
+                action = plan.action,
+                reason,
+                "callback cannot be built"
+            );
+            Outcome::Invalid
+        };
+        let url =
+            render_endpoint(template, &plan.transfer_id).map_err(|e| invalid(e.to_string()))?;
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| invalid(format!("{url:?}: {e}")))?;
+        if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+            return Err(invalid(format!(
+                "{url:?}: only absolute http:// endpoints are supported (this build has no TLS)"
+            )));
+        }
+        let method = kind.method();
+        let uri_path = callback_uri_path(kind.endpoint(), &plan.transfer_id);
+        let mut headers = match callback.origin {
+            Origin::Forwarded => forwarded_callback_headers(&plan.headers, &method, &uri_path),
+            Origin::Hub => hub_callback_headers(
+                &self.matrix.hub_name,
+                recipient,
+                &method,
+                &uri_path,
+                self.matrix.content_version,
+            ),
+        }
+        .map_err(|e| invalid(e.to_string()))?;
+        if let (Origin::Hub, Some(signer)) = (callback.origin, &self.signer) {
+            let signature = ProtectedHeaders::from_headers(&headers[..])
+                .and_then(|protected| {
+                    jws::sign(&callback.body, &protected, &signer.key, signer.algorithm)
+                })
+                .map_err(|e| invalid(format!("signing failed: {e}")))?;
+            let value = HeaderValue::from_str(&signature)
+                .map_err(|e| invalid(format!("signature: {e}")))?;
+            headers.push((HeaderName::from_static("fspiop-signature"), value));
+        }
+        Ok(Outgoing {
+            kind,
+            method,
+            uri,
+            headers,
+            body: callback.body.clone(),
+            not_after: plan.expires_at.and_then(|at| self.instant_of(at)),
+            transfer_id: transfer_id.to_owned(),
+            recipient: recipient.clone(),
+        })
+    }
+
+    /// The monotonic instant of a wall-clock time plus the expiry grace (now if that is past;
+    /// none if it is too far ahead to represent).
+    fn instant_of(&self, at: OffsetDateTime) -> Option<Instant> {
+        let now = Instant::now();
+        let grace = time::Duration::try_from(self.expiry_grace).unwrap_or(time::Duration::MAX);
+        let left = (at - OffsetDateTime::now_utc()).saturating_add(grace);
+        match Duration::try_from(left) {
+            Ok(left) => now.checked_add(left),
+            Err(_) => Some(now),
+        }
+    }
+}
+
+/// Names the recipient of every callback of a plan; callbacks without one are counted and
+/// dropped, and so is a confirmation copy that would go to the payer itself.
+fn address<'a>(plan: &'a Plan, payers: &HashMap<String, String>) -> Vec<Addressed<'a>> {
+    let mut chain: Vec<Addressed<'a>> = Vec::with_capacity(plan.callbacks.len());
+    for callback in &plan.callbacks {
+        let recipient = match &callback.recipient {
+            Recipient::Named(name) => Some(name.clone()),
+            Recipient::PayerOfTransfer => payers.get(plan.transfer_id.as_str()).cloned(),
+            Recipient::Unknown(_) => None,
+        };
+        let Some(recipient) = recipient else {
+            tracing::warn!(transfer_id = plan.transfer_id.as_str(), action = plan.action,
+                role = ?callback.recipient, "no recipient for a callback: not sent");
+            record_outcome(callback.kind, Outcome::NoRecipient, 0);
+            continue;
+        };
+        if callback.copy
+            && chain
+                .first()
+                .is_some_and(|first| first.recipient == recipient)
+        {
+            continue;
+        }
+        chain.push(Addressed {
+            plan,
+            callback,
+            recipient,
+        });
+    }
+    chain
+}
+
+impl BatchHandler for NotificationHandler {
+    fn name(&self) -> &'static str {
+        "notification"
+    }
+
+    async fn handle(
+        &mut self,
+        batch: &[ReceivedMessage],
+    ) -> Result<Vec<OutboundMessage>, HandlerError> {
+        self.handle_batch(batch).await
+    }
+}

@@ -22,6 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use ferroloop_testkit;
 
+pub mod e2e;
+
 /// Longest a test waits for something that should happen.
 pub const WAIT: Duration = Duration::from_secs(30);
 

@@ -1,0 +1,462 @@
+//! The whole hub over HTTP, black-box: the API adapter, admin API and notification handler in
+//! front of the pipeline, onboarded through the admin API, with DFSP simulator servers that
+//! record every callback and answer as a payee would.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::routing::{post, put};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::{CONTENT_TYPE, Handlers, Pipeline, WAIT, ilp_pair};
+
+/// How a simulated DFSP answers a prepare it receives as payee.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payee {
+    /// `PUT` with `COMMITTED` and the valid fulfilment.
+    Fulfils,
+    /// Never answers (the transfer times out).
+    Silent,
+    /// `PUT /error` with this code.
+    Rejects(&'static str),
+    /// `PUT` with `RESERVED` and the valid fulfilment (then waits for the PATCH).
+    Reserves,
+    /// `PUT` with `COMMITTED` and a fulfilment that does not match the condition.
+    WrongFulfilment,
+}
+
+/// One request the hub made to a simulated DFSP.
+#[derive(Debug, Clone)]
+pub struct Callback {
+    pub method: Method,
+    pub path: String,
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Callback {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+#[derive(Debug)]
+struct DfspState {
+    name: String,
+    behaviour: Mutex<Payee>,
+    api: String,
+    http: reqwest::Client,
+    received: Mutex<Vec<Callback>>,
+    arrived: Notify,
+}
+
+/// A DFSP: an HTTP server for the hub's callbacks, answering prepares per its [`Payee`] role.
+#[derive(Debug, Clone)]
+pub struct SimulatedDfsp {
+    state: Arc<DfspState>,
+    pub addr: SocketAddr,
+}
+
+impl SimulatedDfsp {
+    pub async fn start(name: &str, behaviour: Payee, api: SocketAddr) -> Self {
+        let state = Arc::new(DfspState {
+            name: name.to_owned(),
+            behaviour: Mutex::new(behaviour),
+            api: format!("http://{api}"),
+            http: reqwest::Client::new(),
+            received: Mutex::new(Vec::new()),
+            arrived: Notify::new(),
+        });
+        let router = Router::new()
+            .route("/transfers", post(on_prepare))
+            .route("/transfers/{id}", put(on_callback).patch(on_callback))
+            .route("/transfers/{id}/error", put(on_callback))
+            .with_state(Arc::clone(&state));
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("simulator port");
+        let addr = listener.local_addr().expect("simulator address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Self { state, addr }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.state.name
+    }
+
+    pub fn set_behaviour(&self, behaviour: Payee) {
+        *self.state.behaviour.lock().unwrap() = behaviour;
+    }
+
+    /// Every callback received so far.
+    pub fn received(&self) -> Vec<Callback> {
+        self.state.received.lock().unwrap().clone()
+    }
+
+    /// Waits for a callback matching `predicate` and returns it.
+    pub async fn wait_for(&self, what: &str, predicate: impl Fn(&Callback) -> bool) -> Callback {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let notified = self.state.arrived.notified();
+            if let Some(found) = self.received().into_iter().find(|c| predicate(c)) {
+                return found;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "{}: timed out waiting for {what}; got {:#?}",
+                    self.state.name,
+                    self.received()
+                        .iter()
+                        .map(|c| format!("{} {}", c.method, c.path))
+                        .collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+
+    /// The endpoints to register for this DFSP.
+    pub fn endpoints(&self) -> [(&'static str, String); 3] {
+        let base = format!("http://{}", self.addr);
+        [
+            (
+                "FSPIOP_CALLBACK_URL_TRANSFER_POST",
+                format!("{base}/transfers"),
+            ),
+            (
+                "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
+                format!("{base}/transfers/{{{{transferId}}}}"),
+            ),
+            (
+                "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+                format!("{base}/transfers/{{{{transferId}}}}/error"),
+            ),
+        ]
+    }
+}
+
+fn record(state: &DfspState, method: Method, path: String, headers: &HeaderMap, body: &Bytes) {
+    let headers = headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                v.to_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    state.received.lock().unwrap().push(Callback {
+        method,
+        path,
+        headers,
+        body: body.to_vec(),
+    });
+    state.arrived.notify_waiters();
+}
+
+async fn on_callback(
+    State(state): State<Arc<DfspState>>,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    record(&state, method, uri.path().to_owned(), &headers, &body);
+    StatusCode::OK
+}
+
+async fn on_prepare(
+    State(state): State<Arc<DfspState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    record(
+        &state,
+        Method::POST,
+        "/transfers".to_owned(),
+        &headers,
+        &body,
+    );
+    let prepare: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let id = prepare["transferId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let payer = headers
+        .get("fspiop-source")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let behaviour = state.behaviour.lock().unwrap().clone();
+    let (fulfilment, _, wrong) = ilp_pair();
+    let now = ferroloop_core::fspiop_time::format(time::OffsetDateTime::now_utc());
+    let answer = match behaviour {
+        Payee::Silent => None,
+        Payee::Fulfils => Some((
+            format!("/transfers/{id}"),
+            json!({"transferState": "COMMITTED", "fulfilment": fulfilment, "completedTimestamp": now}),
+        )),
+        Payee::Reserves => Some((
+            format!("/transfers/{id}"),
+            json!({"transferState": "RESERVED", "fulfilment": fulfilment, "completedTimestamp": now}),
+        )),
+        Payee::WrongFulfilment => Some((
+            format!("/transfers/{id}"),
+            json!({"transferState": "COMMITTED", "fulfilment": wrong, "completedTimestamp": now}),
+        )),
+        Payee::Rejects(code) => Some((
+            format!("/transfers/{id}/error"),
+            json!({"errorInformation": {"errorCode": code, "errorDescription": "Payee rejected transaction"}}),
+        )),
+    };
+    if let Some((path, body)) = answer {
+        // A real DFSP answers after the 202, on its own connection.
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let sent = state
+                .http
+                .put(format!("{}{path}", state.api))
+                .header("content-type", CONTENT_TYPE)
+                // reqwest would send `Accept: */*`, which the FSPIOP header rules refuse.
+                .header(
+                    "accept",
+                    "application/vnd.interoperability.transfers+json;version=1.1",
+                )
+                .header(
+                    "date",
+                    httpdate::fmt_http_date(std::time::SystemTime::now()),
+                )
+                .header("fspiop-source", state.name.as_str())
+                .header("fspiop-destination", payer)
+                .body(serde_json::to_vec(&body).unwrap())
+                .send()
+                .await
+                .expect("hub reachable");
+            let status = sent.status();
+            assert!(
+                status.is_success(),
+                "{}: the hub refused the answer: {status} {:?}",
+                state.name,
+                sent.text().await
+            );
+        });
+    }
+    StatusCode::ACCEPTED
+}
+
+/// The hub over HTTP with every process in-process.
+#[derive(Debug)]
+pub struct Hub {
+    pub pipeline: Pipeline,
+    pub api: SocketAddr,
+    pub admin: SocketAddr,
+    pub http: reqwest::Client,
+}
+
+impl Hub {
+    pub async fn start() -> Self {
+        let pipeline = Pipeline::start_with(Handlers::ALL).await;
+        let kafka = pipeline.kafka();
+        let shutdown = pipeline.shutdown.clone();
+
+        let mut admin_config = ferroloop_admin_api::Config::for_database(pipeline.db.args());
+        admin_config.telemetry = Pipeline::telemetry();
+        let admin = ferroloop_admin_api::build_app(admin_config, shutdown.clone())
+            .await
+            .expect("admin api");
+
+        let api_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api = ferroloop_api_adapter::run(
+            api_listener,
+            ferroloop_api_adapter::Config::new(kafka.clone(), Pipeline::telemetry()),
+            shutdown.clone(),
+        )
+        .await
+        .expect("api adapter");
+
+        let mut callbacks = ferroloop_notification_handler::CallbackArgs::DEFAULT;
+        callbacks.retry_max_attempts = 3;
+        callbacks.retry_initial_delay_ms = 50;
+        let notification = ferroloop_notification_handler::Config {
+            database: pipeline.db.args(),
+            kafka,
+            telemetry: Pipeline::telemetry(),
+            consumer_group: pipeline.broker.group("notification"),
+            hub_name: crate::HUB.into(),
+            send_transfer_confirmation_to_payee: true,
+            protocol_version: ferroloop_fspiop::headers::ProtocolVersion::V1_1,
+            jws_sign: false,
+            jws_signing_key_path: None,
+            jws_signing_algorithm: None,
+            callbacks,
+        };
+        ferroloop_notification_handler::run(notification, shutdown)
+            .await
+            .expect("notification handler");
+        Self {
+            pipeline,
+            api: api.addr,
+            admin: admin.addr,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn admin_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("http://{}{path}", self.admin));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("admin api reachable");
+        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// Hub accounts and a default settlement model, as an operator does first (reference §8).
+    pub async fn prepare_hub(&self) {
+        for kind in ["HUB_RECONCILIATION", "HUB_MULTILATERAL_SETTLEMENT"] {
+            let (status, body) = self
+                .admin_call(
+                    reqwest::Method::POST,
+                    "/participants/Hub/accounts",
+                    Some(json!({"currency": "USD", "type": kind})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        let (status, body) = self
+            .admin_call(
+                reqwest::Method::POST,
+                "/settlementModels",
+                Some(json!({"name": "DEFERREDNET", "settlementGranularity": "NET", "settlementInterchange": "MULTILATERAL",
+                    "settlementDelay": "DEFERRED", "requireLiquidityCheck": true, "ledgerAccountType": "POSITION",
+                    "settlementAccountType": "SETTLEMENT", "autoPositionReset": true})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    /// Onboards a simulated DFSP through the admin API: participant, limits, endpoints, funds in.
+    pub async fn onboard(&self, dfsp: &SimulatedDfsp, net_debit_cap: &str, funds_in: &str) {
+        let name = dfsp.name();
+        let (status, body) = self
+            .admin_call(
+                reqwest::Method::POST,
+                "/participants",
+                Some(json!({"name": name, "currency": "USD"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = self
+            .admin_call(
+                reqwest::Method::POST,
+                &format!("/participants/{name}/initialPositionAndLimits"),
+                Some(json!({"currency": "USD", "limit": {"type": "NET_DEBIT_CAP", "value": net_debit_cap.parse::<u64>().unwrap()}, "initialPosition": 0})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        for (kind, url) in dfsp.endpoints() {
+            let (status, body) = self
+                .admin_call(
+                    reqwest::Method::POST,
+                    &format!("/participants/{name}/endpoints"),
+                    Some(json!({"type": kind, "value": url})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        if funds_in != "0" {
+            let (_, accounts) = self
+                .admin_call(
+                    reqwest::Method::GET,
+                    &format!("/participants/{name}/accounts"),
+                    None,
+                )
+                .await;
+            let settlement = accounts
+                .as_array()
+                .and_then(|a| a.iter().find(|x| x["ledgerAccountType"] == "SETTLEMENT"))
+                .and_then(|a| a["id"].as_u64())
+                .expect("settlement account");
+            let (status, body) = self
+                .admin_call(
+                    reqwest::Method::POST,
+                    &format!("/participants/{name}/accounts/{settlement}"),
+                    Some(json!({"transferId": uuid::Uuid::now_v7().to_string(), "externalReference": "onboarding", "action": "recordFundsIn",
+                        "reason": "initial liquidity", "amount": {"amount": funds_in, "currency": "USD"}})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        }
+    }
+
+    /// The DFSP's POSITION value as the admin API reports it.
+    pub async fn position(&self, name: &str) -> rust_decimal::Decimal {
+        let (status, body) = self
+            .admin_call(
+                reqwest::Method::GET,
+                &format!("/participants/{name}/positions?currency=USD"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let value = &body["value"];
+        value
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| value.to_string())
+            .parse()
+            .expect("a decimal position")
+    }
+
+    /// Sends an FSPIOP request as `source`, with the headers a DFSP sends.
+    pub async fn fspiop(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        source: &str,
+        destination: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("http://{}{path}", self.api))
+            .header("content-type", CONTENT_TYPE)
+            .header(
+                "date",
+                httpdate::fmt_http_date(std::time::SystemTime::now()),
+            )
+            .header("fspiop-source", source);
+        // Always an FSPIOP Accept: reqwest would otherwise send `*/*`, which the rules refuse.
+        request = request.header(
+            "accept",
+            "application/vnd.interoperability.transfers+json;version=1.1",
+        );
+        if let Some(destination) = destination {
+            request = request.header("fspiop-destination", destination);
+        }
+        if let Some(body) = body {
+            request = request.body(body.to_vec());
+        }
+        request.send().await.expect("api adapter reachable")
+    }
+}

@@ -6,7 +6,10 @@ DATABASE_URL ?= mysql://ferroloop:ferroloop@127.0.0.1:3306/ferroloop
 export FERROLOOP_TEST_MYSQL_URL ?= mysql://ferroloop:ferroloop@127.0.0.1:3306
 export FERROLOOP_TEST_KAFKA ?= 127.0.0.1:9092
 
-.PHONY: up down status test lint fmt build clean-test-dbs
+.PHONY: up down status run stop bench test lint fmt build clean-test-dbs
+
+# run and bench use optimised binaries; PROFILE=debug make run starts faster after `make test`.
+PROFILE ?= release
 
 ## up: start MariaDB and the tansu broker on loopback (installing them if needed), create topics
 up:
@@ -18,6 +21,21 @@ down:
 
 status:
 	@scripts/stack.sh status
+	@scripts/services.sh status
+
+## run: the local stack and every service, a demo stream of transfers; leaves the hub running
+run: up
+	@scripts/services.sh start $(PROFILE)
+	@scripts/demo.sh $(PROFILE)
+
+## stop: stop the services, then what `make up` started
+stop:
+	@scripts/services.sh stop
+	@scripts/stack.sh down
+
+## bench: the standard load scenario (docs/performance.md), table printed
+bench: up
+	@scripts/bench.sh
 
 fmt:
 	cargo fmt --all

@@ -37,6 +37,24 @@ pub fn spec_path(relative: &str) -> String {
     )
 }
 
+/// A binary of the workspace, built next to the test executable
+/// (`cargo build --workspace --bins`, which `make test` runs before the suite).
+pub fn workspace_binary(name: &str) -> std::path::PathBuf {
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
 /// A matching (fulfilment, condition) pair and a non-matching fulfilment, from
 /// `vectors/ilp-condition-fulfilment.json`.
 pub fn ilp_pair() -> (String, String, String) {

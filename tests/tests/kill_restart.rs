@@ -7,13 +7,12 @@
 //! prepare that reaches it with a valid fulfilment.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use ferroloop_core::state::TransferState;
 use ferroloop_messaging::{BatchConsumer, Envelope};
-use ferroloop_tests::{Dfsp, Handlers, Pipeline, ilp_pair};
+use ferroloop_tests::{Dfsp, Handlers, Pipeline, ilp_pair, workspace_binary};
 use rust_decimal::Decimal;
 use serde_json::json;
 use tokio::process::{Child, Command};
@@ -24,22 +23,6 @@ const CHUNK: usize = 50;
 /// Longest the whole stream may take to finish after the last kill.
 const FINISH_WITHIN: Duration = Duration::from_secs(120);
 
-fn binary(name: &str) -> PathBuf {
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        path.display()
-    );
-    path
-}
-
 struct Process {
     name: &'static str,
     child: Child,
@@ -47,7 +30,7 @@ struct Process {
 
 fn spawn(p: &Pipeline, name: &'static str) -> Process {
     let prefix = &p.broker.args.kafka_topic_prefix;
-    let child = Command::new(binary(name))
+    let child = Command::new(workspace_binary(name))
         .env("DATABASE_URL", &p.db.url)
         .env("DATABASE_MAX_CONNECTIONS", "4")
         .env("KAFKA_BROKERS", &p.broker.args.kafka_brokers)

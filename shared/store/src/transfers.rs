@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use ferroloop_core::state::TransferState;
 use rust_decimal::Decimal;
 use sqlx::mysql::MySqlRow;
-use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder, Row};
 use time::PrimitiveDateTime;
 
 use crate::{Result, StoreError};
@@ -695,4 +695,24 @@ pub async fn load_views(
         views.insert(id, (record, view));
     }
     Ok(views)
+}
+
+/// The current state of every transfer whose payer is one of `payers` (the load test's
+/// validity gate reads a run's transfers with it).
+pub async fn states_by_payer(pool: &MySqlPool, payers: &[String]) -> Result<Vec<(String, String)>> {
+    if payers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query = QueryBuilder::new(
+        "SELECT transfer_id, state FROM transfer WHERE kind = 'TRANSFER' AND payer_fsp IN (",
+    );
+    let mut names = query.separated(", ");
+    for name in payers {
+        names.push_bind(name);
+    }
+    query.push(")");
+    let rows = query.build().fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("transfer_id")?, row.try_get("state")?)))
+        .collect()
 }

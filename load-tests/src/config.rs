@@ -1,0 +1,173 @@
+//! The tool's settings: every one a flag or an environment variable (`ferroloop-load --help`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use rust_decimal::Decimal;
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "ferroloop-load",
+    version,
+    about = "Load-test a ferroloop (or any FSPIOP) hub: onboard DFSPs, simulate them, drive transfers, measure, and check the ledger afterwards."
+)]
+pub struct Args {
+    /// FSPIOP API of the hub.
+    #[arg(
+        long,
+        env = "FERROLOOP_API_URL",
+        default_value = "http://127.0.0.1:3000"
+    )]
+    pub api_url: String,
+    /// Admin API of the hub (onboarding, positions).
+    #[arg(
+        long,
+        env = "FERROLOOP_ADMIN_URL",
+        default_value = "http://127.0.0.1:3001"
+    )]
+    pub admin_url: String,
+    /// Where the embedded DFSP simulators listen.
+    #[arg(long, env = "LOAD_SIMULATOR_ADDR", default_value = "127.0.0.1:0")]
+    pub simulator_addr: SocketAddr,
+    /// Base URL the hub calls the simulators at; defaults to `http://<simulator address>`. Set it
+    /// when the hub runs elsewhere (e.g. a Kubernetes cluster reaching this machine).
+    #[arg(long, env = "LOAD_CALLBACK_URL")]
+    pub callback_url: Option<String>,
+    /// MySQL URL of the hub's database, for the validity gate. Without it only the callback half
+    /// of the gate runs.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Simulated DFSPs to onboard (each is payer and payee).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(2..=1000))]
+    pub dfsps: u16,
+    /// Prefix of the DFSP names; a random run tag follows, so runs never collide.
+    #[arg(long, default_value = "lt")]
+    pub name_prefix: String,
+    #[arg(long, default_value = "USD")]
+    pub currency: String,
+    /// Amount of every transfer.
+    #[arg(long, default_value = "1")]
+    pub amount: Decimal,
+    /// `loose`: limits never bind. `binding`: each payer's net debit cap admits only
+    /// `--binding-transfers` transfers, so the rest are refused with 4200 (expected, not errors).
+    #[arg(long, value_enum, default_value_t = Limits::Loose)]
+    pub limits: Limits,
+    /// With `--limits binding`: transfers each payer's cap admits.
+    #[arg(long, default_value_t = 10)]
+    pub binding_transfers: u32,
+
+    /// `open`: a constant arrival rate, whatever the hub does. `closed`: a fixed number of
+    /// transfers in flight, each started when one ends.
+    #[arg(long, value_enum, default_value_t = Mode::Open)]
+    pub mode: Mode,
+    /// Open loop: transfers started per second.
+    #[arg(long, default_value_t = 100)]
+    pub rate: u32,
+    /// Closed loop: transfers in flight.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: u32,
+    /// How long to send, in seconds (the run then waits for the transfers in flight).
+    #[arg(long, conflicts_with = "count")]
+    pub duration_seconds: Option<u64>,
+    /// How many transfers to send.
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Seconds of the run's start left out of the latency figures (connection set-up, caches).
+    #[arg(long, default_value_t = 0)]
+    pub warmup_seconds: u64,
+
+    /// Who pays whom: `static` (fixed pairs 0→1, 2→3, …), `random`, or `skewed` (one DFSP sends
+    /// `--skew-percent` of the traffic, as Mojaloop's own benchmark does).
+    #[arg(long, value_enum, default_value_t = Pairs::Random)]
+    pub pairs: Pairs,
+    #[arg(long, default_value_t = 70, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub skew_percent: u8,
+    /// Percent of transfers whose payee answers RESERVED (the hub then commits and PATCHes it).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub reserved_percent: u8,
+    /// Percent of transfers whose payee never answers (they expire: timeout load).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub silent_percent: u8,
+    /// Seconds from the POST to the transfer's expiration.
+    #[arg(long, default_value_t = 30)]
+    pub expiry_seconds: u64,
+    /// How long after the last send to wait for transfers to end (beyond their expiry).
+    #[arg(long, default_value_t = 15)]
+    pub drain_grace_seconds: u64,
+
+    /// Upper bound on POSTs in flight; beyond it the driver waits (and, open loop, the wait
+    /// counts as latency).
+    #[arg(long, default_value_t = 20_000)]
+    pub max_in_flight: u32,
+    /// Timeout of one HTTP request the tool makes.
+    #[arg(long, default_value_t = 10_000)]
+    pub http_timeout_ms: u64,
+    /// Seed of the pair choice, so a run can be repeated.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Directory for the JSON and HTML reports (a sub-directory per run).
+    #[arg(long, default_value = "load-tests/reports")]
+    pub report_dir: PathBuf,
+    /// No progress bar (e.g. in CI logs).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Write nothing but the table (no JSON/HTML files).
+    #[arg(long)]
+    pub no_files: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pairs {
+    Static,
+    Random,
+    Skewed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limits {
+    Loose,
+    Binding,
+}
+
+impl Args {
+    /// Checks that the settings make a run; the message says what to change.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.count.is_none() && self.duration_seconds.is_none() {
+            return Err("give --count or --duration-seconds".into());
+        }
+        if u16::from(self.reserved_percent) + u16::from(self.silent_percent) > 100 {
+            return Err("--reserved-percent plus --silent-percent exceeds 100".into());
+        }
+        if self.mode == Mode::Open && self.rate == 0 {
+            return Err("--rate must be positive".into());
+        }
+        if self.mode == Mode::Closed && self.concurrency == 0 {
+            return Err("--concurrency must be positive".into());
+        }
+        if self.amount <= Decimal::ZERO || self.amount.scale() > 4 {
+            return Err("--amount must be positive with at most 4 decimals".into());
+        }
+        if self.pairs == Pairs::Static && self.dfsps % 2 == 1 {
+            return Err("--pairs static needs an even number of --dfsps".into());
+        }
+        // Names are at most 30 characters (central-ledger's rule): prefix + 6-char tag + 'p' + 4 digits.
+        if self.name_prefix.is_empty() || self.name_prefix.len() > 19 {
+            return Err("--name-prefix must be 1 to 19 characters".into());
+        }
+        if !self.name_prefix.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err("--name-prefix must be ASCII letters and digits".into());
+        }
+        Ok(())
+    }
+}

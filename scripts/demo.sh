@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The demo `make run` ends with: onboards two DFSPs through the admin API and drives a short
+# stream of real transfers through the FSPIOP API, with the load-test tool's simulated DFSPs
+# answering as payees. Some transfers commit, some are refused by the payer's net debit cap
+# (4200) and some expire because their payee stays silent (3303), so every outcome shows.
+#
+#   scripts/demo.sh [debug|release]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PROFILE="${1:-${PROFILE:-release}}"
+FSPIOP_API_PORT="${FSPIOP_API_PORT:-3000}"
+ADMIN_API_PORT="${ADMIN_API_PORT:-3001}"
+DATABASE_URL="${DATABASE_URL:-mysql://ferroloop:ferroloop@127.0.0.1:3306/ferroloop}"
+
+echo "[demo] 20 transfers from demo…p00 to demo…p01: its net debit cap admits 14, 10 % of payees stay silent"
+"$ROOT/target/$PROFILE/ferroloop-load" \
+  --api-url "http://127.0.0.1:$FSPIOP_API_PORT" \
+  --admin-url "http://127.0.0.1:$ADMIN_API_PORT" \
+  --database-url "$DATABASE_URL" \
+  --name-prefix demo --dfsps 2 --pairs static --count 20 --rate 10 \
+  --limits binding --binding-transfers 14 --silent-percent 10 --expiry-seconds 5 \
+  --report-dir "$ROOT/load-tests/reports" --no-progress
+
+cat <<EOT
+
+The hub keeps running:
+  FSPIOP API   http://127.0.0.1:$FSPIOP_API_PORT   (POST/PUT/GET /transfers, GET /health)
+  admin API    http://127.0.0.1:$ADMIN_API_PORT   (GET /participants, /participants/{name}/positions, …)
+  MariaDB      $DATABASE_URL
+  Kafka        127.0.0.1:9092 (tansu)
+  logs         $ROOT/.stack/<service>.log; operations endpoints: scripts/services.sh status
+More load:     target/$PROFILE/ferroloop-load --help   (or make bench)
+Stop it all:   make stop
+EOT

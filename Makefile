@@ -51,10 +51,15 @@ clean-test-dbs:
 	@scripts/stack.sh drop-test-databases
 
 ## test: formatting, lints, and the whole suite against the real stack (started when needed)
-test: up
+test: up helm-check
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	@scripts/stack.sh drop-test-databases
 	# The crash tests start the handler binaries themselves.
 	cargo build --workspace --bins
 	cargo nextest run --workspace --profile ci
+
+## helm-check: lint, render and validate the Helm chart (no helm binary; tools in .stack/helm-venv)
+.PHONY: helm-check
+helm-check:
+	@helm/tests/run.sh

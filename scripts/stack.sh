@@ -8,6 +8,9 @@
 #   scripts/stack.sh down      stop what `up` started
 #   scripts/stack.sh status
 #   scripts/stack.sh drop-test-databases   remove databases left by interrupted test runs
+#   scripts/stack.sh restart-broker        a fresh, empty tansu (its memory storage never
+#                                          deletes, and a fetch costs time linear in what a
+#                                          partition holds; benchmarks start from empty)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -162,13 +165,24 @@ status)
   port_open "$DB_PORT" && echo "MariaDB: listening on $DB_PORT" || echo "MariaDB: down"
   port_open "$KAFKA_PORT" && echo "broker: listening on $KAFKA_PORT" || echo "broker: down"
   ;;
+restart-broker)
+  if [ -f "$STATE/tansu.pid" ]; then
+    stop_pidfile tansu
+  elif port_open "$KAFKA_PORT"; then
+    log "the broker on $KAFKA_PORT was not started by this script; not restarting it"
+    exit 1
+  fi
+  install_tansu
+  start_tansu
+  create_topics
+  ;;
 drop-test-databases)
   for db in $(root_sql "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'ft\\_%'" | tail -n +2); do
     root_sql "DROP DATABASE \`$db\`"
   done
   ;;
 *)
-  echo "usage: $0 up|down|status|drop-test-databases" >&2
+  echo "usage: $0 up|down|status|restart-broker|drop-test-databases" >&2
   exit 2
   ;;
 esac

@@ -1,6 +1,7 @@
 //! Measures what the broker sustains for messages of a given size: one producer sending in
 //! batches, one consumer reading them back. Diagnostic for sizing the local stack:
 //! `cargo run --release -p ferroloop-messaging --example broker_throughput -- 20000 2500`
+//! (broker from `KAFKA_BROKERS`, default 127.0.0.1:9092)
 
 use std::time::Instant;
 
@@ -12,8 +13,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let count: usize = args.next().map_or(Ok(20_000), |a| a.parse())?;
     let size: usize = args.next().map_or(Ok(2_500), |a| a.parse())?;
+    let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
     let kafka = KafkaArgs::local(
-        "127.0.0.1:9092",
+        brokers,
         format!("tp-{}-", uuid::Uuid::now_v7().simple()),
     );
     let topic = kafka.topics().prepare;

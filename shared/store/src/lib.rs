@@ -8,9 +8,13 @@
 //! - [`MIGRATOR`]: the schema in `migrations/`, embedded at compile time.
 //! - [`invariants`]: the SQL that checks the storage invariants I1, I2 and I4 of DESIGN.md §5,
 //!   shared by the test suite and the load test's validity gate.
+//! - [`audit`] / [`approvals`]: the admin API's hash-chained audit log and maker/checker
+//!   requests.
 
 pub mod admin;
 pub mod admin_queries;
+pub mod approvals;
+pub mod audit;
 pub mod endpoints;
 pub mod invariants;
 pub mod participants;

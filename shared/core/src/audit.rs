@@ -64,8 +64,9 @@ impl AuditContent {
     pub fn canonical(&self) -> String {
         let text = |s: &str| serde_json::Value::String(s.to_owned());
         let optional = |s: &Option<String>| {
-            s.as_deref()
-                .map_or(serde_json::Value::Null, |s| serde_json::Value::String(s.to_owned()))
+            s.as_deref().map_or(serde_json::Value::Null, |s| {
+                serde_json::Value::String(s.to_owned())
+            })
         };
         serde_json::Value::Array(vec![
             FORMAT_VERSION.into(),

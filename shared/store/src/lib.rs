@@ -24,7 +24,7 @@ pub mod transfers;
 use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
-pub use sqlx::{MySql, MySqlPool, Transaction};
+pub use sqlx::{MySql, MySqlConnection, MySqlPool, Transaction};
 
 /// The schema, embedded from `migrations/` at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -70,6 +70,13 @@ pub fn db_time(t: time::OffsetDateTime) -> time::PrimitiveDateTime {
     let millis = u32::from(utc.millisecond());
     let truncated = utc.replace_nanosecond(millis * 1_000_000).unwrap_or(utc);
     time::PrimitiveDateTime::new(truncated.date(), truncated.time())
+}
+
+/// A savepoint inside the caller's transaction: work that can be undone on its own
+/// (`rollback`) while the enclosing transaction goes on (the admin API's dry runs and approved
+/// executions).
+pub async fn savepoint(conn: &mut MySqlConnection) -> Result<Transaction<'_, MySql>> {
+    Ok(sqlx::Connection::begin(conn).await?)
 }
 
 /// Database settings shared by every process (flattened into each binary's configuration).

@@ -78,6 +78,10 @@ pub struct AuthArgs {
         value_delimiter = ','
     )]
     pub key_files: Vec<PathBuf>,
+    /// A directory of issuer public keys: every `*.pem` in it (kid = file stem), listed again at
+    /// every reload, so keys can be added and removed (a mounted Kubernetes Secret).
+    #[arg(long = "auth-keys-directory", env = "ADMIN_AUTH_KEYS_DIRECTORY")]
+    pub keys_directory: Option<PathBuf>,
     /// How often the key files are checked for changes; changed keys apply to the next request
     /// (a file that no longer parses keeps the previous keys and is logged).
     #[arg(
@@ -112,8 +116,15 @@ pub struct AuthArgs {
     pub roles_claim: String,
     /// JSON file mapping each role to its privileges, replacing the defaults, e.g.
     /// `{"operator": ["read", "participants:write"], "auditor": ["read", "audit:read"]}`.
-    #[arg(long = "auth-roles-file", env = "ADMIN_AUTH_ROLES_FILE")]
+    #[arg(
+        long = "auth-roles-file",
+        env = "ADMIN_AUTH_ROLES_FILE",
+        conflicts_with = "roles"
+    )]
     pub roles_file: Option<PathBuf>,
+    /// The same map as ADMIN_AUTH_ROLES_FILE, inline JSON.
+    #[arg(long = "auth-roles", env = "ADMIN_AUTH_ROLES")]
+    pub roles: Option<String>,
     /// Longest bearer token accepted, in bytes (longer: 401).
     #[arg(
         long = "auth-max-token-bytes",
@@ -138,6 +149,7 @@ impl AuthArgs {
             issuer: None,
             audience: None,
             key_files: Vec::new(),
+            keys_directory: None,
             keys_reload_interval_ms: 10_000,
             algorithms: vec![
                 TokenAlgorithm::Rs256,
@@ -147,6 +159,7 @@ impl AuthArgs {
             leeway_seconds: 30,
             roles_claim: "roles".into(),
             roles_file: None,
+            roles: None,
             max_token_bytes: 8 * 1024,
             off_actor: "anonymous".into(),
         }
@@ -330,10 +343,35 @@ struct VerificationKey {
     key: DecodingKey,
 }
 
-/// The loaded keys and the file contents they came from (to notice changes).
+/// The loaded keys and the files they came from (to notice changes).
 struct KeySet {
     keys: Vec<VerificationKey>,
+    paths: Vec<PathBuf>,
     contents: Vec<Vec<u8>>,
+}
+
+/// The configured key files, then the directory's `*.pem` files in name order (hidden entries,
+/// such as a mounted Secret's `..data`, skipped).
+fn key_paths(files: &[PathBuf], directory: Option<&Path>) -> Result<Vec<PathBuf>, AuthConfigError> {
+    let mut paths = files.to_vec();
+    if let Some(dir) = directory {
+        let entries = std::fs::read_dir(dir).map_err(|e| AuthConfigError::Key {
+            path: dir.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "pem")
+                    && !p
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        found.sort();
+        paths.extend(found);
+    }
+    Ok(paths)
 }
 
 /// Verifies tokens and maps them to identities.
@@ -348,6 +386,7 @@ pub struct Authenticator {
     max_token_bytes: usize,
     off_actor: String,
     key_files: Vec<PathBuf>,
+    keys_directory: Option<PathBuf>,
     reload_interval: Duration,
     keys: RwLock<KeySet>,
 }
@@ -437,6 +476,7 @@ impl Authenticator {
                 String::new(),
                 KeySet {
                     keys: Vec::new(),
+                    paths: Vec::new(),
                     contents: Vec::new(),
                 },
             ),
@@ -449,15 +489,29 @@ impl Authenticator {
                     .audience
                     .clone()
                     .ok_or(AuthConfigError::Missing("ADMIN_AUTH_AUDIENCE"))?;
-                if args.key_files.is_empty() {
-                    return Err(AuthConfigError::Missing("ADMIN_AUTH_KEY_FILES"));
+                if args.key_files.is_empty() && args.keys_directory.is_none() {
+                    return Err(AuthConfigError::Missing(
+                        "ADMIN_AUTH_KEY_FILES or ADMIN_AUTH_KEYS_DIRECTORY",
+                    ));
                 }
                 if args.algorithms.is_empty() {
                     return Err(AuthConfigError::Missing("ADMIN_AUTH_ALGORITHMS"));
                 }
-                let contents = read_key_files(&args.key_files)?;
-                let keys = parse_keys(&args.key_files, &contents)?;
-                (issuer, audience, KeySet { keys, contents })
+                let paths = key_paths(&args.key_files, args.keys_directory.as_deref())?;
+                if paths.is_empty() {
+                    return Err(AuthConfigError::Missing("at least one issuer key (*.pem)"));
+                }
+                let contents = read_key_files(&paths)?;
+                let keys = parse_keys(&paths, &contents)?;
+                (
+                    issuer,
+                    audience,
+                    KeySet {
+                        keys,
+                        paths,
+                        contents,
+                    },
+                )
             }
         };
         Ok(Self {
@@ -471,6 +525,7 @@ impl Authenticator {
             max_token_bytes: args.max_token_bytes,
             off_actor: args.off_actor.chars().take(MAX_SUBJECT_CHARS).collect(),
             key_files: args.key_files.clone(),
+            keys_directory: args.keys_directory.clone(),
             reload_interval: Duration::from_millis(args.keys_reload_interval_ms.max(1)),
             keys: RwLock::new(keys),
         })
@@ -593,7 +648,9 @@ impl Authenticator {
 
     /// One reload check; true when the keys changed.
     pub fn reload_keys(&self) -> bool {
-        let contents = match read_key_files(&self.key_files) {
+        let contents = match key_paths(&self.key_files, self.keys_directory.as_deref())
+            .and_then(|paths| read_key_files(&paths).map(|c| (paths, c)))
+        {
             Ok(contents) => contents,
             Err(error) => {
                 tracing::error!(%error, "issuer keys not reloaded; keeping the previous ones");
@@ -601,15 +658,25 @@ impl Authenticator {
                 return false;
             }
         };
-        if self.keys.read().is_ok_and(|k| k.contents == contents) {
+        let (paths, contents) = contents;
+        if self
+            .keys
+            .read()
+            .is_ok_and(|k| k.contents == contents && k.paths == paths)
+        {
             return false;
         }
-        match parse_keys(&self.key_files, &contents) {
+        match parse_keys(&paths, &contents) {
             Ok(keys) => {
+                let files = paths.len();
                 if let Ok(mut set) = self.keys.write() {
-                    *set = KeySet { keys, contents };
+                    *set = KeySet {
+                        keys,
+                        paths,
+                        contents,
+                    };
                 }
-                tracing::info!(files = self.key_files.len(), "issuer keys reloaded");
+                tracing::info!(files, "issuer keys reloaded");
                 true
             }
             Err(error) => {
@@ -758,7 +825,9 @@ mod tests {
         args.audience = Some("a".into());
         assert!(matches!(
             Authenticator::new(&args),
-            Err(AuthConfigError::Missing("ADMIN_AUTH_KEY_FILES"))
+            Err(AuthConfigError::Missing(
+                "ADMIN_AUTH_KEY_FILES or ADMIN_AUTH_KEYS_DIRECTORY"
+            ))
         ));
     }
 }

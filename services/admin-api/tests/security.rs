@@ -466,7 +466,7 @@ async fn issuer_keys_reload_when_their_files_change() {
     .unwrap();
     assert!(auth.verify(&rotated).is_err());
     assert!(!auth.reload_keys(), "nothing changed yet");
-    std::fs::write(&keys.files[0], new_public).unwrap();
+    std::fs::write(&keys.files[0], &new_public).unwrap();
     assert!(auth.reload_keys());
     assert_eq!(auth.verify(&rotated).unwrap().subject, "olga");
     // The old key is gone; a file that no longer parses keeps the keys in force.
@@ -489,6 +489,20 @@ async fn issuer_keys_reload_when_their_files_change() {
     .unwrap();
     let identity = auth.verify(&minted).unwrap();
     assert_eq!(identity.roles, ["auditor"]);
+
+    // A keys directory (a mounted Secret): keys added to it are picked up at the next reload.
+    let dir = keys.dir.join("mounted");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&keys.files[1], dir.join("rsa.pem")).unwrap();
+    let mut args = keys.args();
+    args.key_files = Vec::new();
+    args.keys_directory = Some(dir.clone());
+    let from_dir = Authenticator::new(&args).unwrap();
+    assert!(from_dir.verify(&minted).is_ok());
+    assert!(from_dir.verify(&rotated).is_err());
+    std::fs::write(dir.join("rotated.pem"), &new_public).unwrap();
+    assert!(from_dir.reload_keys());
+    assert!(from_dir.verify(&rotated).is_ok());
     std::fs::remove_dir_all(&keys.dir).ok();
 }
 

@@ -19,10 +19,13 @@ as_root mysql --protocol=socket -uroot -e "SET GLOBAL innodb_flush_log_at_trx_co
 echo "[bench] MariaDB innodb_flush_log_at_trx_commit = $(as_root mysql --protocol=socket -uroot -N -e 'SELECT @@innodb_flush_log_at_trx_commit')"
 
 "$ROOT/scripts/services.sh" start release
+PROFILE=release
+# shellcheck source=scripts/admin-tokens.sh
+source "$ROOT/scripts/admin-tokens.sh"
 echo "[bench] open loop at $BENCH_RATE transfers/s for $BENCH_DURATION s, $BENCH_DFSPS DFSPs, $BENCH_PAIRS pairs"
 # shellcheck disable=SC2086
 "$ROOT/target/release/ferroloop-load" \
   --database-url "$DATABASE_URL" \
   --mode open --rate "$BENCH_RATE" --duration-seconds "$BENCH_DURATION" \
   --warmup-seconds "$BENCH_WARMUP" --dfsps "$BENCH_DFSPS" --pairs "$BENCH_PAIRS" \
-  --report-dir "$ROOT/load-tests/reports" ${BENCH_ARGS:-}
+  --report-dir "$ROOT/load-tests/reports" "${TOOL_AUTH[@]}" ${BENCH_ARGS:-}

@@ -11,6 +11,13 @@ PROFILE="${1:-${PROFILE:-release}}"
 FSPIOP_API_PORT="${FSPIOP_API_PORT:-3000}"
 ADMIN_API_PORT="${ADMIN_API_PORT:-3001}"
 DATABASE_URL="${DATABASE_URL:-mysql://ferroloop:ferroloop@127.0.0.1:3306/ferroloop}"
+# shellcheck source=scripts/admin-tokens.sh
+source "$ROOT/scripts/admin-tokens.sh"
+if [ "$ADMIN_AUTH" = on ]; then
+  echo "[demo] admin API auth ON: the load tool onboards as demo-operator (maker) and approves its funds-in as demo-checker"
+else
+  echo "[demo] admin API auth OFF: unauthenticated, funds execute without a checker"
+fi
 
 echo "[demo] 20 transfers from demo…p00 to demo…p01: its net debit cap admits 14, 10 % of payees stay silent"
 "$ROOT/target/$PROFILE/ferroloop-load" \
@@ -19,7 +26,7 @@ echo "[demo] 20 transfers from demo…p00 to demo…p01: its net debit cap admit
   --database-url "$DATABASE_URL" \
   --name-prefix demo --dfsps 2 --pairs static --count 20 --rate 10 \
   --limits binding --binding-transfers 14 --silent-percent 10 --expiry-seconds 5 \
-  --report-dir "$ROOT/load-tests/reports" --no-progress
+  --report-dir "$ROOT/load-tests/reports" --no-progress "${TOOL_AUTH[@]}"
 
 cat <<EOT
 
@@ -32,3 +39,23 @@ The hub keeps running:
 More load:     target/$PROFILE/ferroloop-load --help   (or make bench)
 Stop it all:   make stop
 EOT
+
+if [ "$ADMIN_AUTH" = on ]; then
+  cat <<EOT
+
+Admin API auth: ON (bearer tokens from the local demo issuer, valid 12 h; maker/checker for funds and limits).
+Operator token (roles operator, finance-maker; subject demo-operator):
+  export ADMIN_TOKEN=$OPERATOR_TOKEN
+  curl -H "Authorization: Bearer \$ADMIN_TOKEN" http://127.0.0.1:$ADMIN_API_PORT/participants
+Checker token (finance-checker; demo-checker), to approve a maker's request:
+  export CHECKER_TOKEN=$CHECKER_TOKEN
+  curl -X POST -H "Authorization: Bearer \$CHECKER_TOKEN" http://127.0.0.1:$ADMIN_API_PORT/approvals/<approvalId>/approve
+Auditor token (auditor): GET /audit, GET /audit/verify
+  export AUDITOR_TOKEN=$AUDITOR_TOKEN
+More tokens:   target/$PROFILE/admin-api token --signing-key $ISSUER_KEY --key-id issuer --issuer ferroloop-local-demo --audience ferroloop-admin --subject <who> --roles <roles>
+Audit chain:   target/$PROFILE/admin-api verify-audit --database-url $DATABASE_URL
+EOT
+else
+  echo
+  echo "Admin API auth: OFF (ADMIN_AUTH=off): unauthenticated, central-ledger compatible."
+fi

@@ -7,6 +7,11 @@
 #
 # Ports follow Mojaloop's: FSPIOP API 3000, admin API 3001 (FSPIOP_API_PORT / ADMIN_API_PORT).
 # Each service's operations endpoints (/health/*, /metrics) are on 9100 + n. Logs: .stack/<name>.log
+#
+# The admin API runs with auth on (ADMIN_AUTH=on, as in production) against a local demo issuer
+# whose P-256 key pair is made once under .stack/admin-issuer/ (admin-api issuer-keygen);
+# scripts/demo.sh mints tokens with it. ADMIN_AUTH=off scripts/services.sh start gives
+# central-ledger's unauthenticated admin API instead (e.g. for Mojaloop's testing toolkit).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +30,11 @@ export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
 export HUB_NAME="${HUB_NAME:-Hub}"
 export LOG_LEVEL="${LOG_LEVEL:-info}"
 export LOG_FORMAT="${LOG_FORMAT:-json}"
+export ADMIN_AUTH="${ADMIN_AUTH:-on}"
+ADMIN_ISSUER_DIR="$STATE/admin-issuer"
+export ADMIN_AUTH_ISSUER="${ADMIN_AUTH_ISSUER:-ferroloop-local-demo}"
+export ADMIN_AUTH_AUDIENCE="${ADMIN_AUTH_AUDIENCE:-ferroloop-admin}"
+export ADMIN_AUTH_KEY_FILES="${ADMIN_AUTH_KEY_FILES:-$ADMIN_ISSUER_DIR/issuer.pub}"
 
 # name, then extra environment
 SERVICES=(
@@ -58,6 +68,12 @@ start() {
   [ "$PROFILE" = release ] && build_flag=(--release)
   log "building ($PROFILE)"
   (cd "$ROOT" && cargo build -q "${build_flag[@]}" --workspace --bins)
+  if [ "$ADMIN_AUTH" = on ]; then
+    "$BIN/admin-api" issuer-keygen --dir "$ADMIN_ISSUER_DIR" >/dev/null
+    log "admin API auth on: issuer $ADMIN_AUTH_ISSUER, key $ADMIN_AUTH_KEY_FILES"
+  else
+    log "admin API auth OFF (ADMIN_AUTH=$ADMIN_AUTH): unauthenticated, no maker/checker"
+  fi
   log "migrating $DATABASE_URL"
   "$BIN/db-migrate"
   local index=0 entry name extra port

@@ -410,6 +410,16 @@ def scenario_defaults() -> None:
     for svc in ("prepare-handler", "position-handler", "fulfil-handler"):
         C.check(name(svc) in r.of("Deployment"), f"defaults: {svc} is a Deployment of its own")
     check_lint(None, "defaults")
+    admin = r.get("ConfigMap", name("admin-api"))["data"]
+    C.check(admin.get("ADMIN_AUTH") == "on" and admin.get("ADMIN_AUTH_KEYS_DIRECTORY") == "/etc/ferroloop/admin-auth/keys",
+            "defaults: the admin API requires tokens (secure by default)")
+    admin_pod = r.get("Deployment", name("admin-api"))["spec"]["template"]["spec"]["containers"][0]
+    C.check(any(m["mountPath"] == admin["ADMIN_AUTH_KEYS_DIRECTORY"] for m in admin_pod.get("volumeMounts", [])),
+            "defaults: the admin API mounts the issuer keys where its variable points")
+    C.check(any(e["name"] == "ADMIN_AUTH_ISSUER" and "secretKeyRef" in e.get("valueFrom", {}) for e in admin_pod.get("env", [])),
+            "defaults: the admin API takes the issuer from the keys Secret")
+    off = Rendered({"adminAuth": {"mode": "off"}}).get("ConfigMap", name("admin-api"))["data"]
+    C.check(off.get("ADMIN_AUTH") == "off" and "ADMIN_AUTH_AUDIENCE" not in off, "adminAuth.mode off: only ADMIN_AUTH=off")
     C.check("WARNING" not in r.notes, "defaults: NOTES.txt has no replica warning")
     over = Rendered({"services": {"prepare-handler": {"replicas": 9}}})
     C.check("prepare-handler may run 9 replicas but topic-transfer-prepare has 6 partitions" in over.notes,
@@ -610,6 +620,13 @@ CHART_SET = {
     "JWS_KEYS_RELOAD_INTERVAL_MS": "`jws.verificationKeys.reloadIntervalMs`",
     "JWS_SIGN": "`jws.sign`", "JWS_SIGNING_KEY_PATH": "`jws.signingKey` (mounted)",
     "JWS_SIGNING_ALGORITHM": "`jws.signingKey.algorithm`",
+    "ADMIN_AUTH": "`adminAuth.mode`", "ADMIN_AUTH_ISSUER": "`adminAuth.issuer`, else key `issuer` of the keys Secret",
+    "ADMIN_AUTH_AUDIENCE": "`adminAuth.audience`",
+    "ADMIN_AUTH_KEYS_DIRECTORY": "`adminAuth.verificationKeys` (mounted)",
+    "ADMIN_AUTH_KEYS_RELOAD_INTERVAL_MS": "`adminAuth.verificationKeys.reloadIntervalMs`",
+    "ADMIN_AUTH_ALGORITHMS": "`adminAuth.algorithms`", "ADMIN_AUTH_LEEWAY_SECONDS": "`adminAuth.leewaySeconds`",
+    "ADMIN_AUTH_ROLES_CLAIM": "`adminAuth.rolesClaim`", "ADMIN_AUTH_ROLES": "`adminAuth.roles`",
+    "ADMIN_APPROVAL_TTL_SECONDS": "`adminAuth.approvalTtlSeconds`",
 }
 
 

@@ -26,6 +26,15 @@ pub struct Args {
         default_value = "http://127.0.0.1:3001"
     )]
     pub admin_url: String,
+    /// Bearer token for the admin API when its auth is on (operator and finance-maker roles:
+    /// onboarding and funds-in requests). Without it the tool speaks central-ledger's
+    /// unauthenticated admin API.
+    #[arg(long, env = "FERROLOOP_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Token of a different operator with the finance-checker role: the tool approves its own
+    /// funds-in requests with it when the admin API answers them with a pending approval.
+    #[arg(long, env = "FERROLOOP_ADMIN_CHECKER_TOKEN", hide_env_values = true)]
+    pub admin_checker_token: Option<String>,
     /// Where the embedded DFSP simulators listen.
     #[arg(long, env = "LOAD_SIMULATOR_ADDR", default_value = "127.0.0.1:0")]
     pub simulator_addr: SocketAddr,

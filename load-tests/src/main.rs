@@ -111,7 +111,8 @@ async fn run(args: Args) -> Result<bool> {
         .unwrap_or_else(|| format!("http://{simulators}"));
 
     // Onboarding.
-    let admin = Admin::new(&args.admin_url, http.clone());
+    let admin = Admin::new(&args.admin_url, http.clone())
+        .with_tokens(args.admin_token.clone(), args.admin_checker_token.clone());
     admin.prepare_hub(&args.currency).await?;
     let funding = match args.limits {
         Limits::Loose => Funding {

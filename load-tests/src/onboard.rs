@@ -1,7 +1,9 @@
 //! Onboarding through the admin API, in the order a hub operator follows (mojaloop-reference
 //! §8): hub accounts, a settlement model, then per DFSP the participant, its initial position
 //! and net debit cap, its callback endpoints and a funds-in. Any central-ledger-compatible admin
-//! API works, so the same tool sizes a Mojaloop deployment too.
+//! API works, so the same tool sizes a Mojaloop deployment too. Against ferroloop with auth on,
+//! calls carry `--admin-token`, and a funds-in answered with a pending maker/checker request is
+//! approved with `--admin-checker-token`.
 
 use anyhow::{Context, Result, bail};
 use reqwest::StatusCode;
@@ -22,6 +24,8 @@ pub struct Funding {
 pub struct Admin {
     base: String,
     http: reqwest::Client,
+    token: Option<String>,
+    checker_token: Option<String>,
 }
 
 impl Admin {
@@ -29,7 +33,40 @@ impl Admin {
         Self {
             base: base.trim_end_matches('/').to_owned(),
             http,
+            token: None,
+            checker_token: None,
         }
+    }
+
+    /// Bearer tokens: the maker's (every call) and the checker's (approvals).
+    pub fn with_tokens(mut self, token: Option<String>, checker_token: Option<String>) -> Self {
+        self.token = token;
+        self.checker_token = checker_token;
+        self
+    }
+
+    /// Approves a pending maker/checker request with the checker's token.
+    async fn approve(&self, approval: &Value) -> Result<()> {
+        let Some(id) = approval["approvalId"].as_str() else {
+            return Ok(());
+        };
+        let Some(checker) = &self.checker_token else {
+            bail!("the admin API wants a checker for funds-in {id}: give --admin-checker-token");
+        };
+        let response = self
+            .http
+            .post(format!("{}/approvals/{id}/approve", self.base))
+            .bearer_auth(checker)
+            .json(&json!({"reason": "ferroloop-load onboarding"}))
+            .send()
+            .await
+            .with_context(|| format!("approving {id}"))?;
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        if status != StatusCode::OK || answer["status"] != "EXECUTED" {
+            bail!("approving funds-in {id}: {status}: {answer}");
+        }
+        Ok(())
     }
 
     async fn call(
@@ -41,6 +78,9 @@ impl Admin {
         let mut request = self
             .http
             .request(method.clone(), format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -156,16 +196,18 @@ impl Admin {
         }
         if funding.funds_in > Decimal::ZERO {
             let account = self.settlement_account(name, currency).await?;
-            self.expect(
-                reqwest::Method::POST,
-                &format!("/participants/{name}/accounts/{account}"),
-                &json!({"transferId": uuid::Uuid::now_v7().to_string(),
+            let answer = self
+                .expect(
+                    reqwest::Method::POST,
+                    &format!("/participants/{name}/accounts/{account}"),
+                    &json!({"transferId": uuid::Uuid::now_v7().to_string(),
                     "externalReference": "ferroloop-load", "action": "recordFundsIn",
                     "reason": "load-test liquidity",
                     "amount": {"amount": funding.funds_in.to_string(), "currency": currency}}),
-                StatusCode::ACCEPTED,
-            )
-            .await?;
+                    StatusCode::ACCEPTED,
+                )
+                .await?;
+            self.approve(&answer).await?;
         }
         Ok(())
     }

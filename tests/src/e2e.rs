@@ -267,12 +267,18 @@ pub struct Hub {
 
 impl Hub {
     pub async fn start() -> Self {
+        Self::start_with_admin(|_| {}).await
+    }
+
+    /// The hub with the admin API's configuration adjusted (e.g. auth on).
+    pub async fn start_with_admin(adjust: impl FnOnce(&mut ferroloop_admin_api::Config)) -> Self {
         let pipeline = Pipeline::start_with(Handlers::ALL).await;
         let kafka = pipeline.kafka();
         let shutdown = pipeline.shutdown.clone();
 
         let mut admin_config = ferroloop_admin_api::Config::for_database(pipeline.db.args());
         admin_config.telemetry = Pipeline::telemetry();
+        adjust(&mut admin_config);
         let admin = ferroloop_admin_api::build_app(admin_config, shutdown.clone())
             .await
             .expect("admin api");

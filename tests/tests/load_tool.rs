@@ -191,3 +191,72 @@ async fn the_gate_fails_a_run_whose_callbacks_never_arrive() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_tool_onboards_against_an_admin_api_with_auth_on() {
+    use ferroloop_admin_api::auth::{self, AuthMode, TokenAlgorithm, TokenRequest};
+
+    let keys = temp_dir("admin-issuer");
+    let (public, _) = auth::write_issuer_key(&keys, "issuer").expect("issuer key");
+    let signing_key = std::fs::read(keys.join("issuer.key")).unwrap();
+    let hub = Hub::start_with_admin(|config| {
+        config.auth.mode = AuthMode::On;
+        config.auth.issuer = Some("local-demo".into());
+        config.auth.audience = Some("ferroloop-admin".into());
+        config.auth.key_files = vec![public.clone()];
+    })
+    .await;
+    let issued_at = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap();
+    let token = |subject: &str, roles: &[&str]| {
+        auth::mint(&TokenRequest {
+            signing_key_pem: &signing_key,
+            algorithm: TokenAlgorithm::Es256,
+            key_id: Some("issuer"),
+            issuer: "local-demo",
+            audience: "ferroloop-admin",
+            subject,
+            roles: &roles.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>(),
+            issued_at,
+            ttl_seconds: 600,
+        })
+        .unwrap()
+    };
+    let maker = token("load-operator", &["operator", "finance-maker"]);
+    let checker = token("load-checker", &["finance-checker"]);
+    let dir = temp_dir("load-auth");
+    let run = [
+        "--dfsps", "2", "--pairs", "static", "--count", "10", "--rate", "20",
+    ];
+    // Without tokens the tool is refused at its first call.
+    let refused = load_tool(&hub, &dir, &run).await;
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(text(&refused).contains("401"), "{}", text(&refused));
+    // With the maker's token only, funds-in waits for a checker: the tool says what it needs.
+    let mut args = vec!["--admin-token", maker.as_str(), "--name-prefix", "mk"];
+    args.extend(run);
+    let unchecked = load_tool(&hub, &dir, &args).await;
+    assert!(!unchecked.status.success(), "{}", text(&unchecked));
+    assert!(
+        text(&unchecked).contains("--admin-checker-token"),
+        "{}",
+        text(&unchecked)
+    );
+    // With both it onboards (approving its own funds-in as the checker) and runs.
+    let dir = temp_dir("load-auth-ok");
+    let mut args = vec![
+        "--admin-token",
+        maker.as_str(),
+        "--admin-checker-token",
+        checker.as_str(),
+    ];
+    args.extend(run);
+    let output = load_tool(&hub, &dir, &args).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let (report, _) = report(&dir);
+    assert_eq!(report["totals"]["committed"], 10, "{report:#}");
+    assert_eq!(report["gate"]["passed"], true);
+    ferroloop_store::invariants::assert_storage_invariants(&hub.pipeline.db.pool)
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(keys).ok();
+}

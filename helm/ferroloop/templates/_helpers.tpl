@@ -131,6 +131,12 @@ KAFKA_SASL_PASSWORD: {{ $c.kafkaSaslPassword | b64enc }}
 {{- end -}}
 {{- end -}}
 
+{{- define "ferroloop.adminAuthKeysData" -}}
+{{- range $kid, $pem := .Values.adminAuth.verificationKeys.keys }}
+{{ printf "%s.pem" $kid }}: {{ $pem | b64enc }}
+{{- end -}}
+{{- end -}}
+
 {{- define "ferroloop.jwsSigningData" -}}
 signing-key.pem: {{ .Values.jws.signingKey.pem | b64enc }}
 {{- end -}}
@@ -170,6 +176,12 @@ checksum, so they cannot disagree.
 {{- $mounts = append $mounts (dict "name" "jws-signing" "mountPath" "/etc/ferroloop/jws/signing" "items" $items
       "secret" (include "ferroloop.bundleSecret" (dict "root" $root "bundle" $b "suffix" "jws-signing"))
       "chartData" (ternary "" (include "ferroloop.jwsSigningData" $root) (not (empty $b.existingSecret)))) -}}
+{{- end -}}
+{{- if and (eq .name "admin-api") (eq $v.adminAuth.mode "on") -}}
+{{- $b := $v.adminAuth.verificationKeys -}}
+{{- $mounts = append $mounts (dict "name" "admin-auth-keys" "mountPath" "/etc/ferroloop/admin-auth/keys"
+      "secret" (include "ferroloop.bundleSecret" (dict "root" $root "bundle" $b "suffix" "admin-auth-keys"))
+      "chartData" (ternary "" (include "ferroloop.adminAuthKeysData" $root) (not (empty $b.existingSecret)))) -}}
 {{- end -}}
 {{- if and (eq .name "api-adapter") $v.tls.fspiop.enabled -}}
 {{- $b := $v.tls.fspiop -}}
@@ -255,6 +267,25 @@ chart's ports and mounts depend on are not in here (values.schema.json refuses t
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- if eq .name "admin-api" -}}
+{{- $a := $v.adminAuth -}}
+{{- $_ := set $env "ADMIN_AUTH" $a.mode -}}
+{{- if eq $a.mode "on" -}}
+{{- if $a.issuer -}}
+{{- $_ := set $env "ADMIN_AUTH_ISSUER" $a.issuer -}}
+{{- end -}}
+{{- $_ := set $env "ADMIN_AUTH_AUDIENCE" $a.audience -}}
+{{- $_ := set $env "ADMIN_AUTH_KEYS_DIRECTORY" "/etc/ferroloop/admin-auth/keys" -}}
+{{- $_ := set $env "ADMIN_AUTH_KEYS_RELOAD_INTERVAL_MS" $a.verificationKeys.reloadIntervalMs -}}
+{{- $_ := set $env "ADMIN_AUTH_ALGORITHMS" $a.algorithms -}}
+{{- $_ := set $env "ADMIN_AUTH_LEEWAY_SECONDS" $a.leewaySeconds -}}
+{{- $_ := set $env "ADMIN_AUTH_ROLES_CLAIM" $a.rolesClaim -}}
+{{- if $a.roles -}}
+{{- $_ := set $env "ADMIN_AUTH_ROLES" (toJson $a.roles) -}}
+{{- end -}}
+{{- $_ := set $env "ADMIN_APPROVAL_TTL_SECONDS" $a.approvalTtlSeconds -}}
+{{- end -}}
+{{- end -}}
 {{- if eq .name "notification-handler" -}}
 {{- $_ := set $env "JWS_SIGN" $v.jws.sign -}}
 {{- if $v.jws.sign -}}
@@ -330,6 +361,12 @@ librdkafka splits this list on commas: credentials must not contain one.
 {{- end }}
 - name: KAFKA_EXTRA_CONFIG
   value: {{ include "ferroloop.kafkaExtraConfig" $root | quote }}
+{{- end }}
+{{- $a := $root.Values.adminAuth }}
+{{- if and (eq .name "admin-api") (eq $a.mode "on") (not $a.issuer) }}
+- name: ADMIN_AUTH_ISSUER
+  valueFrom:
+    secretKeyRef: { name: {{ $a.verificationKeys.existingSecret }}, key: issuer }
 {{- end }}
 {{- end -}}
 

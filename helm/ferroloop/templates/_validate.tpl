@@ -42,6 +42,16 @@ the render with a message that names the values to change.
 {{- if and $v.jws.sign $notify.enabled (not $v.jws.signingKey.existingSecret) (not $v.jws.signingKey.pem) -}}
 {{- fail "jws.sign: set jws.signingKey.existingSecret or jws.signingKey.pem (the hub's private key)" -}}
 {{- end -}}
+{{- $admin := get $v.services "admin-api" -}}
+{{- $a := $v.adminAuth -}}
+{{- if and $admin.enabled (eq $a.mode "on") -}}
+{{- if and (not $a.verificationKeys.existingSecret) (empty $a.verificationKeys.keys) -}}
+{{- fail "adminAuth.mode on: set adminAuth.verificationKeys.existingSecret or adminAuth.verificationKeys.keys (the token issuer's public keys), or adminAuth.mode off" -}}
+{{- end -}}
+{{- if and (not $a.issuer) (not $a.verificationKeys.existingSecret) -}}
+{{- fail "adminAuth.mode on: set adminAuth.issuer (the tokens' iss)" -}}
+{{- end -}}
+{{- end -}}
 {{- range $bundle := list "fspiop" "callbacks" -}}
 {{- $t := get $v.tls $bundle -}}
 {{- if and $t.enabled (not $t.existingSecret) (or (not $t.cert) (not $t.key)) -}}

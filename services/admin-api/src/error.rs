@@ -14,6 +14,12 @@ pub enum ApiError {
     Fspiop(#[from] FspiopError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// No token, or a token that does not verify: 401 with `WWW-Authenticate: Bearer`.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// A valid token without the route's privilege, or a maker deciding their own request: 403.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -40,8 +46,35 @@ impl ApiError {
         FspiopError::with_detail(ErrorCode::CLIENT_ERROR, detail).into()
     }
 
+    /// The HTTP status and FSPIOP error body this error is answered with.
+    pub fn parts(self) -> (StatusCode, serde_json::Value) {
+        match self {
+            ApiError::Unauthorized(detail) => {
+                (StatusCode::UNAUTHORIZED, denial("Unauthorized", &detail))
+            }
+            ApiError::Forbidden(detail) => (StatusCode::FORBIDDEN, denial("Forbidden", &detail)),
+            other => {
+                let error = other.fspiop();
+                let status = StatusCode::from_u16(error.http_status())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                (
+                    status,
+                    serde_json::to_value(error.to_body()).unwrap_or_default(),
+                )
+            }
+        }
+    }
+
+    /// True when retrying the same transaction can succeed (deadlock, lost connection).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ApiError::Store(e) if e.is_transient())
+    }
+
     fn fspiop(self) -> FspiopError {
         match self {
+            ApiError::Unauthorized(detail) | ApiError::Forbidden(detail) => {
+                FspiopError::with_detail(ErrorCode::CLIENT_ERROR, detail)
+            }
             ApiError::Fspiop(error) => error,
             ApiError::Store(error) if error.is_transient() => {
                 tracing::warn!(%error, "transient database error");
@@ -65,10 +98,27 @@ pub fn error_response(error: &FspiopError) -> Response {
     (status, Json(error.to_body())).into_response()
 }
 
+/// The FSPIOP has no code for authentication: 3000 Generic client error with the reason, under
+/// HTTP 401/403.
+fn denial(what: &str, detail: &str) -> serde_json::Value {
+    serde_json::json!({"errorInformation": {
+        "errorCode": "3000",
+        "errorDescription": format!("Generic client error - {what}: {detail}"),
+    }})
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let error = self.fspiop();
-        tracing::info!(code = %error.code(), description = error.description(), "request refused");
-        error_response(&error)
+        let unauthorized = matches!(self, ApiError::Unauthorized(_));
+        let (status, body) = self.parts();
+        tracing::info!(%status, description = body["errorInformation"]["errorDescription"].as_str().unwrap_or_default(), "request refused");
+        let mut response = (status, Json(body)).into_response();
+        if unauthorized {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        }
+        response
     }
 }

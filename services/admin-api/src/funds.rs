@@ -12,24 +12,29 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use ferroloop_core::error::{ErrorCode, FspiopError};
 use ferroloop_core::hash::request_hash;
 use ferroloop_core::id::TransferId;
+use ferroloop_store::MySqlConnection;
 use ferroloop_store::admin::{
     self, FundsInOutcome, FundsOutDecision, FundsOutFinish, FundsOutOutcome, FundsRequest,
 };
 use ferroloop_store::admin_queries::{self, AccountView, ParticipantView};
 use ferroloop_store::transfers::{self, TransferKind};
-use ferroloop_store::{MySql, Transaction};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
 
+use crate::approvals::{self, Executed, Pending};
+use crate::guard::RequestContext;
 use crate::input::{self, Obj, Sign};
 use crate::participants::{HUB_RECONCILIATION, PARTICIPANT_NOT_FOUND, SETTLEMENT, participant};
 use crate::{ApiError, ApiResult, AppState, Body, Params};
 
-const RECORD_FUNDS_IN: &str = "recordFundsIn";
-const RECORD_FUNDS_OUT_PREPARE_RESERVE: &str = "recordFundsOutPrepareReserve";
-const RECORD_FUNDS_OUT_COMMIT: &str = "recordFundsOutCommit";
-const RECORD_FUNDS_OUT_ABORT: &str = "recordFundsOutAbort";
+pub const RECORD_FUNDS_IN: &str = "recordFundsIn";
+pub const RECORD_FUNDS_OUT_PREPARE_RESERVE: &str = "recordFundsOutPrepareReserve";
+pub const RECORD_FUNDS_OUT_COMMIT: &str = "recordFundsOutCommit";
+pub const RECORD_FUNDS_OUT_ABORT: &str = "recordFundsOutAbort";
 /// central-ledger's Joi label of `action`.
 const ACTION_LABEL: &str = "action is missing or not supported";
 /// central-ledger's Joi label of `amount`.
@@ -52,7 +57,7 @@ struct FundsAccounts {
 /// `{id}` is its active SETTLEMENT account (in `currency` when given), all 2001; then the hub's
 /// reconciliation account in that currency (3003).
 async fn funds_accounts(
-    tx: &mut Transaction<'static, MySql>,
+    tx: &mut MySqlConnection,
     name: &str,
     account_id: u32,
     currency: Option<&str>,
@@ -118,20 +123,31 @@ fn modified_request() -> ApiError {
     .into()
 }
 
-fn commit_error(e: impl Into<ferroloop_store::StoreError>) -> ApiError {
-    ApiError::Store(e.into())
+/// The balances a funds movement changes, for the audit row's before/after.
+fn balances(accounts: &FundsAccounts) -> Value {
+    json!({
+        "settlementAccount": {"id": accounts.settlement.account_id, "value": accounts.settlement.value.to_string()},
+        "hubReconciliationAccount": {"id": accounts.hub_reconciliation.account_id, "value": accounts.hub_reconciliation.value.to_string()},
+    })
 }
 
-/// `POST /participants/{name}/accounts/{id}`
-/// `{transferId, externalReference, action, reason, amount: {amount, currency}, extensionList?}`
-/// → 202.
-pub async fn record_funds(
-    State(app): State<AppState>,
-    Params((name, id)): Params<(String, String)>,
-    body: Body,
-) -> ApiResult<StatusCode> {
-    let account_id = input::path_id("id", &id)?;
-    let obj = body.object()?;
+/// A validated funds-in or funds-out prepare request.
+#[derive(Debug, Clone)]
+pub struct RecordFunds {
+    account_id: u32,
+    transfer_id: String,
+    action: String,
+    reason: String,
+    amount: Decimal,
+    currency: String,
+    extension_rows: Vec<(String, String)>,
+    hash: [u8; 32],
+}
+
+/// Validates `{transferId, externalReference, action, reason, amount: {amount, currency},
+/// extensionList?}` with central-ledger's error contract.
+pub fn parse_record(account_id: u32, body: &[u8]) -> Result<RecordFunds, FspiopError> {
+    let obj = input::parse_body(body)?;
     let transfer_id = obj.required_string("transferId")?;
     TransferId::parse(&transfer_id)
         .map_err(|_| input::malformed("\"transferId\" must be a valid GUID"))?;
@@ -153,15 +169,33 @@ pub async fn record_funds(
     let currency = money.required_currency("currency")?;
     let mut extension_rows = vec![("externalReference".to_owned(), external_reference)];
     extension_rows.extend(extensions(&obj)?);
-    let hash = request_hash(&body.0)
-        .map_err(|_| input::malformed("Invalid request payload JSON format"))?;
+    let hash =
+        request_hash(body).map_err(|_| input::malformed("Invalid request payload JSON format"))?;
+    Ok(RecordFunds {
+        account_id,
+        transfer_id,
+        action,
+        reason,
+        amount,
+        currency: currency.as_str().to_owned(),
+        extension_rows,
+        hash: *hash.as_bytes(),
+    })
+}
 
-    let mut tx = app.begin().await?;
-    admin::begin_admin_change(&mut tx).await?;
-    let accounts = funds_accounts(&mut tx, &name, account_id, Some(currency.as_str())).await?;
-    let request = FundsRequest {
-        transfer_id: &transfer_id,
-        request_hash: *hash.as_bytes(),
+/// Records a funds-in or reserves a funds-out in the caller's transaction.
+pub async fn execute_record(
+    conn: &mut MySqlConnection,
+    name: &str,
+    request: &RecordFunds,
+) -> ApiResult<Executed> {
+    let account_id = request.account_id;
+    admin::begin_admin_change(conn).await?;
+    let accounts = funds_accounts(conn, name, account_id, Some(&request.currency)).await?;
+    let before = balances(&accounts);
+    let funds = FundsRequest {
+        transfer_id: &request.transfer_id,
+        request_hash: request.hash,
         hub_account: (
             accounts.hub_reconciliation.account_id,
             accounts.hub.participant_id,
@@ -172,14 +206,14 @@ pub async fn record_funds(
             accounts.participant.participant_id,
             &accounts.participant.name,
         ),
-        currency: currency.as_str(),
-        amount,
-        reason: &reason,
-        extensions: &extension_rows,
+        currency: &request.currency,
+        amount: request.amount,
+        reason: &request.reason,
+        extensions: &request.extension_rows,
         now: ferroloop_store::db_time(time::OffsetDateTime::now_utc()),
     };
-    let (outcome, kind, new) = if action == RECORD_FUNDS_IN {
-        let outcome = admin::record_funds_in_request(&mut tx, &request).await?;
+    let (outcome, kind, new) = if request.action == RECORD_FUNDS_IN {
+        let outcome = admin::record_funds_in_request(conn, &funds).await?;
         let new = match outcome {
             FundsInOutcome::Recorded => Some(true),
             FundsInOutcome::Duplicate => Some(false),
@@ -187,7 +221,7 @@ pub async fn record_funds(
         };
         (format!("{outcome:?}"), TransferKind::FundsIn, new)
     } else {
-        let outcome = admin::record_funds_out_prepare(&mut tx, &request).await?;
+        let outcome = admin::record_funds_out_prepare(conn, &funds).await?;
         let new = match outcome {
             FundsOutOutcome::Reserved | FundsOutOutcome::InsufficientFunds => Some(true),
             FundsOutOutcome::Duplicate => Some(false),
@@ -195,22 +229,29 @@ pub async fn record_funds(
         };
         (format!("{outcome:?}"), TransferKind::FundsOut, new)
     };
+    let action = &request.action;
     metrics::counter!("ferroloop_admin_funds_total", "action" => action.clone(), "outcome" => outcome.clone())
         .increment(1);
     tracing::info!(
-        participant = %name, account_id, transfer_id = %transfer_id, %action, %amount,
-        currency = %currency, %outcome, "funds request"
+        participant = %name, account_id, transfer_id = %request.transfer_id, %action,
+        amount = %request.amount, currency = %request.currency, %outcome, "funds request"
     );
     match new {
         Some(true) => {
-            tx.commit().await.map_err(commit_error)?;
-            Ok(StatusCode::ACCEPTED)
+            let after = funds_accounts(conn, name, account_id, Some(&request.currency)).await?;
+            Ok(Executed {
+                status: StatusCode::ACCEPTED,
+                body: None,
+                changed: true,
+                before: Some(before),
+                after: Some(json!({"outcome": outcome, "balances": balances(&after)})),
+            })
         }
         Some(false) => {
             // Same id, same body: a resend. It must also name the same account.
-            let existing = transfers::load_transfers(&mut tx, &[transfer_id.as_str()], false)
+            let existing = transfers::load_transfers(conn, &[request.transfer_id.as_str()], false)
                 .await?
-                .remove(&transfer_id);
+                .remove(&request.transfer_id);
             let settlement_side = existing.as_ref().and_then(|t| match kind {
                 TransferKind::FundsIn => t.payee_account_id,
                 _ => t.payer_account_id,
@@ -218,7 +259,13 @@ pub async fn record_funds(
             if existing.is_some_and(|t| t.kind == kind)
                 && settlement_side == Some(accounts.settlement.account_id)
             {
-                Ok(StatusCode::ACCEPTED)
+                Ok(Executed {
+                    status: StatusCode::ACCEPTED,
+                    body: None,
+                    changed: false,
+                    before: None,
+                    after: None,
+                })
             } else {
                 Err(modified_request())
             }
@@ -227,16 +274,54 @@ pub async fn record_funds(
     }
 }
 
-/// `PUT /participants/{name}/accounts/{id}/transfers/{transferId}` `{action, reason}` → 202.
-pub async fn finish_funds_out(
+/// `POST /participants/{name}/accounts/{id}`
+/// `{transferId, externalReference, action, reason, amount: {amount, currency}, extensionList?}`
+/// → 202 (auth on: 202 with the pending approval request).
+pub async fn record_funds(
     State(app): State<AppState>,
-    Params((name, id, transfer_id)): Params<(String, String, String)>,
+    ctx: RequestContext,
+    Params((name, id)): Params<(String, String)>,
     body: Body,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     let account_id = input::path_id("id", &id)?;
-    TransferId::parse(&transfer_id)
+    let request = parse_record(account_id, &body.0)?;
+    if app.maker_checker() {
+        return approvals::request(
+            &app,
+            &ctx,
+            Pending {
+                action: &request.action,
+                participant: &name,
+                account_id: Some(account_id),
+                transfer_id: Some(&request.transfer_id),
+                body: &body.0,
+            },
+        )
+        .await;
+    }
+    let mut tx = app.begin().await?;
+    let done = execute_record(&mut tx, &name, &request).await?;
+    approvals::finish_direct(&ctx, tx, done).await
+}
+
+/// A validated funds-out commit or abort.
+#[derive(Debug, Clone)]
+pub struct FinishFunds {
+    account_id: u32,
+    transfer_id: String,
+    action: String,
+    reason: String,
+}
+
+/// Validates `{action, reason}` of a funds-out commit or abort.
+pub fn parse_finish(
+    account_id: u32,
+    transfer_id: &str,
+    body: &[u8],
+) -> Result<FinishFunds, FspiopError> {
+    TransferId::parse(transfer_id)
         .map_err(|_| input::malformed("'transferId' URI path parameter"))?;
-    let obj = body.object()?;
+    let obj = input::parse_body(body)?;
     let action = obj
         .one_of(
             "action",
@@ -246,37 +331,94 @@ pub async fn finish_funds_out(
         )?
         .ok_or_else(|| input::required(ACTION_LABEL))?;
     let reason = obj.required_string("reason")?;
-    let decision = if action == RECORD_FUNDS_OUT_COMMIT {
+    Ok(FinishFunds {
+        account_id,
+        transfer_id: transfer_id.to_owned(),
+        action,
+        reason,
+    })
+}
+
+/// Commits or aborts a reserved funds-out in the caller's transaction.
+pub async fn execute_finish(
+    conn: &mut MySqlConnection,
+    name: &str,
+    request: &FinishFunds,
+) -> ApiResult<Executed> {
+    let decision = if request.action == RECORD_FUNDS_OUT_COMMIT {
         FundsOutDecision::Commit
     } else {
         FundsOutDecision::Abort
     };
-
-    let mut tx = app.begin().await?;
-    admin::begin_admin_change(&mut tx).await?;
-    let accounts = funds_accounts(&mut tx, &name, account_id, None).await?;
+    let account_id = request.account_id;
+    let transfer_id = &request.transfer_id;
+    let action = &request.action;
+    admin::begin_admin_change(conn).await?;
+    let accounts = funds_accounts(conn, name, account_id, None).await?;
+    let before = balances(&accounts);
     let outcome = admin::finish_funds_out(
-        &mut tx,
-        &transfer_id,
+        conn,
+        transfer_id,
         accounts.settlement.account_id,
         decision,
-        &reason,
+        &request.reason,
         ferroloop_store::db_time(time::OffsetDateTime::now_utc()),
     )
     .await?;
     metrics::counter!("ferroloop_admin_funds_total", "action" => action.clone(), "outcome" => format!("{outcome:?}"))
         .increment(1);
     tracing::info!(participant = %name, account_id, transfer_id = %transfer_id, %action, ?outcome, "funds-out decision");
+    let unchanged = Executed {
+        status: StatusCode::ACCEPTED,
+        body: None,
+        changed: false,
+        before: None,
+        after: None,
+    };
     match outcome {
         FundsOutFinish::Done => {
-            tx.commit().await.map_err(commit_error)?;
-            Ok(StatusCode::ACCEPTED)
+            let after = funds_accounts(conn, name, account_id, None).await?;
+            Ok(Executed {
+                changed: true,
+                before: Some(before),
+                after: Some(balances(&after)),
+                ..unchanged
+            })
         }
-        FundsOutFinish::AlreadyDone => Ok(StatusCode::ACCEPTED),
+        FundsOutFinish::AlreadyDone => Ok(unchanged),
         FundsOutFinish::NotFound => Err(FspiopError::new(ErrorCode::TRANSFER_ID_NOT_FOUND).into()),
         FundsOutFinish::WrongAccount => Err(ApiError::internal(ACCOUNT_MISMATCH)),
         FundsOutFinish::NotReserved(state) => Err(ApiError::internal(format!(
             "Invalid State: {state} - expected: RESERVED"
         ))),
     }
+}
+
+/// `PUT /participants/{name}/accounts/{id}/transfers/{transferId}` `{action, reason}` → 202
+/// (auth on: 202 with the pending approval request).
+pub async fn finish_funds_out(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Params((name, id, transfer_id)): Params<(String, String, String)>,
+    body: Body,
+) -> ApiResult<Response> {
+    let account_id = input::path_id("id", &id)?;
+    let request = parse_finish(account_id, &transfer_id, &body.0)?;
+    if app.maker_checker() {
+        return approvals::request(
+            &app,
+            &ctx,
+            Pending {
+                action: &request.action,
+                participant: &name,
+                account_id: Some(account_id),
+                transfer_id: Some(&request.transfer_id),
+                body: &body.0,
+            },
+        )
+        .await;
+    }
+    let mut tx = app.begin().await?;
+    let done = execute_finish(&mut tx, &name, &request).await?;
+    approvals::finish_direct(&ctx, tx, done).await
 }

@@ -9,11 +9,20 @@
 //! in/out are recorded synchronously — there is no admin Kafka handler — as FUNDS_IN/FUNDS_OUT
 //! transfers that walk the transfer state machine with their position journal entries.
 //!
+//! Operators are authenticated with bearer tokens and authorised per route ([`auth`],
+//! [`guard`]); funds in/out and limit changes need a maker and a different checker
+//! (`approvals`); every action lands in a hash-chained audit log (`audit_api`,
+//! [`ferroloop_core::audit`]). `ADMIN_AUTH=off` keeps central-ledger's unauthenticated API.
+//!
 //! Errors are FSPIOP error objects with the catalogue's HTTP status; see [`input`] for how body
 //! validation failures map to 3100/3101/3102.
 
+mod approvals;
+pub mod audit_api;
+pub mod auth;
 mod error;
 mod funds;
+pub mod guard;
 pub mod input;
 pub mod output;
 mod participants;
@@ -22,13 +31,13 @@ mod reference;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Path, Request};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{get, post, put};
@@ -41,18 +50,31 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::{ApiError, ApiResult};
 
+use crate::auth::{AuthArgs, AuthMode, Authenticator};
+
 /// Configuration, from flags or environment variables (`admin-api --help`).
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
     name = "admin-api",
     version,
-    about = "ferroloop admin API (central-ledger compatible)"
+    about = "ferroloop admin API (central-ledger compatible). Operator tools: admin-api verify-audit | token | issuer-keygen --help"
 )]
 pub struct Config {
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// How long a maker's request waits for a checker before it expires, in seconds.
+    #[arg(long, env = "ADMIN_APPROVAL_TTL_SECONDS", default_value_t = 86_400)]
+    pub approval_ttl_seconds: u64,
+    /// Most requests `GET /approvals` returns (newest first).
+    #[arg(long, env = "ADMIN_APPROVALS_LIST_LIMIT", default_value_t = 500)]
+    pub approvals_list_limit: u32,
+    /// Rows per query when the audit chain is verified, and most rows `GET /audit` returns.
+    #[arg(long, env = "ADMIN_AUDIT_PAGE_SIZE", default_value_t = 1_000)]
+    pub audit_page_size: u32,
     /// Listen address of the admin API (central-ledger's admin port is 3001). It also serves
     /// `/health/live`, `/health/ready` and `/metrics`.
     #[arg(long, env = "ADMIN_API_ADDR", default_value = "0.0.0.0:3001")]
@@ -85,7 +107,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration for tests and tools: the given database, an ephemeral loopback port.
+    /// A configuration for tests and tools: the given database, an ephemeral loopback port, and
+    /// auth off (central-ledger's behaviour; the binary's default is on).
     pub fn for_database(database: DatabaseArgs) -> Self {
         Self {
             database,
@@ -94,6 +117,10 @@ impl Config {
                 log_level: "info".into(),
                 log_format: "json".into(),
             },
+            auth: AuthArgs::off(),
+            approval_ttl_seconds: 86_400,
+            approvals_list_limit: 500,
+            audit_page_size: 1_000,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             hub_name: "Hub".into(),
             body_limit_bytes: 64 * 1024,
@@ -117,10 +144,14 @@ struct Inner {
     body_limit_bytes: usize,
     health: Health,
     ready: Arc<AtomicBool>,
+    auth: Arc<Authenticator>,
+    approval_ttl: Duration,
+    approvals_list_limit: u32,
+    audit_page_size: u32,
 }
 
 impl AppState {
-    pub fn new(pool: MySqlPool, config: &Config, health: Health) -> Self {
+    pub fn new(pool: MySqlPool, config: &Config, health: Health, auth: Arc<Authenticator>) -> Self {
         let ready = health.part("admin-api");
         Self {
             inner: Arc::new(Inner {
@@ -130,8 +161,25 @@ impl AppState {
                 body_limit_bytes: config.body_limit_bytes,
                 health,
                 ready,
+                auth,
+                approval_ttl: Duration::from_secs(config.approval_ttl_seconds),
+                approvals_list_limit: config.approvals_list_limit.max(1),
+                audit_page_size: config.audit_page_size.max(1),
             }),
         }
+    }
+
+    pub fn auth(&self) -> &Authenticator {
+        &self.inner.auth
+    }
+
+    /// Whether money and limit changes wait for a checker (auth on) or execute at once (off).
+    pub fn maker_checker(&self) -> bool {
+        self.inner.auth.mode() == AuthMode::On
+    }
+
+    fn body_limit(&self) -> usize {
+        self.inner.body_limit_bytes
     }
 
     pub fn pool(&self) -> &MySqlPool {
@@ -166,12 +214,28 @@ pub enum StartError {
     Listen(std::io::Error),
     #[error(transparent)]
     Store(#[from] ferroloop_store::StoreError),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthConfigError),
 }
 
 /// Builds the application from its configuration: connects to the database (migrating when
 /// configured), gives the hub its configured name, binds the API and operations listeners and
 /// starts serving; everything stops when `shutdown` fires.
 pub async fn build_app(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
+    let auth = Arc::new(Authenticator::new(&config.auth)?);
+    match auth.mode() {
+        AuthMode::On => tracing::info!(
+            issuer = config.auth.issuer.as_deref().unwrap_or_default(),
+            audience = config.auth.audience.as_deref().unwrap_or_default(),
+            keys = config.auth.key_files.len(),
+            "admin auth on: bearer tokens required, maker/checker for funds and limits"
+        ),
+        AuthMode::Off => tracing::warn!(
+            actor = %config.auth.off_actor,
+            "ADMIN_AUTH=off: the admin API is unauthenticated (central-ledger compatible); funds and limits execute without a checker; do not expose it"
+        ),
+    }
+    auth.spawn_key_reloader(shutdown.clone());
     let health = Health::default();
     let ops_addr =
         ferroloop_telemetry::serve_ops(config.telemetry.ops_addr, health.clone(), shutdown.clone())
@@ -195,7 +259,7 @@ pub async fn build_app(config: Config, shutdown: CancellationToken) -> Result<Ru
         .map_err(StartError::Listen)?;
     let addr = listener.local_addr().map_err(StartError::Listen)?;
     tracing::info!(%addr, "admin API listening");
-    let state = AppState::new(pool, &config, health);
+    let state = AppState::new(pool, &config, health, auth);
     let task = tokio::spawn(run(listener, state, shutdown));
     Ok(Running {
         addr,
@@ -277,6 +341,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/ledgerAccountTypes", get(reference::ledger_account_types))
         .route("/enums", get(reference::enums))
+        .route("/approvals", get(approvals::list))
+        .route("/approvals/{id}", get(approvals::get_one))
+        .route("/approvals/{id}/approve", post(approvals::approve))
+        .route("/approvals/{id}/reject", post(approvals::reject))
+        .route("/audit", get(audit_api::list))
+        .route("/audit/verify", get(audit_api::verify))
+        // The guard runs inside `track`, so refused requests are counted and timed too.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
         .route_layer(axum::middleware::from_fn(track))
         .with_state(state);
     api.merge(ferroloop_telemetry::ops_router(health))
@@ -345,8 +420,14 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let context = request.extensions().get::<guard::RequestContext>().cloned();
         Bytes::from_request(request, state)
             .await
+            .inspect(|bytes| {
+                if let Some(context) = &context {
+                    context.keep_body(bytes);
+                }
+            })
             .map(Body)
             .map_err(|e| {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -362,16 +443,6 @@ impl Body {
     pub fn object(&self) -> Result<input::Obj, FspiopError> {
         input::parse_body(&self.0)
     }
-}
-
-/// Who made a change, for `created_by`/`changed_by`: the `FSPIOP-Source` header onboarding
-/// scripts send, else central-ledger's `unknown`.
-fn actor(headers: &HeaderMap) -> String {
-    headers
-        .get("fspiop-source")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| "unknown".to_owned(), |v| v.chars().take(128).collect())
 }
 
 #[cfg(test)]

@@ -5,18 +5,21 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ferroloop_core::currency::Currency;
 use ferroloop_core::error::{ErrorCode, FspiopError};
+use ferroloop_store::MySqlConnection;
 use ferroloop_store::admin::{self, InitialPositionOutcome};
 use ferroloop_store::admin_queries::{self, ParticipantView};
-use ferroloop_store::{MySql, Transaction};
 use rust_decimal::Decimal;
+use serde_json::json;
 
+use crate::approvals::{self, ADJUST_LIMIT, Executed, Pending};
+use crate::guard::RequestContext;
 use crate::input::{self, Sign};
 use crate::output::{AccountBalance, CurrencyLimit, Limit, ParticipantEntity, Position};
-use crate::{ApiError, ApiResult, AppState, Body, Params, actor};
+use crate::{ApiError, ApiResult, AppState, Body, Params};
 
 /// central-ledger's text for a name (or name and currency) that resolves to nothing.
 pub const PARTICIPANT_NOT_FOUND: &str = "Participant does not exist";
@@ -38,7 +41,7 @@ const MONEY_INTEGER_DIGITS: u32 = 18;
 
 /// The participant with this name, or 3200 with `detail`.
 pub async fn participant(
-    tx: &mut Transaction<'static, MySql>,
+    tx: &mut MySqlConnection,
     name: &str,
     detail: &str,
 ) -> ApiResult<ParticipantView> {
@@ -52,10 +55,7 @@ fn entity(app: &AppState, participant: &ParticipantView) -> ParticipantEntity {
 }
 
 /// Reloads a participant inside the transaction that changed it.
-async fn reload(
-    tx: &mut Transaction<'static, MySql>,
-    participant_id: u32,
-) -> ApiResult<ParticipantView> {
+async fn reload(tx: &mut MySqlConnection, participant_id: u32) -> ApiResult<ParticipantView> {
     admin_queries::participant_by_id(tx, participant_id)
         .await?
         .ok_or_else(|| ApiError::internal("participant vanished"))
@@ -104,7 +104,7 @@ pub async fn get_one(
 /// `POST /participants` `{name, currency, isProxy?}` → 201 with the participant entity.
 pub async fn create(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    ctx: RequestContext,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<ParticipantEntity>)> {
     let obj = body.object()?;
@@ -113,7 +113,7 @@ pub async fn create(
     let currency = obj.required_currency("currency")?;
     let is_proxy = obj.boolean("isProxy", false)?.unwrap_or(false);
     let currency = currency.as_str();
-    let by = actor(&headers);
+    let by = ctx.created_by();
 
     let mut tx = app.begin().await?;
     admin::begin_admin_change(&mut tx).await?;
@@ -150,14 +150,21 @@ pub async fn create(
         admin::create_account(&mut tx, participant_id, currency, account_type, false, &by).await?;
     }
     let created = reload(&mut tx, participant_id).await?;
-    tx.commit().await.map_err(|e| ApiError::Store(e.into()))?;
-    Ok((StatusCode::CREATED, Json(entity(&app, &created))))
+    let created = entity(&app, &created);
+    ctx.commit(
+        tx,
+        StatusCode::CREATED,
+        None,
+        serde_json::to_value(&created).ok(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 /// The hub must have its reconciliation and multilateral settlement accounts in the currency
 /// before a participant (or settlement model) can use it (3003 otherwise).
 pub async fn check_hub_accounts(
-    tx: &mut Transaction<'static, MySql>,
+    tx: &mut MySqlConnection,
     currency: &str,
 ) -> ApiResult<ParticipantView> {
     let hub = admin_queries::hub(tx).await?;
@@ -177,6 +184,7 @@ pub async fn check_hub_accounts(
 /// `PUT /participants/{name}` `{isActive}` → 200 with the participant entity.
 pub async fn update(
     State(app): State<AppState>,
+    ctx: RequestContext,
     Params(name): Params<String>,
     body: Body,
 ) -> ApiResult<Json<ParticipantEntity>> {
@@ -188,7 +196,13 @@ pub async fn update(
     admin::set_participant_active(&mut tx, found.participant_id, is_active).await?;
     tracing::info!(participant = %name, is_active, "participant activation changed");
     let updated = reload(&mut tx, found.participant_id).await?;
-    tx.commit().await.map_err(|e| ApiError::Store(e.into()))?;
+    ctx.commit(
+        tx,
+        StatusCode::OK,
+        Some(json!({"isActive": found.is_active})),
+        Some(json!({"isActive": updated.is_active})),
+    )
+    .await?;
     Ok(Json(entity(&app, &updated)))
 }
 
@@ -196,7 +210,7 @@ pub async fn update(
 /// hub's entity. The checks and their order are central-ledger's (`createHubAccount`).
 pub async fn create_hub_account(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    ctx: RequestContext,
     Params(name): Params<String>,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<ParticipantEntity>)> {
@@ -234,11 +248,17 @@ pub async fn create_hub_account(
         currency,
         &account_type,
         true,
-        &actor(&headers),
+        &ctx.created_by(),
     )
     .await?;
     let hub = reload(&mut tx, found.participant_id).await?;
-    tx.commit().await.map_err(|e| ApiError::Store(e.into()))?;
+    ctx.commit(
+        tx,
+        StatusCode::CREATED,
+        None,
+        Some(json!({"participant": name, "currency": currency, "type": account_type})),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(entity(&app, &hub))))
 }
 
@@ -264,6 +284,7 @@ pub async fn get_accounts(
 /// `PUT /participants/{name}/accounts/{id}` `{isActive}`: POSITION accounts only → 200.
 pub async fn update_account(
     State(app): State<AppState>,
+    ctx: RequestContext,
     Params((name, id)): Params<(String, String)>,
     body: Body,
 ) -> ApiResult<StatusCode> {
@@ -290,9 +311,16 @@ pub async fn update_account(
             "Only position account update is permitted",
         ));
     }
+    let was_active = account.is_active;
     admin::set_account_active(&mut tx, account_id, is_active).await?;
     tracing::info!(participant = %name, account_id, is_active, "account activation changed");
-    tx.commit().await.map_err(|e| ApiError::Store(e.into()))?;
+    ctx.commit(
+        tx,
+        StatusCode::OK,
+        Some(json!({"accountId": account_id, "isActive": was_active})),
+        Some(json!({"accountId": account_id, "isActive": is_active})),
+    )
+    .await?;
     Ok(StatusCode::OK)
 }
 
@@ -375,7 +403,7 @@ fn limit_input(obj: &input::Obj, with_alarm: bool) -> Result<LimitInput, FspiopE
 /// `{currency, limit: {type: "NET_DEBIT_CAP", value}, initialPosition?}` → 201.
 pub async fn initial_position_and_limits(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    ctx: RequestContext,
     Params(name): Params<String>,
     body: Body,
 ) -> ApiResult<StatusCode> {
@@ -402,7 +430,7 @@ pub async fn initial_position_and_limits(
         initial_position,
         limit.value,
         Decimal::from(DEFAULT_ALARM_PERCENTAGE),
-        &actor(&headers),
+        &ctx.created_by(),
     )
     .await?;
     if outcome == InitialPositionOutcome::AlreadySet {
@@ -410,7 +438,16 @@ pub async fn initial_position_and_limits(
             "Participant Limit or Initial Position already set",
         ));
     }
-    tx.commit().await.map_err(|e| ApiError::Store(e.into()))?;
+    ctx.commit(
+        tx,
+        StatusCode::CREATED,
+        None,
+        Some(
+            json!({"currency": currency.as_str(), "initialPosition": initial_position.to_string(),
+            "netDebitCap": limit.value.to_string()}),
+        ),
+    )
+    .await?;
     tracing::info!(participant = %name, currency = %currency, %initial_position, net_debit_cap = %limit.value, "initial position and limits set");
     Ok(StatusCode::CREATED)
 }
@@ -472,52 +509,111 @@ pub async fn all_limits(
     ))
 }
 
-/// `PUT /participants/{name}/limits` `{currency, limit: {type, value, alarmPercentage}}` → 200
-/// `{currency, limit}`. No check that the new net debit cap covers the current position
-/// (deliberate in central-ledger, project#511).
-pub async fn adjust_limits(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    Params(name): Params<String>,
-    body: Body,
-) -> ApiResult<Json<CurrencyLimit>> {
-    let obj = body.object()?;
+/// A validated net debit cap change.
+#[derive(Debug, Clone)]
+pub struct LimitChange {
+    currency: Currency,
+    value: Decimal,
+    alarm_percentage: Decimal,
+}
+
+/// Validates `{currency, limit: {type, value, alarmPercentage}}`.
+pub fn parse_limit_change(body: &[u8]) -> Result<LimitChange, FspiopError> {
+    let obj = input::parse_body(body)?;
     let currency = obj.required_currency("currency")?;
     let limit = limit_input(&obj, true)?;
-    let alarm_percentage = limit
-        .alarm_percentage
-        .unwrap_or(Decimal::from(DEFAULT_ALARM_PERCENTAGE));
-    let mut tx = app.begin().await?;
-    admin::begin_admin_change(&mut tx).await?;
-    let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
+    Ok(LimitChange {
+        currency,
+        value: limit.value,
+        alarm_percentage: limit
+            .alarm_percentage
+            .unwrap_or(Decimal::from(DEFAULT_ALARM_PERCENTAGE)),
+    })
+}
+
+/// Sets the net debit cap in the caller's transaction.
+pub async fn execute_limit_change(
+    conn: &mut MySqlConnection,
+    name: &str,
+    change: &LimitChange,
+    changed_by: &str,
+) -> ApiResult<Executed> {
+    let currency = &change.currency;
+    admin::begin_admin_change(conn).await?;
+    let found = participant(conn, name, PARTICIPANT_NOT_FOUND).await?;
     let Some(position) = found.account(currency.as_str(), POSITION) else {
         return Err(ApiError::not_found(PARTICIPANT_NOT_FOUND));
     };
+    let before = admin_queries::limits(
+        conn,
+        Some(found.participant_id),
+        Some(currency.as_str()),
+        Some(NET_DEBIT_CAP),
+    )
+    .await?
+    .first()
+    .map(|l| serde_json::to_value(currency_limit(l, false)).unwrap_or_default());
     admin::set_net_debit_cap(
-        &mut tx,
+        conn,
         position.account_id,
-        limit.value,
-        alarm_percentage,
-        &actor(&headers),
+        change.value,
+        change.alarm_percentage,
+        changed_by,
     )
     .await?;
-    tx.commit().await.map_err(|e| ApiError::Store(e.into()))?;
-    tracing::info!(participant = %name, currency = %currency, net_debit_cap = %limit.value, "limit adjusted");
-    Ok(Json(CurrencyLimit {
+    tracing::info!(participant = %name, currency = %currency, net_debit_cap = %change.value, "limit adjusted");
+    let after = CurrencyLimit {
         name: None,
         currency: currency.as_str().to_owned(),
         limit: Limit {
             limit_type: NET_DEBIT_CAP.to_owned(),
-            value: limit.value,
-            alarm_percentage,
+            value: change.value,
+            alarm_percentage: change.alarm_percentage,
         },
-    }))
+    };
+    let after = serde_json::to_value(&after).unwrap_or_default();
+    Ok(Executed {
+        status: StatusCode::OK,
+        body: Some(after.clone()),
+        changed: true,
+        before,
+        after: Some(after),
+    })
+}
+
+/// `PUT /participants/{name}/limits` `{currency, limit: {type, value, alarmPercentage}}` → 200
+/// `{currency, limit}` (auth on: 202 with the pending approval request). No check that the new
+/// net debit cap covers the current position (deliberate in central-ledger, project#511).
+pub async fn adjust_limits(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Params(name): Params<String>,
+    body: Body,
+) -> ApiResult<Response> {
+    let change = parse_limit_change(&body.0)?;
+    if app.maker_checker() {
+        return approvals::request(
+            &app,
+            &ctx,
+            Pending {
+                action: ADJUST_LIMIT,
+                participant: &name,
+                account_id: None,
+                transfer_id: None,
+                body: &body.0,
+            },
+        )
+        .await;
+    }
+    let mut tx = app.begin().await?;
+    let done = execute_limit_change(&mut tx, &name, &change, &ctx.created_by()).await?;
+    approvals::finish_direct(&ctx, tx, done).await
 }
 
 /// `POST /participants/{name}/endpoints` `{type, value}` → 201 (insert or replace).
 pub async fn add_endpoint(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    ctx: RequestContext,
     Params(name): Params<String>,
     body: Body,
 ) -> ApiResult<StatusCode> {
@@ -529,15 +625,26 @@ pub async fn add_endpoint(
     let mut tx = app.begin().await?;
     admin::begin_admin_change(&mut tx).await?;
     let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
+    let before = admin::endpoints(&mut tx, found.participant_id)
+        .await?
+        .into_iter()
+        .find(|(t, _)| *t == endpoint_type)
+        .map(|(_, v)| json!({"type": endpoint_type, "value": v}));
     admin::set_endpoint(
         &mut tx,
         found.participant_id,
         &endpoint_type,
         &value,
-        &actor(&headers),
+        &ctx.created_by(),
     )
     .await?;
-    tx.commit().await.map_err(|e| ApiError::Store(e.into()))?;
+    ctx.commit(
+        tx,
+        StatusCode::CREATED,
+        before,
+        Some(json!({"type": endpoint_type, "value": value})),
+    )
+    .await?;
     Ok(StatusCode::CREATED)
 }
 

@@ -2,18 +2,19 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use ferroloop_core::state::TransferState;
 use ferroloop_store::admin::{self, NewSettlementModel};
 use ferroloop_store::admin_queries::{self, SettlementModelView};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::guard::RequestContext;
 use crate::input;
 use crate::participants::{
     NET_DEBIT_CAP, POSITION, RESOURCE_NOT_FOUND, SETTLEMENT, check_hub_accounts,
 };
-use crate::{ApiError, ApiResult, AppState, Body, Params, actor};
+use crate::{ApiError, ApiResult, AppState, Body, Params};
 
 const GRANULARITIES: [&str; 2] = ["GROSS", "NET"];
 const INTERCHANGES: [&str; 2] = ["BILATERAL", "MULTILATERAL"];
@@ -114,7 +115,7 @@ pub async fn get_settlement_model(
 /// naming another ledger or settlement account type is refused.
 pub async fn create_settlement_model(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    ctx: RequestContext,
     body: Body,
 ) -> ApiResult<StatusCode> {
     let obj = body.object()?;
@@ -175,7 +176,7 @@ pub async fn create_settlement_model(
             ledger_account_type: &ledger_account_type,
             settlement_account_type: &settlement_account_type,
             auto_position_reset,
-            created_by: &actor(&headers),
+            created_by: &ctx.created_by(),
         },
     )
     .await;
@@ -188,7 +189,10 @@ pub async fn create_settlement_model(
         }
         Err(e) => return Err(e.into()),
     }
-    tx.commit().await.map_err(|e| ApiError::Store(e.into()))?;
+    let created = admin_queries::settlement_model_by_name(&mut tx, &name)
+        .await?
+        .map(|m| serde_json::to_value(SettlementModelEntity::from(m)).unwrap_or_default());
+    ctx.commit(tx, StatusCode::CREATED, None, created).await?;
     tracing::info!(settlement_model = %name, "settlement model created");
     Ok(StatusCode::CREATED)
 }
@@ -196,6 +200,7 @@ pub async fn create_settlement_model(
 /// `PUT /settlementModels/{name}` `{isActive}` → 200 with the model.
 pub async fn update_settlement_model(
     State(app): State<AppState>,
+    ctx: RequestContext,
     Params(name): Params<String>,
     body: Body,
 ) -> ApiResult<Json<SettlementModelEntity>> {
@@ -203,13 +208,22 @@ pub async fn update_settlement_model(
     let is_active = obj.required_boolean("isActive")?;
     let mut tx = app.begin().await?;
     admin::begin_admin_change(&mut tx).await?;
+    let before = admin_queries::settlement_model_by_name(&mut tx, &name)
+        .await?
+        .map(|m| json!({"isActive": m.is_active}));
     if !admin::set_settlement_model_active(&mut tx, &name, is_active).await? {
         return Err(ApiError::not_found("Settlement Model does not exist"));
     }
     let model = admin_queries::settlement_model_by_name(&mut tx, &name)
         .await?
         .ok_or_else(|| ApiError::not_found("Settlement Model does not exist"))?;
-    tx.commit().await.map_err(|e| ApiError::Store(e.into()))?;
+    ctx.commit(
+        tx,
+        StatusCode::OK,
+        before,
+        Some(json!({"isActive": model.is_active})),
+    )
+    .await?;
     tracing::info!(settlement_model = %name, is_active, "settlement model activation changed");
     Ok(Json(model.into()))
 }

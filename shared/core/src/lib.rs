@@ -20,9 +20,11 @@
 //! - [`view`] — the state body (GET and duplicate responses) of a stored transfer.
 //! - [`api`] — serde wire types of the FSPIOP transfer bodies.
 //! - [`fspiop_time`] — the FSPIOP `DateTime` format (parse and print).
+//! - [`audit`] — the admin audit chain: canonical rows, their hash links, the verifier.
 
 pub mod amount;
 pub mod api;
+pub mod audit;
 pub mod currency;
 pub mod error;
 pub mod fspiop_time;

@@ -8,9 +8,13 @@
 //! - [`MIGRATOR`]: the schema in `migrations/`, embedded at compile time.
 //! - [`invariants`]: the SQL that checks the storage invariants I1, I2 and I4 of DESIGN.md §5,
 //!   shared by the test suite and the load test's validity gate.
+//! - [`audit`] / [`approvals`]: the admin API's hash-chained audit log and maker/checker
+//!   requests.
 
 pub mod admin;
 pub mod admin_queries;
+pub mod approvals;
+pub mod audit;
 pub mod endpoints;
 pub mod invariants;
 pub mod participants;
@@ -20,7 +24,7 @@ pub mod transfers;
 use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
-pub use sqlx::{MySql, MySqlPool, Transaction};
+pub use sqlx::{MySql, MySqlConnection, MySqlPool, Transaction};
 
 /// The schema, embedded from `migrations/` at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -66,6 +70,13 @@ pub fn db_time(t: time::OffsetDateTime) -> time::PrimitiveDateTime {
     let millis = u32::from(utc.millisecond());
     let truncated = utc.replace_nanosecond(millis * 1_000_000).unwrap_or(utc);
     time::PrimitiveDateTime::new(truncated.date(), truncated.time())
+}
+
+/// A savepoint inside the caller's transaction: work that can be undone on its own
+/// (`rollback`) while the enclosing transaction goes on (the admin API's dry runs and approved
+/// executions).
+pub async fn savepoint(conn: &mut MySqlConnection) -> Result<Transaction<'_, MySql>> {
+    Ok(sqlx::Connection::begin(conn).await?)
 }
 
 /// Database settings shared by every process (flattened into each binary's configuration).

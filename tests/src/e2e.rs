@@ -74,7 +74,7 @@ impl SimulatedDfsp {
             name: name.to_owned(),
             behaviour: Mutex::new(behaviour),
             api: format!("http://{api}"),
-            http: reqwest::Client::new(),
+            http: ferroloop_testkit::http_client(),
             received: Mutex::new(Vec::new()),
             arrived: Notify::new(),
         });
@@ -309,7 +309,7 @@ impl Hub {
             pipeline,
             api: api.addr,
             admin: admin.addr,
-            http: reqwest::Client::new(),
+            http: ferroloop_testkit::http_client(),
         }
     }
 

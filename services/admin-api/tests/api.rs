@@ -96,7 +96,7 @@ impl App {
         App {
             db,
             base: format!("http://{}", running.addr),
-            client: reqwest::Client::new(),
+            client: ferroloop_testkit::http_client(),
             shutdown,
         }
     }
@@ -1612,7 +1612,7 @@ async fn shuts_down_cleanly_when_cancelled() {
     let running = build_app(Config::for_database(db.args()), shutdown.clone())
         .await
         .unwrap();
-    let client = reqwest::Client::new();
+    let client = ferroloop_testkit::http_client();
     let ready = client
         .get(format!("http://{}/health/ready", running.ops_addr))
         .send()

@@ -109,7 +109,7 @@ impl TestApp {
             kafka,
             shutdown,
             task: Some(running.task),
-            client: reqwest::Client::new(),
+            client: ferroloop_testkit::http_client(),
             _broker: broker,
         }
     }

@@ -13,6 +13,7 @@ pub mod admin;
 pub mod admin_queries;
 pub mod endpoints;
 pub mod invariants;
+pub mod jws_keys;
 pub mod participants;
 pub mod positions;
 pub mod transfers;

@@ -95,7 +95,10 @@ impl<T: Send + Sync + 'static> Reloading<T> {
                 *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(value);
                 *seen = (now, None);
                 self.generation.send_modify(|g| *g += 1);
-                tracing::info!(what = self.what, "TLS files changed; configuration reloaded");
+                tracing::info!(
+                    what = self.what,
+                    "TLS files changed; configuration reloaded"
+                );
                 true
             }
             Err(error) => {

@@ -14,7 +14,8 @@ impl Dir {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
-        let path = std::env::temp_dir().join(format!("ferroloop-tls-{nanos}-{}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("ferroloop-tls-{nanos}-{}", std::process::id()));
         std::fs::create_dir_all(&path).unwrap();
         Self(path)
     }
@@ -34,10 +35,8 @@ impl Drop for Dir {
 
 fn self_signed(cn: &str, sans: &[&str]) -> (String, String) {
     let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(
-        sans.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
-    )
-    .unwrap();
+    let mut params =
+        CertificateParams::new(sans.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()).unwrap();
     params.distinguished_name.push(DnType::CommonName, cn);
     params
         .subject_alt_names
@@ -58,7 +57,11 @@ fn identity_is_the_common_name_and_the_dns_names() {
     assert!(identity.is("payerfsp") && identity.is("other"));
     assert!(!identity.is("PAYERFSP") && !identity.is("spiffe://hub/ignored"));
     assert!(certificate_names(b"not der").is_err());
-    assert!(PeerIdentity::from_leaf(&CertificateDer::from(vec![1, 2, 3])).names().is_empty());
+    assert!(
+        PeerIdentity::from_leaf(&CertificateDer::from(vec![1, 2, 3]))
+            .names()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -83,17 +86,26 @@ fn configurations_build_from_pem_files_and_say_what_is_wrong() {
         key: dir.write("cert-as-key", &cert),
         ..files.clone()
     };
-    assert!(matches!(server_config(&broken), Err(TlsError::NoPrivateKey(_))));
+    assert!(matches!(
+        server_config(&broken),
+        Err(TlsError::NoPrivateKey(_))
+    ));
     let broken = ServerFiles {
         cert: dir.write("key-as-cert", &key),
         ..files.clone()
     };
-    assert!(matches!(server_config(&broken), Err(TlsError::NoCertificate(_))));
+    assert!(matches!(
+        server_config(&broken),
+        Err(TlsError::NoCertificate(_))
+    ));
     let missing = ServerFiles {
         client_ca: Some(dir.0.join("absent")),
         ..files.clone()
     };
-    assert!(matches!(server_config(&missing), Err(TlsError::Read { .. })));
+    assert!(matches!(
+        server_config(&missing),
+        Err(TlsError::Read { .. })
+    ));
     // A key that is not the certificate's.
     let (_, other_key) = self_signed("localhost", &[]);
     let mismatched = ServerFiles {

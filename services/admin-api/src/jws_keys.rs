@@ -5,8 +5,8 @@
 //! | request | answer |
 //! |---|---|
 //! | `PUT {"publicKey": "<PEM>"}` | 200 with the stored key; registers or rotates it |
-//! | `GET` | 200 `{"publicKey", "createdDate", "createdBy"}`; 3200 when the participant has none |
-//! | `DELETE` | 204; 3200 when there was none |
+//! | `GET` | 200 `{"publicKey", "createdDate", "createdBy"}`; 400 / 3200 when the participant has none |
+//! | `DELETE` | 204; 400 / 3200 when there was none |
 //!
 //! The PEM must be an SPKI (`BEGIN PUBLIC KEY`) or PKCS#1 (`BEGIN RSA PUBLIC KEY`) RSA key of at
 //! least 2048 bits or a P-256 key — what the adapter can verify with; anything else is 3100, so a

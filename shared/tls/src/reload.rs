@@ -77,6 +77,11 @@ impl<T: Send + Sync + 'static> Reloading<T> {
         Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// How many rebuilds succeeded so far.
+    pub fn generation(&self) -> u64 {
+        *self.generation.borrow()
+    }
+
     /// Bumped on every successful rebuild (tests and callers wait on it instead of sleeping).
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.generation.subscribe()

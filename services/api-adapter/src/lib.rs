@@ -428,6 +428,8 @@ pub struct Running {
     pub task: tokio::task::JoinHandle<()>,
     /// Bumped on every reload of the JWS keys (when JWS is on).
     pub jws_key_reloads: Option<watch::Receiver<u64>>,
+    /// The keys in use (when JWS is on), read-only for operators' tools and tests.
+    pub jws_keys: Option<Arc<KeyStore>>,
     /// Bumped on every reload of the listener's TLS files (when TLS is on).
     pub tls_reloads: Option<watch::Receiver<u64>>,
 }
@@ -529,6 +531,7 @@ pub async fn run(
         ops_addr,
         task,
         jws_key_reloads,
+        jws_keys: app.state.keys.clone(),
         tls_reloads,
     })
 }

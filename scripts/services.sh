@@ -7,6 +7,9 @@
 #
 # Ports follow Mojaloop's: FSPIOP API 3000, admin API 3001 (FSPIOP_API_PORT / ADMIN_API_PORT).
 # Each service's operations endpoints (/health/*, /metrics) are on 9100 + n. Logs: .stack/<name>.log
+# TLS=on: the FSPIOP API speaks mTLS with the demo PKI of scripts/certs.sh (make certs) — client
+# certificates from its CA, CN = FSP id = FSPIOP-Source — and https callbacks present the hub's
+# client certificate.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,15 +29,23 @@ export HUB_NAME="${HUB_NAME:-Hub}"
 export LOG_LEVEL="${LOG_LEVEL:-info}"
 export LOG_FORMAT="${LOG_FORMAT:-json}"
 
+CERTS="${CERTS_DIR:-$STATE/certs}"
+API_TLS=""
+CALLBACK_TLS=""
+if [ "${TLS:-off}" = on ]; then
+  API_TLS="FSPIOP_TLS_CERT_PATH=$CERTS/hub-server.crt FSPIOP_TLS_KEY_PATH=$CERTS/hub-server.key FSPIOP_TLS_CLIENT_CA_PATH=$CERTS/ca.crt"
+  CALLBACK_TLS="CALLBACK_TLS_CERT_PATH=$CERTS/hub-client.crt CALLBACK_TLS_KEY_PATH=$CERTS/hub-client.key CALLBACK_TLS_CA_PATH=$CERTS/ca.crt"
+fi
+
 # name, then extra environment
 SERVICES=(
   "admin-api ADMIN_API_ADDR=127.0.0.1:$ADMIN_API_PORT"
-  "api-adapter FSPIOP_API_ADDR=127.0.0.1:$FSPIOP_API_PORT"
+  "api-adapter FSPIOP_API_ADDR=127.0.0.1:$FSPIOP_API_PORT $API_TLS"
   "prepare-handler"
   "position-handler"
   "fulfil-handler"
   "timeout-handler"
-  "notification-handler"
+  "notification-handler $CALLBACK_TLS"
   "get-handler"
 )
 
@@ -56,6 +67,9 @@ wait_ready() { # name port
 start() {
   local build_flag=()
   [ "$PROFILE" = release ] && build_flag=(--release)
+  if [ "${TLS:-off}" = on ] && [ ! -s "$CERTS/ca.crt" ]; then
+    "$ROOT/scripts/certs.sh" init
+  fi
   log "building ($PROFILE)"
   (cd "$ROOT" && cargo build -q "${build_flag[@]}" --workspace --bins)
   log "migrating $DATABASE_URL"

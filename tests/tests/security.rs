@@ -374,3 +374,49 @@ async fn mtls_identities_are_bound_to_the_source_end_to_end() {
     assert_eq!(hub.position("payerfsp").await, dec("8"));
     hub.pipeline.assert_invariants().await;
 }
+
+/// The load-test tool (its real binary) against an mTLS hub, as `TLS=on make run` runs it: one
+/// client certificate naming both of its DFSPs, a fixed run tag so the names are known first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_load_tool_drives_an_mtls_hub() {
+    let ca = TestCa::new("ferroloop test hub CA");
+    let dir = TempDir::new("ferroloop-load-mtls-");
+    let server = ca.server();
+    let hub = Hub::start_secured(Security {
+        tls: Some(ferroloop_tls::ServerFiles {
+            cert: dir.write("tls.crt", &server.cert),
+            key: dir.write("tls.key", &server.key),
+            client_ca: Some(dir.write("ca.crt", &ca.pem.cert)),
+        }),
+        ..Security::default()
+    })
+    .await;
+    let tag = "tls0k1";
+    let tool = ca.client_for(&[&format!("lt{tag}p00"), &format!("lt{tag}p01")]);
+    let output = tokio::process::Command::new(ferroloop_tests::workspace_binary("ferroloop-load"))
+        .args(["--api-url", &hub.api_url])
+        .args(["--admin-url", &format!("http://{}", hub.admin)])
+        .args(["--database-url", &hub.pipeline.db.url])
+        .args(["--run-tag", tag])
+        .arg("--tls-ca-path")
+        .arg(dir.write("hub-ca.crt", &ca.pem.cert))
+        .arg("--tls-cert-path")
+        .arg(dir.write("tool.crt", &tool.cert))
+        .arg("--tls-key-path")
+        .arg(dir.write("tool.key", &tool.key))
+        .args([
+            "--dfsps", "2", "--pairs", "static", "--count", "10", "--rate", "20",
+        ])
+        .args(["--expiry-seconds", "5", "--no-progress", "--no-files"])
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("ferroloop-load runs");
+    assert!(
+        output.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    hub.pipeline.assert_invariants().await;
+}

@@ -82,6 +82,19 @@ impl TestCa {
         self.sign(params, validity)
     }
 
+    /// A client certificate for a tool that speaks for several DFSPs: CN = the first name, every
+    /// name a SAN DNS name.
+    pub fn client_for(&self, names: &[&str]) -> Pem {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = dn(names.first().copied().unwrap_or_default());
+        params.subject_alt_names = names
+            .iter()
+            .map(|n| SanType::DnsName((*n).try_into().expect("DNS name")))
+            .collect();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.sign(params, valid_now())
+    }
+
     /// A client certificate that expired yesterday.
     pub fn expired_client(&self, cn: &str) -> Pem {
         let now = time::OffsetDateTime::now_utc();

@@ -338,6 +338,8 @@ pub struct Security {
     pub jws_keys_reload_interval_ms: u64,
     /// The FSPIOP listener's TLS files (a client CA makes it mTLS).
     pub tls: Option<ferroloop_tls::ServerFiles>,
+    /// `JWS_SIGN=true` with this private key: hub-originated callbacks are signed.
+    pub hub_signing_key: Option<std::path::PathBuf>,
 }
 
 impl Hub {
@@ -388,8 +390,8 @@ impl Hub {
             hub_name: crate::HUB.into(),
             send_transfer_confirmation_to_payee: true,
             protocol_version: ferroloop_fspiop::headers::ProtocolVersion::V1_1,
-            jws_sign: false,
-            jws_signing_key_path: None,
+            jws_sign: security.hub_signing_key.is_some(),
+            jws_signing_key_path: security.hub_signing_key.clone(),
             jws_signing_algorithm: None,
             callbacks,
         };

@@ -1,5 +1,6 @@
 //! Message and transport security end to end, over HTTP (and TLS) through the whole pipeline:
-//! JWS keys registered and rotated through the admin API, signed transfers whose signatures
+//! JWS keys registered and rotated through the admin API, hub-originated callbacks signed by the
+//! hub, signed transfers whose signatures
 //! survive forwarding, replays that have no second effect, and mTLS identities bound to
 //! `FSPIOP-Source`.
 
@@ -107,6 +108,10 @@ async fn signed_transfers_replays_and_key_rotation_end_to_end() {
         jws: true,
         jws_keys_reload_interval_ms: KEYS_INTERVAL_MS,
         tls: None,
+        // The hub signs what it originates (here with the spec example's key).
+        hub_signing_key: Some(
+            spec_path("vectors/jws-keys/fspiop-spec-v1.1-signature-example-private.pem").into(),
+        ),
     })
     .await;
     hub.prepare_hub().await;
@@ -176,6 +181,11 @@ async fn signed_transfers_replays_and_key_rotation_end_to_end() {
         })
         .await;
     assert_eq!(resent.json()["transferState"], "COMMITTED");
+    assert!(
+        verifies(&resent, &payee_public()),
+        "hub-originated: signed by the hub"
+    );
+    assert!(resent.header("fspiop-signature") != commit.header("fspiop-signature"));
     let prepares = payee
         .received()
         .into_iter()

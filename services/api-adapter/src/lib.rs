@@ -599,6 +599,7 @@ mod tests {
 
     #[test]
     fn jws_mode_and_mojaloops_switch() {
+        <Config as clap::CommandFactory>::command().debug_assert();
         let mode = |args: &[&str]| {
             let mut argv = vec!["api-adapter"];
             argv.extend_from_slice(args);

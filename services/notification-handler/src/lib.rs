@@ -328,3 +328,38 @@ pub enum StartError {
     #[error("callback TLS: {0}")]
     Tls(#[from] ferroloop_tls::TlsError),
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory as _, Parser as _};
+
+    use super::*;
+
+    #[test]
+    fn callback_tls_settings() {
+        Config::command().debug_assert();
+        let base = ["notification-handler", "--database-url", "mysql://u:p@h/db"];
+        let config = Config::try_parse_from(base).unwrap();
+        assert_eq!(
+            config.callbacks.delivery_config().tls,
+            ferroloop_tls::ClientFiles::default()
+        );
+        let config = Config::try_parse_from(base.into_iter().chain([
+            "--callback-tls-cert-path",
+            "hub.crt",
+            "--callback-tls-key-path",
+            "hub.key",
+            "--callback-tls-ca-path",
+            "dfsp-ca.crt",
+        ]))
+        .unwrap();
+        let tls = config.callbacks.delivery_config().tls;
+        assert_eq!(tls.cert_and_key, Some(("hub.crt".into(), "hub.key".into())));
+        assert_eq!(tls.ca, Some("dfsp-ca.crt".into()));
+        // A certificate without its key is refused.
+        assert!(
+            Config::try_parse_from(base.into_iter().chain(["--callback-tls-cert-path", "c"]))
+                .is_err()
+        );
+    }
+}

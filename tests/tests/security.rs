@@ -1,8 +1,7 @@
 //! Message and transport security end to end, over HTTP (and TLS) through the whole pipeline:
 //! JWS keys registered and rotated through the admin API, hub-originated callbacks signed by the
-//! hub, signed transfers whose signatures
-//! survive forwarding, replays that have no second effect, and mTLS identities bound to
-//! `FSPIOP-Source`.
+//! hub, signed transfers whose signatures survive forwarding, replays that have no second effect,
+//! and mTLS identities bound to `FSPIOP-Source`.
 
 use std::time::{Duration, Instant, SystemTime};
 

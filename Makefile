@@ -6,7 +6,7 @@ DATABASE_URL ?= mysql://ferroloop:ferroloop@127.0.0.1:3306/ferroloop
 export FERROLOOP_TEST_MYSQL_URL ?= mysql://ferroloop:ferroloop@127.0.0.1:3306
 export FERROLOOP_TEST_KAFKA ?= 127.0.0.1:9092
 
-.PHONY: up down status run stop bench test lint fmt build clean-test-dbs
+.PHONY: up down status run stop bench test lint fmt build clean-test-dbs certs supply-chain sbom
 
 # run and bench use optimised binaries; PROFILE=debug make run starts faster after `make test`.
 PROFILE ?= release
@@ -23,10 +23,18 @@ status:
 	@scripts/stack.sh status
 	@scripts/services.sh status
 
-## run: the local stack and every service, a demo stream of transfers; leaves the hub running
-run: up
+## run: the local stack and every service, a demo stream of transfers; leaves the hub running.
+## TLS=on make run: the FSPIOP API over mTLS with the certificates of `make certs`.
+TLS ?= off
+export TLS
+run: up $(if $(filter on,$(TLS)),certs)
 	@scripts/services.sh start $(PROFILE)
 	@scripts/demo.sh $(PROFILE)
+
+## certs: a demo CA, the hub's server and client certificates and per-DFSP client certificates
+## in .stack/certs (idempotent: kept while valid)
+certs:
+	@scripts/certs.sh init
 
 ## stop: stop the services, then what `make up` started
 stop:
@@ -50,14 +58,22 @@ build:
 clean-test-dbs:
 	@scripts/stack.sh drop-test-databases
 
-## test: formatting, lints, and the whole suite against the real stack (started when needed)
-test: up helm-check
+## test: formatting, lints, supply chain, and the whole suite against the real stack (started when needed)
+test: up helm-check supply-chain
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	@scripts/stack.sh drop-test-databases
 	# The crash tests start the handler binaries themselves.
 	cargo build --workspace --bins
 	cargo nextest run --workspace --profile ci
+
+## supply-chain: cargo-deny licenses, bans, sources, and advisories when the RustSec database is reachable
+supply-chain:
+	@scripts/supply-chain.sh check
+
+## sbom: CycloneDX SBOMs (one per binary) in target/sbom/
+sbom:
+	@scripts/supply-chain.sh sbom
 
 ## helm-check: lint, render and validate the Helm chart (no helm binary; tools in .stack/helm-venv)
 .PHONY: helm-check

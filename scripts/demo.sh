@@ -19,9 +19,22 @@ else
   echo "[demo] admin API auth OFF: unauthenticated, funds execute without a checker"
 fi
 
+API_URL="http://127.0.0.1:$FSPIOP_API_PORT"
+TLS_ARGS=()
+if [ "${TLS:-off}" = on ]; then
+  # The tool plays both DFSPs through one client: its certificate names both (CN and SAN), so
+  # the hub's identity check (certificate name = FSPIOP-Source) passes for each.
+  TAG="$(printf '%06x' $((RANDOM * 32768 + RANDOM)) | tail -c 6)"
+  CERT="$("$ROOT/scripts/certs.sh" dfsp "demo${TAG}p00" "demo${TAG}p01")"
+  CERTS="${CERTS_DIR:-$ROOT/.stack/certs}"
+  API_URL="https://127.0.0.1:$FSPIOP_API_PORT"
+  TLS_ARGS=(--run-tag "$TAG" --tls-ca-path "$CERTS/ca.crt" --tls-cert-path "$CERT.crt" --tls-key-path "$CERT.key")
+  echo "[demo] mTLS: FSPIOP API at $API_URL, client certificate $CERT.crt"
+fi
+
 echo "[demo] 20 transfers from demo…p00 to demo…p01: its net debit cap admits 14, 10 % of payees stay silent"
-"$ROOT/target/$PROFILE/ferroloop-load" \
-  --api-url "http://127.0.0.1:$FSPIOP_API_PORT" \
+"$ROOT/target/$PROFILE/ferroloop-load" "${TLS_ARGS[@]}" \
+  --api-url "$API_URL" \
   --admin-url "http://127.0.0.1:$ADMIN_API_PORT" \
   --database-url "$DATABASE_URL" \
   --name-prefix demo --dfsps 2 --pairs static --count 20 --rate 10 \
@@ -31,7 +44,7 @@ echo "[demo] 20 transfers from demo…p00 to demo…p01: its net debit cap admit
 cat <<EOT
 
 The hub keeps running:
-  FSPIOP API   http://127.0.0.1:$FSPIOP_API_PORT   (POST/PUT/GET /transfers, GET /health)
+  FSPIOP API   $API_URL   (POST/PUT/GET /transfers, GET /health)
   admin API    http://127.0.0.1:$ADMIN_API_PORT   (GET /participants, /participants/{name}/positions, …)
   MariaDB      $DATABASE_URL
   Kafka        127.0.0.1:9092 (tansu)

@@ -12,6 +12,10 @@
 # whose P-256 key pair is made once under .stack/admin-issuer/ (admin-api issuer-keygen);
 # scripts/demo.sh mints tokens with it. ADMIN_AUTH=off scripts/services.sh start gives
 # central-ledger's unauthenticated admin API instead (e.g. for Mojaloop's testing toolkit).
+#
+# TLS=on: the FSPIOP API speaks mTLS with the demo PKI of scripts/certs.sh (make certs) — client
+# certificates from its CA, CN = FSP id = FSPIOP-Source — and https callbacks present the hub's
+# client certificate.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,15 +40,23 @@ export ADMIN_AUTH_ISSUER="${ADMIN_AUTH_ISSUER:-ferroloop-local-demo}"
 export ADMIN_AUTH_AUDIENCE="${ADMIN_AUTH_AUDIENCE:-ferroloop-admin}"
 export ADMIN_AUTH_KEY_FILES="${ADMIN_AUTH_KEY_FILES:-$ADMIN_ISSUER_DIR/issuer.pub}"
 
+CERTS="${CERTS_DIR:-$STATE/certs}"
+API_TLS=""
+CALLBACK_TLS=""
+if [ "${TLS:-off}" = on ]; then
+  API_TLS="FSPIOP_TLS_CERT_PATH=$CERTS/hub-server.crt FSPIOP_TLS_KEY_PATH=$CERTS/hub-server.key FSPIOP_TLS_CLIENT_CA_PATH=$CERTS/ca.crt"
+  CALLBACK_TLS="CALLBACK_TLS_CERT_PATH=$CERTS/hub-client.crt CALLBACK_TLS_KEY_PATH=$CERTS/hub-client.key CALLBACK_TLS_CA_PATH=$CERTS/ca.crt"
+fi
+
 # name, then extra environment
 SERVICES=(
   "admin-api ADMIN_API_ADDR=127.0.0.1:$ADMIN_API_PORT"
-  "api-adapter FSPIOP_API_ADDR=127.0.0.1:$FSPIOP_API_PORT"
+  "api-adapter FSPIOP_API_ADDR=127.0.0.1:$FSPIOP_API_PORT $API_TLS"
   "prepare-handler"
   "position-handler"
   "fulfil-handler"
   "timeout-handler"
-  "notification-handler"
+  "notification-handler $CALLBACK_TLS"
   "get-handler"
 )
 
@@ -66,6 +78,9 @@ wait_ready() { # name port
 start() {
   local build_flag=()
   [ "$PROFILE" = release ] && build_flag=(--release)
+  if [ "${TLS:-off}" = on ] && [ ! -s "$CERTS/ca.crt" ]; then
+    "$ROOT/scripts/certs.sh" init
+  fi
   log "building ($PROFILE)"
   (cd "$ROOT" && cargo build -q "${build_flag[@]}" --workspace --bins)
   if [ "$ADMIN_AUTH" = on ]; then

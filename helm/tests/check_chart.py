@@ -40,10 +40,7 @@ SERVICES = [
     "timeout-handler", "notification-handler", "get-handler",
 ]
 # Variables the chart sets for security features the binaries are gaining (README, "TLS").
-PROPOSED_ENV = {
-    "api-adapter": {"FSPIOP_TLS_CERT_PATH", "FSPIOP_TLS_KEY_PATH", "FSPIOP_TLS_CLIENT_CA_PATH"},
-    "notification-handler": {"CALLBACK_TLS_CERT_PATH", "CALLBACK_TLS_KEY_PATH", "CALLBACK_TLS_CA_PATH"},
-}
+PROPOSED_ENV: dict[str, set[str]] = {}
 
 # ServiceMonitor is a CRD of the Prometheus Operator, not in the Kubernetes schemas: it is checked
 # against this subset of monitoring.coreos.com/v1 instead, strict about the fields the chart uses.
@@ -606,7 +603,8 @@ def values_table() -> str:
 # Where the chart takes each variable from; the others are set with services.<name>.env.
 CHART_SET = {
     "LOG_LEVEL": "`log.level`", "LOG_FORMAT": "`log.format`", "OPS_ADDR": "`ports.ops`",
-    "HUB_NAME": "`hubName`", "DATABASE_URL": "Secret (`credentials`)",
+    "HUB_NAME": "`hubName`",
+    "DATABASE_URL": "Secret (`credentials`); not given to api-adapter (its JWS_KEYS_SOURCE=database only)",
     "DATABASE_MAX_CONNECTIONS": "`database.maxConnections`", "DATABASE_ACQUIRE_TIMEOUT_MS": "`database.acquireTimeoutMs`",
     "DATABASE_MIGRATE": "not set (false): the hook Job migrates",
     "KAFKA_BROKERS": "`kafka.brokers`", "KAFKA_TOPIC_PREFIX": "`kafka.topicPrefix`",
@@ -616,6 +614,10 @@ CHART_SET = {
     "KAFKA_MESSAGE_TIMEOUT_MS": "`kafka.messageTimeoutMs`", "KAFKA_IDEMPOTENCE": "`kafka.idempotence`",
     "KAFKA_EXTRA_CONFIG": "`kafka.extraConfig`, `kafka.tls`, `kafka.sasl`",
     "FSPIOP_API_ADDR": "`ports.fspiop`", "ADMIN_API_ADDR": "`ports.admin`",
+    "FSPIOP_TLS_CERT_PATH": "`tls.fspiop` (mounted)", "FSPIOP_TLS_KEY_PATH": "`tls.fspiop` (mounted)",
+    "FSPIOP_TLS_CLIENT_CA_PATH": "`tls.fspiop` ca.crt (mounted)",
+    "CALLBACK_TLS_CERT_PATH": "`tls.callbacks` (mounted)", "CALLBACK_TLS_KEY_PATH": "`tls.callbacks` (mounted)",
+    "CALLBACK_TLS_CA_PATH": "`tls.callbacks` ca.crt (mounted)",
     "JWS_VALIDATE": "`jws.validate`", "JWS_VERIFICATION_KEYS_DIRECTORY": "`jws.verificationKeys` (mounted)",
     "JWS_KEYS_RELOAD_INTERVAL_MS": "`jws.verificationKeys.reloadIntervalMs`",
     "JWS_SIGN": "`jws.sign`", "JWS_SIGNING_KEY_PATH": "`jws.signingKey` (mounted)",

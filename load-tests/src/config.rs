@@ -125,6 +125,20 @@ pub struct Args {
     /// Write nothing but the table (no JSON/HTML files).
     #[arg(long)]
     pub no_files: bool,
+
+    /// The DFSP names' run tag instead of a random one (6 lowercase letters or digits), so that
+    /// certificates can be issued for the names beforehand (`scripts/certs.sh dfsp`).
+    #[arg(long, env = "LOAD_RUN_TAG")]
+    pub run_tag: Option<String>,
+    /// PEM CA bundle that the hub's TLS server certificate must chain to (an `https` API URL).
+    #[arg(long, env = "LOAD_TLS_CA_PATH")]
+    pub tls_ca_path: Option<PathBuf>,
+    /// PEM client certificate presented to an mTLS hub; its CN/SAN names must cover every
+    /// simulated DFSP (`scripts/certs.sh dfsp NAME…`).
+    #[arg(long, env = "LOAD_TLS_CERT_PATH", requires = "tls_key_path")]
+    pub tls_cert_path: Option<PathBuf>,
+    #[arg(long, env = "LOAD_TLS_KEY_PATH", requires = "tls_cert_path")]
+    pub tls_key_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -176,6 +190,14 @@ impl Args {
         }
         if !self.name_prefix.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err("--name-prefix must be ASCII letters and digits".into());
+        }
+        if let Some(tag) = &self.run_tag
+            && (tag.len() != 6
+                || !tag
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        {
+            return Err("--run-tag must be 6 lowercase letters or digits".into());
         }
         Ok(())
     }

@@ -74,13 +74,22 @@ async fn run(args: Args) -> Result<bool> {
     }
     ferroloop_core::ilp::verify_fulfilment(fspiop::FULFILMENT, fspiop::CONDITION)
         .map_err(|e| anyhow::anyhow!("the built-in ILP pair does not match: {e}"))?;
-    let http = reqwest::Client::builder()
+    // reqwest is built with rustls and no provider of its own: install ring.
+    ferroloop_tls::install_crypto_provider();
+    let mut builder = reqwest::Client::builder()
         .timeout(Duration::from_millis(args.http_timeout_ms))
         .pool_max_idle_per_host(usize::try_from(args.max_in_flight).unwrap_or(1024))
-        .tcp_nodelay(true)
-        .build()?;
+        .tcp_nodelay(true);
+    if args.tls_ca_path.is_some() || args.tls_cert_path.is_some() {
+        let files = ferroloop_tls::ClientFiles {
+            cert_and_key: args.tls_cert_path.clone().zip(args.tls_key_path.clone()),
+            ca: args.tls_ca_path.clone(),
+        };
+        builder = builder.tls_backend_preconfigured(ferroloop_tls::client_config(&files)?);
+    }
+    let http = builder.build()?;
 
-    let tag = run_tag();
+    let tag = args.run_tag.clone().unwrap_or_else(run_tag);
     let dfsps: Vec<String> = (0..args.dfsps)
         .map(|i| format!("{}{tag}p{i:02}", args.name_prefix))
         .collect();

@@ -15,7 +15,44 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use ferroloop_fspiop::jws::{ProtectedHeaders, SigningKey};
+
 use crate::{CONTENT_TYPE, Handlers, Pipeline, WAIT, ilp_pair};
+
+/// How a simulated DFSP reaches the hub: its HTTP client (e.g. presenting its client
+/// certificate) and its signing key.
+#[derive(Debug, Clone, Default)]
+pub struct DfspOptions {
+    pub http: Option<reqwest::Client>,
+    pub signing_key: Option<SigningKey>,
+}
+
+/// Signs a request the way a DFSP's SDK does: over exactly `body`, protecting the URI, method,
+/// source, destination and date; returns the three headers to add.
+pub fn signature_headers(
+    key: &SigningKey,
+    method: &str,
+    path: &str,
+    source: &str,
+    destination: Option<&str>,
+    date: &str,
+    body: &[u8],
+) -> [(&'static str, String); 3] {
+    let protected = ProtectedHeaders {
+        uri: path.to_owned(),
+        http_method: method.to_owned(),
+        source: source.to_owned(),
+        destination: destination.map(str::to_owned),
+        date: Some(date.to_owned()),
+    };
+    let signature =
+        ferroloop_fspiop::jws::sign(body, &protected, key, key.default_algorithm()).expect("sign");
+    [
+        ("fspiop-uri", path.to_owned()),
+        ("fspiop-http-method", method.to_owned()),
+        ("fspiop-signature", signature),
+    ]
+}
 
 /// How a simulated DFSP answers a prepare it receives as payee.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +94,8 @@ struct DfspState {
     behaviour: Mutex<Payee>,
     api: String,
     http: reqwest::Client,
+    /// Signs the DFSP's answers (`FSPIOP-Signature`) when set.
+    signing_key: Option<SigningKey>,
     received: Mutex<Vec<Callback>>,
     arrived: Notify,
 }
@@ -70,11 +109,28 @@ pub struct SimulatedDfsp {
 
 impl SimulatedDfsp {
     pub async fn start(name: &str, behaviour: Payee, api: SocketAddr) -> Self {
+        Self::start_with(
+            name,
+            behaviour,
+            format!("http://{api}"),
+            DfspOptions::default(),
+        )
+        .await
+    }
+
+    /// With the hub's FSPIOP base URL (`https://…` with mTLS) and how to reach it.
+    pub async fn start_with(
+        name: &str,
+        behaviour: Payee,
+        api_url: String,
+        options: DfspOptions,
+    ) -> Self {
         let state = Arc::new(DfspState {
             name: name.to_owned(),
             behaviour: Mutex::new(behaviour),
-            api: format!("http://{api}"),
-            http: reqwest::Client::new(),
+            api: api_url,
+            http: options.http.unwrap_or_else(ferroloop_testkit::http_client),
+            signing_key: options.signing_key,
             received: Mutex::new(Vec::new()),
             arrived: Notify::new(),
         });
@@ -225,7 +281,9 @@ async fn on_prepare(
         // A real DFSP answers after the 202, on its own connection.
         let state = Arc::clone(&state);
         tokio::spawn(async move {
-            let sent = state
+            let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+            let bytes = serde_json::to_vec(&body).unwrap();
+            let mut request = state
                 .http
                 .put(format!("{}{path}", state.api))
                 .header("content-type", CONTENT_TYPE)
@@ -234,16 +292,17 @@ async fn on_prepare(
                     "accept",
                     "application/vnd.interoperability.transfers+json;version=1.1",
                 )
-                .header(
-                    "date",
-                    httpdate::fmt_http_date(std::time::SystemTime::now()),
-                )
+                .header("date", date.as_str())
                 .header("fspiop-source", state.name.as_str())
-                .header("fspiop-destination", payer)
-                .body(serde_json::to_vec(&body).unwrap())
-                .send()
-                .await
-                .expect("hub reachable");
+                .header("fspiop-destination", payer.as_str());
+            if let Some(key) = &state.signing_key {
+                for (name, value) in
+                    signature_headers(key, "PUT", &path, &state.name, Some(&payer), &date, &bytes)
+                {
+                    request = request.header(name, value);
+                }
+            }
+            let sent = request.body(bytes).send().await.expect("hub reachable");
             let status = sent.status();
             assert!(
                 status.is_success(),
@@ -261,17 +320,47 @@ async fn on_prepare(
 pub struct Hub {
     pub pipeline: Pipeline,
     pub api: SocketAddr,
+    /// `http://…` or, with TLS, `https://…` of the FSPIOP API.
+    pub api_url: String,
     pub admin: SocketAddr,
     pub http: reqwest::Client,
+    /// The adapter's JWS keys and their reload notifications (with [`Security::jws`]).
+    pub jws_keys: Option<Arc<ferroloop_api_adapter::keys::KeyStore>>,
+    pub jws_key_reloads: Option<tokio::sync::watch::Receiver<u64>>,
+}
+
+/// Transport and message security of a [`Hub`].
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// `JWS_MODE=required`, keys from the database (registered through the admin API),
+    /// refreshed every `jws_keys_reload_interval_ms`.
+    pub jws: bool,
+    pub jws_keys_reload_interval_ms: u64,
+    /// The FSPIOP listener's TLS files (a client CA makes it mTLS).
+    pub tls: Option<ferroloop_tls::ServerFiles>,
+    /// `JWS_SIGN=true` with this private key: hub-originated callbacks are signed.
+    pub hub_signing_key: Option<std::path::PathBuf>,
 }
 
 impl Hub {
     pub async fn start() -> Self {
-        Self::start_with_admin(|_| {}).await
+        Self::start_secured(Security::default()).await
+    }
+
+    /// The hub with the FSPIOP listener's and callbacks' security settings.
+    pub async fn start_secured(security: Security) -> Self {
+        Self::start_full(security, |_| {}).await
     }
 
     /// The hub with the admin API's configuration adjusted (e.g. auth on).
     pub async fn start_with_admin(adjust: impl FnOnce(&mut ferroloop_admin_api::Config)) -> Self {
+        Self::start_full(Security::default(), adjust).await
+    }
+
+    async fn start_full(
+        security: Security,
+        adjust: impl FnOnce(&mut ferroloop_admin_api::Config),
+    ) -> Self {
         let pipeline = Pipeline::start_with(Handlers::ALL).await;
         let kafka = pipeline.kafka();
         let shutdown = pipeline.shutdown.clone();
@@ -284,13 +373,25 @@ impl Hub {
             .expect("admin api");
 
         let api_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let api = ferroloop_api_adapter::run(
-            api_listener,
-            ferroloop_api_adapter::Config::new(kafka.clone(), Pipeline::telemetry()),
-            shutdown.clone(),
-        )
-        .await
-        .expect("api adapter");
+        let mut api_config =
+            ferroloop_api_adapter::Config::new(kafka.clone(), Pipeline::telemetry());
+        if security.jws {
+            api_config.jws_mode = Some(ferroloop_api_adapter::JwsMode::Required);
+            api_config.jws_keys_source = Some(ferroloop_api_adapter::keys::KeySourceKind::Database);
+            api_config.database_url = Some(pipeline.db.args().database_url);
+            api_config.jws_keys_reload_interval_ms = security.jws_keys_reload_interval_ms.max(1);
+        }
+        let scheme = if let Some(files) = &security.tls {
+            api_config.tls.cert_path = Some(files.cert.clone());
+            api_config.tls.key_path = Some(files.key.clone());
+            api_config.tls.client_ca_path = files.client_ca.clone();
+            "https"
+        } else {
+            "http"
+        };
+        let api = ferroloop_api_adapter::run(api_listener, api_config, shutdown.clone())
+            .await
+            .expect("api adapter");
 
         let mut callbacks = ferroloop_notification_handler::CallbackArgs::DEFAULT;
         callbacks.retry_max_attempts = 3;
@@ -303,8 +404,8 @@ impl Hub {
             hub_name: crate::HUB.into(),
             send_transfer_confirmation_to_payee: true,
             protocol_version: ferroloop_fspiop::headers::ProtocolVersion::V1_1,
-            jws_sign: false,
-            jws_signing_key_path: None,
+            jws_sign: security.hub_signing_key.is_some(),
+            jws_signing_key_path: security.hub_signing_key.clone(),
             jws_signing_algorithm: None,
             callbacks,
         };
@@ -313,10 +414,25 @@ impl Hub {
             .expect("notification handler");
         Self {
             pipeline,
+            api_url: format!("{scheme}://{}", api.addr),
             api: api.addr,
             admin: admin.addr,
-            http: reqwest::Client::new(),
+            http: ferroloop_testkit::http_client(),
+            jws_keys: api.jws_keys,
+            jws_key_reloads: api.jws_key_reloads,
         }
+    }
+
+    /// Registers (or rotates) a participant's public JWS key through the admin API.
+    pub async fn register_jws_key(&self, name: &str, public_pem: &str) {
+        let (status, body) = self
+            .admin_call(
+                reqwest::Method::PUT,
+                &format!("/participants/{name}/jwsKey"),
+                Some(json!({"publicKey": public_pem})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
     }
 
     async fn admin_call(
@@ -443,13 +559,32 @@ impl Hub {
         destination: Option<&str>,
         body: Option<&[u8]>,
     ) -> reqwest::Response {
-        let mut request = self
-            .http
-            .request(method.clone(), format!("http://{}{path}", self.api))
+        self.fspiop_with(&self.http, method, path, source, destination, body, &[])
+            .await
+    }
+
+    /// [`Hub::fspiop`] with another client (one presenting a client certificate) and extra
+    /// headers (a signature).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn fspiop_with(
+        &self,
+        client: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+        source: &str,
+        destination: Option<&str>,
+        body: Option<&[u8]>,
+        extra: &[(&str, String)],
+    ) -> reqwest::Response {
+        let mut request = client
+            .request(method.clone(), format!("{}{path}", self.api_url))
             .header("content-type", CONTENT_TYPE)
             .header(
                 "date",
-                httpdate::fmt_http_date(std::time::SystemTime::now()),
+                extra.iter().find(|(name, _)| *name == "date").map_or_else(
+                    || httpdate::fmt_http_date(std::time::SystemTime::now()),
+                    |(_, date)| date.clone(),
+                ),
             )
             .header("fspiop-source", source);
         // Always an FSPIOP Accept: reqwest would otherwise send `*/*`, which the rules refuse.
@@ -459,6 +594,9 @@ impl Hub {
         );
         if let Some(destination) = destination {
             request = request.header("fspiop-destination", destination);
+        }
+        for (name, value) in extra.iter().filter(|(name, _)| *name != "date") {
+            request = request.header(*name, value.as_str());
         }
         if let Some(body) = body {
             request = request.body(body.to_vec());

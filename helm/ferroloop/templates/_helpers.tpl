@@ -259,7 +259,7 @@ chart's ports and mounts depend on are not in here (values.schema.json refuses t
 {{- $_ := set $env "JWS_KEYS_RELOAD_INTERVAL_MS" $v.jws.verificationKeys.reloadIntervalMs -}}
 {{- end -}}
 {{- if $v.tls.fspiop.enabled -}}
-{{- /* Proposed names: the FSPIOP listener's TLS is being added to api-adapter (README, "TLS"). */ -}}
+{{- /* mTLS listener: ca.crt makes api-adapter require client certificates (README, "TLS"). */ -}}
 {{- $_ := set $env "FSPIOP_TLS_CERT_PATH" "/etc/ferroloop/tls/fspiop/tls.crt" -}}
 {{- $_ := set $env "FSPIOP_TLS_KEY_PATH" "/etc/ferroloop/tls/fspiop/tls.key" -}}
 {{- if or $v.tls.fspiop.existingSecret $v.tls.fspiop.ca -}}
@@ -295,7 +295,7 @@ chart's ports and mounts depend on are not in here (values.schema.json refuses t
 {{- end -}}
 {{- end -}}
 {{- if $v.tls.callbacks.enabled -}}
-{{- /* Proposed names: client certificates for callbacks are being added (README, "TLS"). */ -}}
+{{- /* https callbacks: the hub's client certificate; ca.crt verifies the DFSPs (README, "TLS"). */ -}}
 {{- $_ := set $env "CALLBACK_TLS_CERT_PATH" "/etc/ferroloop/tls/callbacks/tls.crt" -}}
 {{- $_ := set $env "CALLBACK_TLS_KEY_PATH" "/etc/ferroloop/tls/callbacks/tls.key" -}}
 {{- if or $v.tls.callbacks.existingSecret $v.tls.callbacks.ca -}}

@@ -53,6 +53,8 @@ pub fn required_access(method: &Method, route: &str) -> Access {
         | ("PUT", "/participants/{name}/accounts/{id}")
         | ("POST", "/participants/{name}/initialPositionAndLimits") => ParticipantsWrite,
         ("POST", "/participants/{name}/endpoints") => EndpointsWrite,
+        // A participant's JWS key is part of its onboarding, like its endpoints.
+        ("PUT" | "DELETE", "/participants/{name}/jwsKey") => ParticipantsWrite,
         ("POST", "/participants/{name}/accounts") => HubAccountsWrite,
         ("POST", "/settlementModels") | ("PUT", "/settlementModels/{name}") => {
             SettlementModelsWrite
@@ -392,6 +394,9 @@ mod tests {
             ("GET", "/participants/{name}"),
             ("PUT", "/participants/{name}"),
             ("POST", "/participants/{name}/endpoints"),
+            ("GET", "/participants/{name}/jwsKey"),
+            ("PUT", "/participants/{name}/jwsKey"),
+            ("DELETE", "/participants/{name}/jwsKey"),
             ("PUT", "/participants/{name}/limits"),
             ("POST", "/participants/{name}/accounts"),
             ("POST", "/participants/{name}/initialPositionAndLimits"),

@@ -1,7 +1,8 @@
 //! The hub operator's HTTP API, compatible with central-ledger's admin API (Mojaloop, port 3001)
 //! so that existing onboarding scripts work unchanged: hub accounts, settlement models,
 //! participants and their accounts, initial position and limits, limits, callback endpoints,
-//! positions, and funds in/out (reference §8, §8.1).
+//! positions, and funds in/out (reference §8, §8.1); and, beyond central-ledger, the
+//! participants' public JWS keys (`jws_keys`).
 //!
 //! Every request runs in one database transaction. Every change starts with
 //! [`ferroloop_store::admin::begin_admin_change`], which bumps the admin change epoch (so the
@@ -24,6 +25,7 @@ mod error;
 mod funds;
 pub mod guard;
 pub mod input;
+mod jws_keys;
 pub mod output;
 mod participants;
 mod reference;
@@ -306,6 +308,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/participants/{name}/endpoints",
             get(participants::get_endpoints).post(participants::add_endpoint),
+        )
+        .route(
+            "/participants/{name}/jwsKey",
+            get(jws_keys::get)
+                .put(jws_keys::put)
+                .delete(jws_keys::delete),
         )
         .route(
             "/participants/{name}/limits",

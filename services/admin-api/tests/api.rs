@@ -96,7 +96,7 @@ impl App {
         App {
             db,
             base: format!("http://{}", running.addr),
-            client: reqwest::Client::new(),
+            client: ferroloop_testkit::http_client(),
             shutdown,
         }
     }
@@ -1612,7 +1612,7 @@ async fn shuts_down_cleanly_when_cancelled() {
     let running = build_app(Config::for_database(db.args()), shutdown.clone())
         .await
         .unwrap();
-    let client = reqwest::Client::new();
+    let client = ferroloop_testkit::http_client();
     let ready = client
         .get(format!("http://{}/health/ready", running.ops_addr))
         .send()
@@ -1639,4 +1639,79 @@ async fn shuts_down_cleanly_when_cancelled() {
             .is_err(),
         "the listener is closed"
     );
+}
+
+/// A JWS test key of the contract's vectors (never retyped).
+fn jws_vector_key(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../../../shared/spec/vectors/jws-keys/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("JWS test key")
+}
+
+#[tokio::test]
+async fn jws_keys_are_registered_rotated_and_removed() {
+    let app = App::onboarded(&["dfsp1"]).await;
+    let path = "/participants/dfsp1/jwsKey";
+    app.get(path).await.assert_error(
+        400,
+        "3200",
+        "Generic ID not found - Participant has no JWS key",
+    );
+    let first = jws_vector_key("sdk-standard-components_jwsValidationKey.pem");
+    let second = jws_vector_key("fspiop-spec-v1.1-signature-example-public.pem");
+
+    let before = app.epoch().await;
+    let stored = app.put(path, json!({"publicKey": first})).await;
+    assert_eq!(stored.assert_status(200)["publicKey"], json!(first));
+    assert!(
+        app.epoch().await > before,
+        "a key change is an admin change"
+    );
+    assert_eq!(
+        app.get(path).await.assert_status(200)["publicKey"],
+        json!(first)
+    );
+
+    // Rotation replaces the key.
+    let before = app.epoch().await;
+    app.put(path, json!({"publicKey": second}))
+        .await
+        .assert_status(200);
+    assert!(app.epoch().await > before);
+    let current = app.get(path).await;
+    let current = current.assert_status(200);
+    assert_eq!(current["publicKey"], json!(second));
+    assert!(current["createdDate"].is_string() && current["createdBy"].is_string());
+
+    // What the adapter could not verify with never replaces a working key.
+    for bad in [
+        "not a key".to_owned(),
+        jws_vector_key("sdk-standard-components_jwsSigningKey.pem"),
+    ] {
+        let reply = app.put(path, json!({"publicKey": bad})).await;
+        assert_eq!((reply.status, reply.code()), (400, "3100"), "{bad}");
+    }
+    app.put(path, json!({})).await.assert_error(
+        400,
+        "3102",
+        "Missing mandatory element - \"publicKey\" is required",
+    );
+    assert_eq!(
+        app.get(path).await.assert_status(200)["publicKey"],
+        json!(second)
+    );
+    app.put("/participants/nobody/jwsKey", json!({"publicKey": first}))
+        .await
+        .assert_error(
+            400,
+            "3200",
+            "Generic ID not found - Participant does not exist",
+        );
+
+    let deleted = app.send(reqwest::Method::DELETE, path, None).await;
+    assert_eq!(deleted.status, 204);
+    let again = app.send(reqwest::Method::DELETE, path, None).await;
+    assert_eq!((again.status, again.code()), (400, "3200"));
 }

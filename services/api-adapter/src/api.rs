@@ -7,6 +7,14 @@
 //! 2. **Headers** (`ferroloop_fspiop::headers`, reference §1.2) for paths of the `transfers` and
 //!    `fxTransfers` resources, on any method and also on paths that do not exist: Mojaloop's
 //!    header plugin runs before openapi-backend routes the request.
+//!    Then, on those resources: **client identity** — with client certificates required
+//!    (`FSPIOP_TLS_CLIENT_CA_PATH`), `FSPIOP-Source` (or `FSPIOP-Proxy` when present) must be the
+//!    connection's certificate identity, else 3100 "Generic validation error - FSPIOP-Source does
+//!    not match the client certificate" — before the body is read, so nothing is produced; and
+//!    the **Date window** — a `Date` further than `FSPIOP_DATE_MAX_SKEW_SECONDS` from the
+//!    adapter's clock is 3100 "Generic validation error - Date header is outside the accepted
+//!    window of ±N s" (replay protection; the header is well-formed and present, so neither 3101
+//!    nor 3102, and the check stands on its own whether or not the request is signed).
 //! 3. **Route** — unknown path 404 / 3002 "Unknown URI", known path with another method 405 /
 //!    3000 "Generic client error - Method Not Allowed".
 //! 4. **Body** — read up to the limit (3104 "Too large payload - Payload size is too large" beyond
@@ -20,8 +28,10 @@
 //!    handler throws) → 501 / 2002.
 //! 7. `PUT /transfers/{ID}`: the `completedTimestamp` window (reference §1.3), skipped when an
 //!    `FSPIOP-Proxy` header is present.
-//! 8. JWS (`JWS_VALIDATE`), on non-GET requests, last because it is the costliest check: the
-//!    source's key must exist and the signature verify (raw or canonical body) → 3105.
+//! 8. JWS (`JWS_MODE`, or `JWS_VALIDATE=true` = `required`), on non-GET requests, last because
+//!    it is the costliest check: a missing `FSPIOP-Signature` is 3105 when required and passes
+//!    with `verify-if-present`; a present one needs the source's key and must verify (raw or
+//!    canonical body, protected headers equal to the HTTP headers) → 3105.
 //! 9. Produce the boundary envelope (no key) and wait for the broker's acknowledgement; a failure
 //!    is 500 / 2001 "Internal server error" (the broker's reason is logged, not sent to the DFSP).
 //!
@@ -37,7 +47,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
@@ -55,7 +65,11 @@ use metrics::SharedString;
 use serde_json::Value;
 use tower::limit::GlobalConcurrencyLimitLayer;
 
-use crate::AppState;
+use crate::tls::Peer;
+use crate::{AppState, JwsMode};
+
+/// Detail of 3100 when the client certificate is not the request's source.
+pub const CERTIFICATE_MISMATCH: &str = "FSPIOP-Source does not match the client certificate";
 
 /// Detail of 3100 for a path `{ID}` that is not a transfer id: the text openapi-backend/ajv
 /// produces for a path parameter whose schema is `CorrelationId`.
@@ -202,6 +216,14 @@ async fn handle(app: &AppState, parts: &Parts, body: Body) -> Result<Response, F
     } else {
         None
     };
+    if let Some(validated) = &validated {
+        if app.client_identity_required {
+            check_client_identity(parts, validated)?;
+        }
+        if let Some(window) = app.date_max_skew {
+            check_date_window(validated, window, time::OffsetDateTime::now_utc())?;
+        }
+    }
 
     let operation = match (classify(path), &parts.method) {
         (Route::Transfers, &Method::POST) => Operation::Prepare,
@@ -256,17 +278,75 @@ async fn handle(app: &AppState, parts: &Parts, body: Body) -> Result<Response, F
     if let Some(keys) = &app.keys
         && parts.method != Method::GET
     {
-        let keys = keys.keys();
-        let key = keys.get(validated.source()).ok_or_else(|| {
-            FspiopError::with_detail(
-                ErrorCode::INVALID_SIGNATURE,
-                format!("No public key for FSPIOP-Source {}", validated.source()),
-            )
-        })?;
-        jws::verify(&bytes, validated.headers(), key)?;
+        let signed = validated
+            .get(names::FSPIOP_SIGNATURE)
+            .is_some_and(|s| !s.is_empty());
+        // verify-if-present: an unsigned request passes; a signed one is checked in full.
+        if signed || app.jws_mode == JwsMode::Required {
+            let keys = keys.keys();
+            let key = keys.get(validated.source()).ok_or_else(|| {
+                FspiopError::with_detail(
+                    ErrorCode::INVALID_SIGNATURE,
+                    format!("No public key for FSPIOP-Source {}", validated.source()),
+                )
+            })?;
+            jws::verify(&bytes, validated.headers(), key)?;
+        }
     }
 
     produce(app, operation, validated, &bytes, parsed.as_ref()).await
+}
+
+/// The connection's client certificate must stand for the request's sender: `FSPIOP-Proxy` when
+/// present (a proxy sends for others, as with the gateway's `X-Client-Id` rule), else
+/// `FSPIOP-Source`.
+fn check_client_identity(parts: &Parts, validated: &ValidatedHeaders) -> Result<(), FspiopError> {
+    let sender = validated
+        .get(names::FSPIOP_PROXY)
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| validated.source());
+    let identity = parts
+        .extensions
+        .get::<ConnectInfo<Peer>>()
+        .and_then(|ConnectInfo(peer)| peer.identity.as_ref());
+    match identity {
+        Some(identity) if identity.is(sender) => Ok(()),
+        other => {
+            metrics::counter!("ferroloop_api_identity_mismatches_total").increment(1);
+            tracing::warn!(sender, certificate = %other.map(|i| i.to_string()).unwrap_or_default(),
+                "FSPIOP-Source is not the client certificate's identity");
+            Err(FspiopError::with_detail(
+                ErrorCode::VALIDATION_ERROR,
+                CERTIFICATE_MISMATCH,
+            ))
+        }
+    }
+}
+
+/// The request's `Date` must be within `window` of `now`, either way.
+pub fn check_date_window(
+    validated: &ValidatedHeaders,
+    window: time::Duration,
+    now: time::OffsetDateTime,
+) -> Result<(), FspiopError> {
+    let Some(date) = validated
+        .get(names::DATE)
+        .and_then(|d| httpdate::parse_http_date(d).ok())
+    else {
+        // Header validation already required a well-formed Date.
+        return Ok(());
+    };
+    let date = time::OffsetDateTime::from(date);
+    if (now - date).abs() > window {
+        return Err(FspiopError::with_detail(
+            ErrorCode::VALIDATION_ERROR,
+            format!(
+                "Date header is outside the accepted window of ±{} s",
+                window.whole_seconds()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Builds the boundary envelope, produces it and answers once the broker acknowledged it.

@@ -24,6 +24,7 @@
 pub mod api;
 mod broker;
 pub mod keys;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,7 +40,11 @@ use ferroloop_telemetry::{Health, TelemetryArgs};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::keys::KeyStore;
+use crate::keys::{KeySource, KeySourceError, KeySourceKind, KeyStore};
+use crate::tls::{HandshakeLimits, Peer, TlsListener};
+use ferroloop_tls::rustls::ServerConfig;
+use ferroloop_tls::{Reloading, ServerFiles};
+use tokio::sync::watch;
 
 /// Configuration, from flags or environment variables (`api-adapter --help`).
 #[derive(Debug, Clone, clap::Parser)]
@@ -97,16 +102,40 @@ pub struct Config {
     /// `false` is Mojaloop's leniency.
     #[arg(long, env = "FSPIOP_REJECT_ADDITIONAL_PROPERTIES", default_value_t = true, action = clap::ArgAction::Set)]
     pub reject_additional_properties: bool,
-    /// Verify `FSPIOP-Signature` on non-GET transfer requests (3105 on failure).
+    /// Mojaloop's switch: `true` verifies `FSPIOP-Signature` on non-GET transfer requests and
+    /// requires one (the same as `JWS_MODE=required`).
     #[arg(long, env = "JWS_VALIDATE", default_value_t = false, action = clap::ArgAction::Set)]
     pub jws_validate: bool,
-    /// Directory of the participants' public keys, one `<fspId>.pem` each (required with
-    /// `JWS_VALIDATE=true`); re-read when its files change.
+    /// `off`, `verify-if-present` (a request without `FSPIOP-Signature` passes; one with it must
+    /// verify) or `required` (3105 without one). Unset: `required` with `JWS_VALIDATE=true`, else
+    /// `off`. Contradicting `JWS_VALIDATE=true` (with `off`) is a start-up error.
+    #[arg(long, env = "JWS_MODE", value_enum)]
+    pub jws_mode: Option<JwsMode>,
+    /// Where the participants' public keys come from: `database` (registered through the admin
+    /// API, `PUT /participants/{name}/jwsKey`; needs `DATABASE_URL`) or `directory`
+    /// (`JWS_VERIFICATION_KEYS_DIRECTORY`). Unset: `directory` when that is set, else `database`.
+    #[arg(long, env = "JWS_KEYS_SOURCE", value_enum)]
+    pub jws_keys_source: Option<KeySourceKind>,
+    /// Directory of the participants' public keys, one `<fspId>.pem` each; re-read when its
+    /// files change.
     #[arg(long, env = "JWS_VERIFICATION_KEYS_DIRECTORY")]
     pub jws_verification_keys_directory: Option<PathBuf>,
-    /// How often the key directory is checked for changes.
+    /// Database of the admin API, for `JWS_KEYS_SOURCE=database` only: read by a background task
+    /// (the admin change epoch every interval, the keys when it moved), never per request.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// How often the key source is checked for changes: a rotated key is in use at most this
+    /// long after it was registered.
     #[arg(long, env = "JWS_KEYS_RELOAD_INTERVAL_MS", default_value_t = 5_000)]
     pub jws_keys_reload_interval_ms: u64,
+    /// Largest difference between a request's `Date` and the adapter's clock, either way
+    /// (3100 beyond it): a captured request cannot be replayed later than this, and within it
+    /// the handlers' duplicate checks make a replay a no-op. 0 disables the check (Mojaloop's
+    /// adapter has none).
+    #[arg(long, env = "FSPIOP_DATE_MAX_SKEW_SECONDS", default_value_t = 300)]
+    pub date_max_skew_seconds: u64,
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// Requests handled at once; further requests wait (their time counts against the timeout).
     #[arg(long, env = "FSPIOP_MAX_CONCURRENT_REQUESTS", default_value_t = 4_096)]
     pub max_concurrent_requests: usize,
@@ -139,12 +168,27 @@ impl Config {
             source_header_validation: true,
             reject_additional_properties: true,
             jws_validate: false,
+            jws_mode: None,
+            jws_keys_source: None,
             jws_verification_keys_directory: None,
+            database_url: None,
             jws_keys_reload_interval_ms: 5_000,
+            date_max_skew_seconds: 300,
+            tls: TlsArgs::default(),
             max_concurrent_requests: 4_096,
             request_timeout_ms: 40_000,
             broker_health_check_interval_ms: 5_000,
             shutdown_flush_timeout_ms: 10_000,
+        }
+    }
+
+    /// The JWS mode in force (see `JWS_MODE`).
+    pub fn effective_jws_mode(&self) -> Result<JwsMode, StartError> {
+        match (self.jws_mode, self.jws_validate) {
+            (Some(JwsMode::Off), true) => Err(StartError::JwsModeConflict),
+            (Some(mode), _) => Ok(mode),
+            (None, true) => Ok(JwsMode::Required),
+            (None, false) => Ok(JwsMode::Off),
         }
     }
 
@@ -155,6 +199,91 @@ impl Config {
             content_versions: self.content_versions.clone(),
             check_client_id: self.source_header_validation,
         }
+    }
+}
+
+/// `JWS_MODE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JwsMode {
+    /// Signatures are not looked at.
+    Off,
+    /// A request with `FSPIOP-Signature` must verify; one without passes (a migration step
+    /// while DFSPs start signing).
+    VerifyIfPresent,
+    /// Every non-GET transfer request must carry a signature that verifies.
+    Required,
+}
+
+/// TLS of the FSPIOP listener (see [`tls`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TlsArgs {
+    /// PEM certificate chain of the FSPIOP listener (leaf first). With the key: TLS only.
+    #[arg(
+        long = "fspiop-tls-cert-path",
+        env = "FSPIOP_TLS_CERT_PATH",
+        requires = "key_path"
+    )]
+    pub cert_path: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    #[arg(
+        long = "fspiop-tls-key-path",
+        env = "FSPIOP_TLS_KEY_PATH",
+        requires = "cert_path"
+    )]
+    pub key_path: Option<PathBuf>,
+    /// PEM CA bundle (the hub CA): clients must present a certificate that chains to it, and its
+    /// identity (CN or a SAN DNS name) must be the request's `FSPIOP-Source` (3100 otherwise).
+    #[arg(
+        long = "fspiop-tls-client-ca-path",
+        env = "FSPIOP_TLS_CLIENT_CA_PATH",
+        requires = "cert_path"
+    )]
+    pub client_ca_path: Option<PathBuf>,
+    /// How often the three files are checked for changes (size, modification time); new
+    /// connections use the reloaded configuration.
+    #[arg(
+        long = "fspiop-tls-reload-interval-ms",
+        env = "FSPIOP_TLS_RELOAD_INTERVAL_MS",
+        default_value_t = 5_000
+    )]
+    pub reload_interval_ms: u64,
+    /// Longest a TLS handshake may take.
+    #[arg(
+        long = "fspiop-tls-handshake-timeout-ms",
+        env = "FSPIOP_TLS_HANDSHAKE_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub handshake_timeout_ms: u64,
+    /// TLS handshakes in progress at most; further connections wait in the listen backlog.
+    #[arg(
+        long = "fspiop-tls-max-pending-handshakes",
+        env = "FSPIOP_TLS_MAX_PENDING_HANDSHAKES",
+        default_value_t = 1_024
+    )]
+    pub max_pending_handshakes: usize,
+}
+
+impl Default for TlsArgs {
+    fn default() -> Self {
+        Self {
+            cert_path: None,
+            key_path: None,
+            client_ca_path: None,
+            reload_interval_ms: 5_000,
+            handshake_timeout_ms: 10_000,
+            max_pending_handshakes: 1_024,
+        }
+    }
+}
+
+impl TlsArgs {
+    /// The listener's files, when TLS is on.
+    pub fn files(&self) -> Option<ServerFiles> {
+        Some(ServerFiles {
+            cert: self.cert_path.clone()?,
+            key: self.key_path.clone()?,
+            client_ca: self.client_ca_path.clone(),
+        })
     }
 }
 
@@ -169,7 +298,13 @@ pub(crate) struct AppState {
     pub(crate) max_fulfil_timeout: time::Duration,
     pub(crate) max_callback_lag: time::Duration,
     pub(crate) request_timeout: Duration,
+    pub(crate) jws_mode: JwsMode,
     pub(crate) keys: Option<Arc<KeyStore>>,
+    /// `FSPIOP_DATE_MAX_SKEW_SECONDS`; `None` = no check.
+    pub(crate) date_max_skew: Option<time::Duration>,
+    /// Client certificates are required: every transfer request's source must be the
+    /// connection's certificate identity.
+    pub(crate) client_identity_required: bool,
     /// The broker answered the last probe or produce.
     pub(crate) broker_up: Arc<AtomicBool>,
     /// The listener serves (false before start and from the start of a shutdown).
@@ -184,6 +319,8 @@ pub struct App {
     state: Arc<AppState>,
     health: Health,
     max_concurrent_requests: usize,
+    key_source: Option<KeySource>,
+    tls: Option<Arc<Reloading<ServerConfig>>>,
 }
 
 impl App {
@@ -198,19 +335,51 @@ impl App {
     }
 }
 
-/// Creates the producer and loads the JWS keys; starts nothing.
-pub fn build(config: &Config) -> Result<App, StartError> {
+/// Creates the producer and loads the JWS keys and TLS configuration; starts nothing.
+pub async fn build(config: &Config) -> Result<App, StartError> {
     let producer = BatchProducer::new(&config.kafka)?;
-    let keys = if config.jws_validate {
-        let dir = config
-            .jws_verification_keys_directory
-            .clone()
-            .ok_or(StartError::JwsKeysDirectoryMissing)?;
-        let store = KeyStore::load(dir.clone()).map_err(|e| StartError::JwsKeys(dir, e))?;
-        tracing::info!(keys = store.len(), "JWS verification enabled");
-        Some(Arc::new(store))
+    let jws_mode = config.effective_jws_mode()?;
+    let (keys, key_source) = if jws_mode == JwsMode::Off {
+        (None, None)
     } else {
-        None
+        let kind = config
+            .jws_keys_source
+            .unwrap_or(match config.jws_verification_keys_directory {
+                Some(_) => KeySourceKind::Directory,
+                None => KeySourceKind::Database,
+            });
+        let (source, keys) = match kind {
+            KeySourceKind::Directory => {
+                let dir = config
+                    .jws_verification_keys_directory
+                    .clone()
+                    .ok_or(StartError::JwsKeysDirectoryMissing)?;
+                KeySource::directory(dir)?
+            }
+            KeySourceKind::Database => {
+                let url = config
+                    .database_url
+                    .as_deref()
+                    .ok_or(StartError::JwsKeysDatabaseMissing)?;
+                KeySource::database(url).await?
+            }
+        };
+        tracing::info!(keys = keys.len(), mode = ?jws_mode, source = ?kind, "JWS verification enabled");
+        (Some(Arc::new(KeyStore::new(keys))), Some(source))
+    };
+    let tls = match config.tls.files() {
+        Some(files) => {
+            let paths = files.paths();
+            let reloading = Reloading::new("FSPIOP listener", paths, move || {
+                ferroloop_tls::server_config(&files)
+            })?;
+            tracing::info!(
+                client_certificates = config.tls.client_ca_path.is_some(),
+                "FSPIOP listener speaks TLS"
+            );
+            Some(Arc::new(reloading))
+        }
+        None => None,
     };
     let health = Health::default();
     let broker_up = health.part("broker");
@@ -230,7 +399,12 @@ pub fn build(config: &Config) -> Result<App, StartError> {
             i64::try_from(config.max_callback_time_lag_ms).unwrap_or(i64::MAX),
         ),
         request_timeout: Duration::from_millis(config.request_timeout_ms),
+        jws_mode,
         keys,
+        date_max_skew: (config.date_max_skew_seconds > 0).then(|| {
+            time::Duration::seconds(i64::try_from(config.date_max_skew_seconds).unwrap_or(i64::MAX))
+        }),
+        client_identity_required: tls.is_some() && config.tls.client_ca_path.is_some(),
         broker_up,
         serving,
         started: Instant::now(),
@@ -240,6 +414,8 @@ pub fn build(config: &Config) -> Result<App, StartError> {
         state: Arc::new(state),
         health,
         max_concurrent_requests: config.max_concurrent_requests.max(1),
+        key_source,
+        tls,
     })
 }
 
@@ -250,6 +426,12 @@ pub struct Running {
     pub addr: SocketAddr,
     pub ops_addr: SocketAddr,
     pub task: tokio::task::JoinHandle<()>,
+    /// Bumped on every reload of the JWS keys (when JWS is on).
+    pub jws_key_reloads: Option<watch::Receiver<u64>>,
+    /// The keys in use (when JWS is on), read-only for operators' tools and tests.
+    pub jws_keys: Option<Arc<KeyStore>>,
+    /// Bumped on every reload of the listener's TLS files (when TLS is on).
+    pub tls_reloads: Option<watch::Receiver<u64>>,
 }
 
 /// Serves the FSPIOP API on `listener` (and the operations endpoints on `OPS_ADDR`) until
@@ -266,7 +448,7 @@ pub async fn run(
             "FSPIOP_REQUEST_TIMEOUT_MS should exceed KAFKA_MESSAGE_TIMEOUT_MS"
         );
     }
-    let app = build(&config)?;
+    let mut app = build(&config).await?;
     let addr = listener.local_addr().map_err(StartError::Listener)?;
     let ops_addr = ferroloop_telemetry::serve_ops(
         config.telemetry.ops_addr,
@@ -283,13 +465,38 @@ pub async fn run(
         Duration::from_millis(config.broker_health_check_interval_ms.max(1)),
         shutdown.clone(),
     )?;
-    if let Some(keys) = &app.state.keys {
+    let jws_key_reloads = app.state.keys.as_ref().map(|k| k.subscribe());
+    if let (Some(keys), Some(source)) = (&app.state.keys, app.key_source.take()) {
         keys::spawn_reload(
             Arc::clone(keys),
+            source,
             Duration::from_millis(config.jws_keys_reload_interval_ms.max(1)),
             shutdown.clone(),
         );
     }
+    let tls_reloads = app.tls.as_ref().map(|t| t.subscribe());
+    let listener = match &app.tls {
+        Some(tls) => {
+            ferroloop_tls::spawn_reload(
+                Arc::clone(tls),
+                Duration::from_millis(config.tls.reload_interval_ms.max(1)),
+                shutdown.clone(),
+            );
+            Serving::Tls(
+                TlsListener::start(
+                    listener,
+                    Arc::clone(tls),
+                    HandshakeLimits {
+                        timeout: Duration::from_millis(config.tls.handshake_timeout_ms),
+                        max_pending: config.tls.max_pending_handshakes,
+                    },
+                    shutdown.clone(),
+                )
+                .map_err(StartError::Listener)?,
+            )
+        }
+        None => Serving::Plain(listener),
+    };
 
     let router = app.router();
     let state = Arc::clone(&app.state);
@@ -303,10 +510,13 @@ pub async fn run(
             serving.store(false, Ordering::Relaxed);
             tracing::info!("FSPIOP API stops accepting; finishing requests in flight");
         };
-        if let Err(error) = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await
-        {
+        // Every request carries its connection's peer (address, certificate identity).
+        let service = router.into_make_service_with_connect_info::<Peer>();
+        let served = match listener {
+            Serving::Plain(l) => axum::serve(l, service).with_graceful_shutdown(stop).await,
+            Serving::Tls(l) => axum::serve(l, service).with_graceful_shutdown(stop).await,
+        };
+        if let Err(error) = served {
             tracing::error!(%error, "FSPIOP listener failed");
         }
         let producer = state.producer.clone();
@@ -320,7 +530,16 @@ pub async fn run(
         addr,
         ops_addr,
         task,
+        jws_key_reloads,
+        jws_keys: app.state.keys.clone(),
+        tls_reloads,
     })
+}
+
+/// The FSPIOP listener: plain TCP or TLS.
+enum Serving {
+    Plain(TcpListener),
+    Tls(TlsListener),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -331,10 +550,16 @@ pub enum StartError {
     Ops(std::io::Error),
     #[error("kafka: {0}")]
     Kafka(#[from] ferroloop_messaging::KafkaError),
-    #[error("JWS_VALIDATE=true needs JWS_VERIFICATION_KEYS_DIRECTORY")]
+    #[error("JWS_KEYS_SOURCE=directory needs JWS_VERIFICATION_KEYS_DIRECTORY")]
     JwsKeysDirectoryMissing,
-    #[error("JWS verification keys in {0}: {1}")]
-    JwsKeys(PathBuf, std::io::Error),
+    #[error("JWS_KEYS_SOURCE=database needs DATABASE_URL")]
+    JwsKeysDatabaseMissing,
+    #[error("JWS_VALIDATE=true contradicts JWS_MODE=off")]
+    JwsModeConflict,
+    #[error(transparent)]
+    JwsKeys(#[from] KeySourceError),
+    #[error("FSPIOP listener TLS: {0}")]
+    Tls(#[from] ferroloop_tls::TlsError),
 }
 
 #[cfg(test)]
@@ -369,5 +594,41 @@ mod tests {
         .unwrap();
         assert_eq!(config.content_versions, ["2.0", "1.1"]);
         assert!(config.jws_validate);
+        assert_eq!(config.effective_jws_mode().unwrap(), JwsMode::Required);
+    }
+
+    #[test]
+    fn jws_mode_and_mojaloops_switch() {
+        <Config as clap::CommandFactory>::command().debug_assert();
+        let mode = |args: &[&str]| {
+            let mut argv = vec!["api-adapter"];
+            argv.extend_from_slice(args);
+            Config::try_parse_from(argv).unwrap().effective_jws_mode()
+        };
+        assert_eq!(mode(&[]).unwrap(), JwsMode::Off);
+        assert_eq!(
+            mode(&["--jws-validate", "true"]).unwrap(),
+            JwsMode::Required
+        );
+        assert_eq!(
+            mode(&["--jws-mode", "verify-if-present"]).unwrap(),
+            JwsMode::VerifyIfPresent
+        );
+        assert_eq!(
+            mode(&["--jws-mode", "required", "--jws-validate", "false"]).unwrap(),
+            JwsMode::Required
+        );
+        assert!(matches!(
+            mode(&["--jws-mode", "off", "--jws-validate", "true"]),
+            Err(StartError::JwsModeConflict)
+        ));
+        let config = Config::try_parse_from(["api-adapter"]).unwrap();
+        assert_eq!(config.date_max_skew_seconds, 300);
+        assert!(config.tls.files().is_none());
+        // A certificate without its key (or the reverse) is refused at parsing.
+        assert!(Config::try_parse_from(["api-adapter", "--fspiop-tls-cert-path", "c"]).is_err());
+        assert!(
+            Config::try_parse_from(["api-adapter", "--fspiop-tls-client-ca-path", "ca"]).is_err()
+        );
     }
 }

@@ -28,8 +28,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use ferroloop_tls::rustls::ClientConfig;
+use ferroloop_tls::{ClientFiles, Reloading};
 use http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Full, Limited};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -78,6 +81,8 @@ pub struct DeliveryConfig {
     pub max_in_flight: usize,
     pub retry: RetryPolicy,
     pub retry_queue_capacity: usize,
+    /// Client certificate and CA bundle of `https` callbacks.
+    pub tls: ClientFiles,
 }
 
 /// A callback ready to go on the wire.
@@ -162,8 +167,12 @@ pub struct Delivery {
     inner: Arc<Inner>,
 }
 
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
 struct Inner {
-    client: Client<HttpConnector, Full<Bytes>>,
+    /// The client of the TLS configuration's generation it was built for.
+    client: std::sync::RwLock<(u64, HttpClient)>,
+    tls: Arc<Reloading<ClientConfig>>,
     permits: Semaphore,
     config: DeliveryConfig,
     retries: TaskTracker,
@@ -181,26 +190,55 @@ impl fmt::Debug for Delivery {
 }
 
 impl Delivery {
-    pub fn new(config: DeliveryConfig) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
-        connector.enforce_http(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(config.pool_idle_timeout)
-            .pool_max_idle_per_host(config.pool_max_idle_per_host)
-            .build(connector);
-        Self {
+    pub fn new(config: DeliveryConfig) -> Result<Self, ferroloop_tls::TlsError> {
+        let files = config.tls.clone();
+        let tls = Arc::new(Reloading::new(
+            "callback client",
+            files.paths(),
+            move || ferroloop_tls::client_config(&files),
+        )?);
+        let client = build_client(&config, (*tls.current()).clone());
+        Ok(Self {
             inner: Arc::new(Inner {
-                client,
+                client: std::sync::RwLock::new((0, client)),
+                tls,
                 permits: Semaphore::new(config.max_in_flight.max(1)),
                 config,
                 retries: TaskTracker::new(),
                 abandon: CancellationToken::new(),
                 pending: AtomicUsize::new(0),
             }),
+        })
+    }
+
+    /// The callback TLS configuration, for its reload task.
+    pub fn tls(&self) -> Arc<Reloading<ClientConfig>> {
+        Arc::clone(&self.inner.tls)
+    }
+
+    /// The client of the current TLS configuration: rebuilt (with an empty pool, so new
+    /// connections use the new files) after a reload. Connections of the old pool finish
+    /// their requests and close.
+    fn client(&self) -> HttpClient {
+        let generation = self.inner.tls.generation();
+        {
+            let current = self
+                .inner
+                .client
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if current.0 == generation {
+                return current.1.clone();
+            }
         }
+        let client = build_client(&self.inner.config, (*self.inner.tls.current()).clone());
+        let mut current = self
+            .inner
+            .client
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *current = (generation, client.clone());
+        client
     }
 
     /// Callbacks waiting for a retry.
@@ -353,7 +391,7 @@ impl Delivery {
         let sent = Instant::now();
         let answer = tokio::time::timeout(
             self.inner.config.request_timeout,
-            self.inner.client.request(request),
+            self.client().request(request),
         )
         .await;
         metrics::histogram!("ferroloop_callback_attempt_seconds", "kind" => outgoing.kind.label())
@@ -385,6 +423,25 @@ impl Delivery {
         }
         result
     }
+}
+
+/// A pooled keep-alive HTTP/1.1 client for `http` and `https` endpoints.
+fn build_client(config: &DeliveryConfig, tls: ClientConfig) -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(config.connect_timeout));
+    connector.set_nodelay(true);
+    // The HTTPS connector below handles both schemes.
+    connector.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(config.pool_idle_timeout)
+        .pool_max_idle_per_host(config.pool_max_idle_per_host)
+        .build(connector)
 }
 
 fn classify(status: StatusCode) -> (Attempt, &'static str, String) {

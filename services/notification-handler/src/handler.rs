@@ -240,9 +240,9 @@ impl NotificationHandler {
         let uri: Uri = url
             .parse()
             .map_err(|e: http::uri::InvalidUri| invalid(format!("{url:?}: {e}")))?;
-        if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
             return Err(invalid(format!(
-                "{url:?}: only absolute http:// endpoints are supported (this build has no TLS)"
+                "{url:?}: only absolute http:// and https:// endpoints are supported"
             )));
         }
         let method = kind.method();

@@ -16,6 +16,10 @@
 //! - hub-built bodies are canonical JSON (sorted keys, compact), so a hub signature verifies with
 //!   spec-faithful and SDK validators alike;
 //! - `Authorization`, cookies and the gateway's client id are not forwarded to the counterparty.
+//!
+//! Callbacks to `https` endpoints present the hub's client certificate (`CALLBACK_TLS_CERT_PATH`,
+//! `CALLBACK_TLS_KEY_PATH`) and verify the DFSP's server certificate and host name against
+//! `CALLBACK_TLS_CA_PATH` (or the system's roots); the files are reloaded when they change.
 
 pub mod delivery;
 mod handler;
@@ -126,6 +130,26 @@ pub struct CallbackArgs {
     /// At shutdown, how long pending retries may still run before they are abandoned.
     #[arg(long = "callback-shutdown-grace-ms", env = "CALLBACK_SHUTDOWN_GRACE_MS", default_value_t = CallbackArgs::DEFAULT.shutdown_grace_ms)]
     pub shutdown_grace_ms: u64,
+    /// PEM client certificate chain the hub presents to DFSPs on `https` callbacks (mTLS).
+    #[arg(
+        long = "callback-tls-cert-path",
+        env = "CALLBACK_TLS_CERT_PATH",
+        requires = "tls_key_path"
+    )]
+    pub tls_cert_path: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    #[arg(
+        long = "callback-tls-key-path",
+        env = "CALLBACK_TLS_KEY_PATH",
+        requires = "tls_cert_path"
+    )]
+    pub tls_key_path: Option<PathBuf>,
+    /// PEM CA bundle DFSPs' server certificates must chain to; unset: the system's trust store.
+    #[arg(long = "callback-tls-ca-path", env = "CALLBACK_TLS_CA_PATH")]
+    pub tls_ca_path: Option<PathBuf>,
+    /// How often those files are checked for changes; new connections use the reloaded ones.
+    #[arg(long = "callback-tls-reload-interval-ms", env = "CALLBACK_TLS_RELOAD_INTERVAL_MS", default_value_t = CallbackArgs::DEFAULT.tls_reload_interval_ms)]
+    pub tls_reload_interval_ms: u64,
 }
 
 impl CallbackArgs {
@@ -144,6 +168,10 @@ impl CallbackArgs {
         retry_expiry_grace_ms: 0,
         retry_queue_capacity: 10_000,
         shutdown_grace_ms: 5_000,
+        tls_cert_path: None,
+        tls_key_path: None,
+        tls_ca_path: None,
+        tls_reload_interval_ms: 5_000,
     };
 
     pub fn delivery_config(&self) -> DeliveryConfig {
@@ -162,6 +190,10 @@ impl CallbackArgs {
                 expiry_grace: Duration::from_millis(self.retry_expiry_grace_ms),
             },
             retry_queue_capacity: self.retry_queue_capacity,
+            tls: ferroloop_tls::ClientFiles {
+                cert_and_key: self.tls_cert_path.clone().zip(self.tls_key_path.clone()),
+                ca: self.tls_ca_path.clone(),
+            },
         }
     }
 }
@@ -235,6 +267,8 @@ impl Config {
 pub struct Running {
     pub ops_addr: SocketAddr,
     pub task: tokio::task::JoinHandle<()>,
+    /// Bumped on every reload of the callback TLS files.
+    pub tls_reloads: tokio::sync::watch::Receiver<u64>,
 }
 
 /// Starts the handler; it runs until `shutdown` fires.
@@ -253,7 +287,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         &[topics.notification.as_str()],
         health.part("notification-consumer"),
     )?;
-    let delivery = Delivery::new(config.callbacks.delivery_config());
+    let delivery = Delivery::new(config.callbacks.delivery_config())?;
+    let tls_reloads = delivery.tls().subscribe();
+    ferroloop_tls::spawn_reload(
+        delivery.tls(),
+        Duration::from_millis(config.callbacks.tls_reload_interval_ms.max(1)),
+        shutdown.clone(),
+    );
     let handler = NotificationHandler::new(
         pool,
         topics,
@@ -271,6 +311,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     Ok(Running {
         ops_addr: ops,
         task,
+        tls_reloads,
     })
 }
 
@@ -284,4 +325,41 @@ pub enum StartError {
     Kafka(#[from] ferroloop_messaging::KafkaError),
     #[error("JWS signing: {0}")]
     Jws(String),
+    #[error("callback TLS: {0}")]
+    Tls(#[from] ferroloop_tls::TlsError),
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory as _, Parser as _};
+
+    use super::*;
+
+    #[test]
+    fn callback_tls_settings() {
+        Config::command().debug_assert();
+        let base = ["notification-handler", "--database-url", "mysql://u:p@h/db"];
+        let config = Config::try_parse_from(base).unwrap();
+        assert_eq!(
+            config.callbacks.delivery_config().tls,
+            ferroloop_tls::ClientFiles::default()
+        );
+        let config = Config::try_parse_from(base.into_iter().chain([
+            "--callback-tls-cert-path",
+            "hub.crt",
+            "--callback-tls-key-path",
+            "hub.key",
+            "--callback-tls-ca-path",
+            "dfsp-ca.crt",
+        ]))
+        .unwrap();
+        let tls = config.callbacks.delivery_config().tls;
+        assert_eq!(tls.cert_and_key, Some(("hub.crt".into(), "hub.key".into())));
+        assert_eq!(tls.ca, Some("dfsp-ca.crt".into()));
+        // A certificate without its key is refused.
+        assert!(
+            Config::try_parse_from(base.into_iter().chain(["--callback-tls-cert-path", "c"]))
+                .is_err()
+        );
+    }
 }

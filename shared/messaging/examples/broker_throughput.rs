@@ -14,10 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let count: usize = args.next().map_or(Ok(20_000), |a| a.parse())?;
     let size: usize = args.next().map_or(Ok(2_500), |a| a.parse())?;
     let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
-    let kafka = KafkaArgs::local(
-        brokers,
-        format!("tp-{}-", uuid::Uuid::now_v7().simple()),
-    );
+    let kafka = KafkaArgs::local(brokers, format!("tp-{}-", uuid::Uuid::now_v7().simple()));
     let topic = kafka.topics().prepare;
     admin::ensure_topics(&kafka, &[(topic.as_str(), 4)]).await?;
     let producer = BatchProducer::new(&kafka)?;

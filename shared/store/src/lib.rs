@@ -17,6 +17,7 @@ pub mod approvals;
 pub mod audit;
 pub mod endpoints;
 pub mod invariants;
+pub mod jws_keys;
 pub mod participants;
 pub mod positions;
 pub mod transfers;

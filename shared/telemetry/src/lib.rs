@@ -176,6 +176,7 @@ mod tests {
         let addr = serve_ops("127.0.0.1:0".parse().unwrap(), health, shutdown.clone())
             .await
             .unwrap();
+        ferroloop_tls::install_crypto_provider();
         let client = reqwest::Client::new();
         let ready = |client: reqwest::Client| async move {
             client

@@ -2,11 +2,15 @@
 //! - [`TestDatabase`]: a fresh database per test, migrated, dropped when the test passes
 //!   (kept for inspection when it fails);
 //! - [`TestBroker`]: a unique topic prefix per test with every topic created, so tests run in
-//!   parallel on one broker without seeing each other's messages.
+//!   parallel on one broker without seeing each other's messages;
+//! - [`pki`]: an in-memory test PKI (CA, server and client certificates) for TLS tests;
+//! - [`http_client`]: a reqwest client, after installing the TLS crypto provider reqwest needs.
 //!
 //! Locations come from `FERROLOOP_TEST_MYSQL_URL` (server URL without database, default
 //! `mysql://ferroloop:ferroloop@127.0.0.1:3306`) and `FERROLOOP_TEST_KAFKA` (default
 //! `127.0.0.1:9092`).
+
+pub mod pki;
 
 use ferroloop_messaging::{KafkaArgs, Topics};
 use ferroloop_store::{DatabaseArgs, MySqlPool};
@@ -17,6 +21,13 @@ pub const DEFAULT_KAFKA: &str = "127.0.0.1:9092";
 
 fn mysql_server_url() -> String {
     std::env::var("FERROLOOP_TEST_MYSQL_URL").unwrap_or_else(|_| DEFAULT_MYSQL_URL.to_owned())
+}
+
+/// A plain reqwest client. reqwest is built with rustls and no provider of its own (no aws-lc),
+/// so a process must install one before building a client: this does.
+pub fn http_client() -> reqwest::Client {
+    ferroloop_tls::install_crypto_provider();
+    reqwest::Client::new()
 }
 
 /// A unique lowercase name for per-test resources.
@@ -34,6 +45,8 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub async fn new() -> Self {
+        // Tests that use one also build reqwest clients (see `http_client`).
+        ferroloop_tls::install_crypto_provider();
         let server = mysql_server_url();
         let name = unique_name("ft_");
         let mut admin = sqlx::MySqlConnection::connect(&server)
@@ -99,6 +112,8 @@ pub struct TestBroker {
 impl TestBroker {
     /// Creates every topic of the flow under a unique prefix.
     pub async fn new() -> Self {
+        // Tests that use one also build reqwest clients (see `http_client`).
+        ferroloop_tls::install_crypto_provider();
         Self::with_partitions(2).await
     }
 

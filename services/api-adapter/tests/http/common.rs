@@ -70,6 +70,10 @@ pub fn telemetry() -> TelemetryArgs {
 #[derive(Debug)]
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// `http://127.0.0.1:port`, or `https://…` with TLS.
+    pub base_url: String,
+    pub jws_key_reloads: Option<tokio::sync::watch::Receiver<u64>>,
+    pub tls_reloads: Option<tokio::sync::watch::Receiver<u64>>,
     pub ops_addr: SocketAddr,
     pub kafka: KafkaArgs,
     pub shutdown: CancellationToken,
@@ -97,6 +101,11 @@ impl TestApp {
     ) -> Self {
         let mut config = Config::new(kafka.clone(), telemetry());
         adjust(&mut config);
+        let scheme = if config.tls.cert_path.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         ferroloop_telemetry::init_logging(&config.telemetry);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let shutdown = CancellationToken::new();
@@ -105,11 +114,14 @@ impl TestApp {
             .expect("adapter starts");
         Self {
             addr: running.addr,
+            base_url: format!("{scheme}://{}", running.addr),
+            jws_key_reloads: running.jws_key_reloads,
+            tls_reloads: running.tls_reloads,
             ops_addr: running.ops_addr,
             kafka,
             shutdown,
             task: Some(running.task),
-            client: reqwest::Client::new(),
+            client: ferroloop_testkit::http_client(),
             _broker: broker,
         }
     }
@@ -120,28 +132,38 @@ impl TestApp {
         if request.header("accept").is_none() {
             return raw(self.addr, request, false).await;
         }
+        self.send_with(&self.client, request)
+            .await
+            .expect("request sent")
+    }
+
+    /// Sends `request` with `client` (e.g. one presenting a client certificate); a transport
+    /// failure (a refused TLS handshake) is the error.
+    pub async fn send_with(
+        &self,
+        client: &reqwest::Client,
+        request: &Req,
+    ) -> Result<Answer, reqwest::Error> {
         let method = reqwest::Method::from_bytes(request.method.as_bytes()).unwrap();
-        let mut builder = self
-            .client
-            .request(method, format!("http://{}{}", self.addr, request.path));
+        let mut builder = client.request(method, format!("{}{}", self.base_url, request.path));
         for (name, value) in &request.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
         if request.method != "GET" || !request.body.is_empty() {
             builder = builder.body(request.body.clone());
         }
-        let response = builder.send().await.expect("request sent");
+        let response = builder.send().await?;
         let status = response.status().as_u16();
         let content_type = response
             .headers()
             .get("content-type")
             .map(|v| v.to_str().unwrap().to_owned());
-        let body = response.bytes().await.unwrap().to_vec();
-        Answer {
+        let body = response.bytes().await?.to_vec();
+        Ok(Answer {
             status,
             content_type,
             body,
-        }
+        })
     }
 
     pub async fn get_ops(&self, path: &str) -> (u16, String) {
@@ -458,6 +480,30 @@ pub async fn consume(kafka: &KafkaArgs, topic: &str, n: usize) -> Vec<ReceivedMe
     .await
     .unwrap_or_else(|_| panic!("{n} messages on {topic}, got {}", got.len()));
     got
+}
+
+/// Messages ever produced to `topic`: the sum of its partitions' high watermarks (a fresh
+/// topic per test, so "nothing produced" is a count of 0 — no waiting for messages that do not
+/// come).
+pub fn produced_count(kafka: &KafkaArgs, topic: &str) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &kafka.kafka_brokers)
+        .create()
+        .expect("kafka client");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("topic metadata");
+    metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                .expect("watermarks")
+                .1
+        })
+        .sum()
 }
 
 pub fn decode(message: &ReceivedMessage) -> Envelope {

@@ -1,6 +1,8 @@
 //! Every header rule of mojaloop-reference §1.2 through HTTP: status, errorCode, exact
 //! errorDescription (and the supported-versions extension list of 3001).
 
+use std::time::{Duration, SystemTime};
+
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -228,13 +230,33 @@ fn rows() -> Vec<Row> {
                 error(400, "3101", "Malformed syntax - Invalid date header"),
             );
         }
-        row(
-            format!("{kind}: Date in the past"),
-            request
-                .clone()
-                .with("Date", Some("Thu, 29 Feb 2024 23:59:59 GMT")),
-            Expected::Success(ok),
-        );
+        // Within FSPIOP_DATE_MAX_SKEW_SECONDS (300 s) either way: fine; beyond: a replay.
+        let near = Duration::from_secs(240);
+        for (what, at) in [
+            ("earlier", SystemTime::now() - near),
+            ("later", SystemTime::now() + near),
+        ] {
+            let date = httpdate::fmt_http_date(at);
+            row(
+                format!("{kind}: Date 240 s {what}"),
+                request.clone().with("Date", Some(&date)),
+                Expected::Success(ok),
+            );
+        }
+        for date in [
+            "Thu, 29 Feb 2024 23:59:59 GMT",
+            "Tue, 01 Jan 2036 00:00:00 GMT",
+        ] {
+            row(
+                format!("{kind}: Date {date} outside the window"),
+                request.clone().with("Date", Some(date)),
+                error(
+                    400,
+                    "3100",
+                    "Generic validation error - Date header is outside the accepted window of ±300 s",
+                ),
+            );
+        }
 
         // FSPIOP-Source: required (and non-empty); FSPIOP-Destination optional.
         for source in [None, Some("")] {

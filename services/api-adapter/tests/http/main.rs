@@ -6,3 +6,4 @@ mod common;
 mod headers;
 mod routes;
 mod signatures;
+mod tls;

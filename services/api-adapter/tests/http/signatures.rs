@@ -150,3 +150,294 @@ async fn signatures_are_verified_with_the_sources_key() {
     .await
     .expect("the removed key is dropped");
 }
+
+fn sdk_key() -> SigningKey {
+    SigningKey::from_pem(&key_file("sdk-standard-components_jwsSigningKey.pem")).unwrap()
+}
+
+fn spec_key() -> SigningKey {
+    SigningKey::from_pem(&key_file("fspiop-spec-v1.1-signature-example-private.pem")).unwrap()
+}
+
+/// Signs `request` with a protected header adjusted by `edit` (the HTTP headers stay).
+fn signed_as(request: Req, key: &SigningKey, edit: impl FnOnce(&mut ProtectedHeaders)) -> Req {
+    let mut protected = ProtectedHeaders {
+        uri: request.path.clone(),
+        http_method: request.method.clone(),
+        source: request.header("FSPIOP-Source").unwrap().to_owned(),
+        destination: request.header("FSPIOP-Destination").map(str::to_owned),
+        date: request.header("Date").map(str::to_owned),
+    };
+    edit(&mut protected);
+    let signature = sign(&request.body, &protected, key, key.default_algorithm()).unwrap();
+    let (uri, method) = (request.path.clone(), request.method.clone());
+    request
+        .with("FSPIOP-URI", Some(&uri))
+        .with("FSPIOP-HTTP-Method", Some(&method))
+        .with("FSPIOP-Signature", Some(&signature))
+}
+
+/// A signature header over a hand-written protected header with a junk signature: enough for
+/// the checks that come before the cryptography's verdict matters.
+fn with_protected_header(request: Req, protected_json: &str) -> Req {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = format!(
+        "{{\"protectedHeader\":\"{}\",\"signature\":\"{}\"}}",
+        b64.encode(protected_json),
+        b64.encode([7u8; 256])
+    );
+    let (uri, method) = (request.path.clone(), request.method.clone());
+    request
+        .with("FSPIOP-URI", Some(&uri))
+        .with("FSPIOP-HTTP-Method", Some(&method))
+        .with("FSPIOP-Signature", Some(&header))
+}
+
+/// Every way a request can fail the signature document's checks is 400 / 3105, over HTTP.
+#[tokio::test]
+async fn every_failed_signature_check_is_3105() {
+    let dir = TempDir(std::env::temp_dir().join(format!("ferroloop-jws-{}", new_id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let public = key_file("sdk-standard-components_jwsValidationKey.pem");
+    std::fs::write(dir.0.join(format!("{PAYER}.pem")), &public).unwrap();
+    std::fs::write(dir.0.join(format!("{PAYEE}.pem")), &public).unwrap();
+    let keys_dir = dir.0.clone();
+    let app = TestApp::start_with(|c| {
+        c.jws_mode = Some(ferroloop_api_adapter::JwsMode::Required);
+        c.jws_verification_keys_directory = Some(keys_dir);
+    })
+    .await;
+    let key = sdk_key();
+    let post = || Req::post(&prepare_body(&new_id()));
+    let put = || Req::put(&new_id(), &fulfil_body("COMMITTED"));
+    let other_date = "Tue, 01 Jan 2030 00:00:00 GMT";
+
+    let cases: Vec<(&str, Req, &str)> = vec![
+        (
+            "protected FSPIOP-URI differs",
+            signed_as(post(), &key, |p| p.uri = "/transfers/other".into()),
+            "FSPIOP-URI of the protected header does not match the HTTP header",
+        ),
+        (
+            "protected FSPIOP-HTTP-Method differs",
+            signed_as(post(), &key, |p| p.http_method = "PUT".into()),
+            "FSPIOP-HTTP-Method of the protected header does not match the HTTP header",
+        ),
+        (
+            "protected FSPIOP-Source differs",
+            signed_as(post(), &key, |p| p.source = PAYEE.into()),
+            "FSPIOP-Source of the protected header does not match the HTTP header",
+        ),
+        (
+            "protected FSPIOP-Destination differs",
+            signed_as(put(), &key, |p| p.destination = Some("someone".into())),
+            "FSPIOP-Destination of the protected header does not match the HTTP header",
+        ),
+        (
+            "FSPIOP-Destination protected but not sent",
+            signed_as(post(), &key, |_| {}).with("FSPIOP-Destination", None),
+            "FSPIOP-Destination of the protected header does not match the HTTP header",
+        ),
+        (
+            "protected Date differs",
+            signed_as(post(), &key, |p| p.date = Some(other_date.into())),
+            "Date of the protected header does not match the HTTP header",
+        ),
+        (
+            "FSPIOP-URI header missing",
+            signed_as(post(), &key, |_| {}).with("FSPIOP-URI", None),
+            "fspiop-uri header is required",
+        ),
+        (
+            "FSPIOP-HTTP-Method header missing",
+            signed_as(put(), &key, |_| {}).with("FSPIOP-HTTP-Method", None),
+            "fspiop-http-method header is required",
+        ),
+        (
+            "FSPIOP-Signature missing",
+            post()
+                .with("FSPIOP-URI", Some("/transfers"))
+                .with("FSPIOP-HTTP-Method", Some("POST")),
+            "fspiop-signature header is required",
+        ),
+        (
+            "FSPIOP-Signature not the JSON object",
+            signed_as(post(), &key, |_| {}).with("FSPIOP-Signature", Some("abc.def")),
+            "FSPIOP-Signature must be a JSON object with string members signature and protectedHeader",
+        ),
+        (
+            "alg none",
+            with_protected_header(
+                post(),
+                &format!(
+                    r#"{{"alg":"none","FSPIOP-URI":"/transfers","FSPIOP-HTTP-Method":"POST","FSPIOP-Source":"{PAYER}","FSPIOP-Destination":"{PAYEE}"}}"#
+                ),
+            ),
+            "unsupported alg \"none\"",
+        ),
+        (
+            "alg HS256 (a shared-secret algorithm)",
+            with_protected_header(
+                post(),
+                &format!(
+                    r#"{{"alg":"HS256","FSPIOP-URI":"/transfers","FSPIOP-HTTP-Method":"POST","FSPIOP-Source":"{PAYER}"}}"#
+                ),
+            ),
+            "unsupported alg \"HS256\"",
+        ),
+        (
+            "alg ES256 with an RSA key",
+            with_protected_header(
+                post(),
+                &format!(
+                    r#"{{"alg":"ES256","FSPIOP-URI":"/transfers","FSPIOP-HTTP-Method":"POST","FSPIOP-Source":"{PAYER}"}}"#
+                ),
+            ),
+            "alg ES256 does not fit the key",
+        ),
+        (
+            "no alg",
+            with_protected_header(
+                post(),
+                &format!(
+                    r#"{{"FSPIOP-URI":"/transfers","FSPIOP-HTTP-Method":"POST","FSPIOP-Source":"{PAYER}"}}"#
+                ),
+            ),
+            "protected header has no alg",
+        ),
+        (
+            "signed by another key",
+            signed_as(post(), &spec_key(), |_| {}),
+            "invalid signature",
+        ),
+        (
+            "unknown source key",
+            signed_as(post().with("FSPIOP-Source", Some("stranger")), &key, |_| {}),
+            "No public key for FSPIOP-Source stranger",
+        ),
+    ];
+    for (what, request, detail) in cases {
+        assert_eq!(
+            app.send(&request).await.error(),
+            (
+                400,
+                "3105".to_owned(),
+                format!("Invalid signature - {detail}")
+            ),
+            "{what}"
+        );
+    }
+    // Nothing of it reached the broker; the unchanged request does.
+    let topics = app.kafka.topics();
+    assert_eq!(produced_count(&app.kafka, &topics.prepare), 0);
+    assert_eq!(produced_count(&app.kafka, &topics.fulfil), 0);
+    assert_eq!(app.send(&signed_as(post(), &key, |_| {})).await.status, 202);
+    assert_eq!(produced_count(&app.kafka, &topics.prepare), 1);
+}
+
+#[tokio::test]
+async fn verify_if_present_passes_unsigned_requests_and_checks_signed_ones() {
+    let dir = TempDir(std::env::temp_dir().join(format!("ferroloop-jws-{}", new_id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    std::fs::write(
+        dir.0.join(format!("{PAYER}.pem")),
+        key_file("sdk-standard-components_jwsValidationKey.pem"),
+    )
+    .unwrap();
+    let keys_dir = dir.0.clone();
+    let app = TestApp::start_with(|c| {
+        c.jws_mode = Some(ferroloop_api_adapter::JwsMode::VerifyIfPresent);
+        c.jws_verification_keys_directory = Some(keys_dir);
+    })
+    .await;
+    let post = || Req::post(&prepare_body(&new_id()));
+    assert_eq!(app.send(&post()).await.status, 202, "unsigned");
+    assert_eq!(
+        app.send(&signed_as(post(), &sdk_key(), |_| {}))
+            .await
+            .status,
+        202
+    );
+    let (status, code, _) = app
+        .send(&signed_as(post(), &spec_key(), |_| {}))
+        .await
+        .error();
+    assert_eq!((status, code.as_str()), (400, "3105"), "a bad signature");
+    // A present signature from a source without a key is checked, and fails.
+    let (status, code, _) = app
+        .send(&signed_as(put(), &sdk_key(), |_| {}))
+        .await
+        .error();
+    assert_eq!((status, code.as_str()), (400, "3105"));
+}
+
+fn put() -> Req {
+    Req::put(&new_id(), &fulfil_body("COMMITTED"))
+}
+
+/// Keys registered in the database (what the admin API writes): loaded at start, and a rotation
+/// is in use within the refresh interval, without a restart and without a database read per
+/// request.
+#[tokio::test]
+async fn database_keys_rotate_within_the_refresh_interval() {
+    let db = ferroloop_testkit::TestDatabase::new().await;
+    let sdk_public = key_file("sdk-standard-components_jwsValidationKey.pem");
+    let spec_public = key_file("fspiop-spec-v1.1-signature-example-public.pem");
+    let payer_id = {
+        let mut tx = db.pool.begin().await.unwrap();
+        ferroloop_store::admin::begin_admin_change(&mut tx)
+            .await
+            .unwrap();
+        let id = ferroloop_store::admin::create_participant(&mut tx, PAYER, "test")
+            .await
+            .unwrap();
+        ferroloop_store::jws_keys::set_jws_key(&mut tx, id, &sdk_public, "test")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        id
+    };
+    const INTERVAL_MS: u64 = 200;
+    let url = db.url.clone();
+    let mut app = TestApp::start_with(|c| {
+        c.jws_validate = true;
+        c.jws_keys_source = Some(ferroloop_api_adapter::keys::KeySourceKind::Database);
+        c.database_url = Some(url);
+        c.jws_keys_reload_interval_ms = INTERVAL_MS;
+    })
+    .await;
+    let mut reloads = app.jws_key_reloads.take().expect("key reloads");
+    let post = |key: &SigningKey| signed_as(Req::post(&prepare_body(&new_id())), key, |_| {});
+    assert_eq!(app.send(&post(&sdk_key())).await.status, 202);
+    assert_eq!(app.send(&post(&spec_key())).await.error().1, "3105");
+
+    // Rotate the payer's key.
+    let rotated = std::time::Instant::now();
+    {
+        let mut tx = db.pool.begin().await.unwrap();
+        ferroloop_store::admin::begin_admin_change(&mut tx)
+            .await
+            .unwrap();
+        ferroloop_store::jws_keys::set_jws_key(&mut tx, payer_id, &spec_public, "test")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    tokio::time::timeout(WAIT, reloads.changed())
+        .await
+        .expect("the rotation is picked up")
+        .unwrap();
+    let took = rotated.elapsed();
+    // One interval, plus the time one reload takes on a busy machine.
+    assert!(
+        took <= Duration::from_millis(INTERVAL_MS) + Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert_eq!(app.send(&post(&spec_key())).await.status, 202);
+    let (_, code, description) = app.send(&post(&sdk_key())).await.error();
+    assert_eq!(
+        (code.as_str(), description.as_str()),
+        ("3105", "Invalid signature - invalid signature")
+    );
+}

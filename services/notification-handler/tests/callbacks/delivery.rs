@@ -80,7 +80,9 @@ async fn failures_are_retried_until_success_and_counted() {
     assert_eq!(outcome_count(&h, "failed").await, 0);
     assert_eq!(sim.requests().len(), 5);
     // The same figures on the operations endpoint.
-    let text = reqwest::get(format!("http://{}/metrics", h.ops))
+    let text = ferroloop_testkit::http_client()
+        .get(format!("http://{}/metrics", h.ops))
+        .send()
         .await
         .unwrap()
         .text()
@@ -99,7 +101,9 @@ async fn failures_are_retried_until_success_and_counted() {
         "{text}"
     );
     for path in ["/health/live", "/health/ready"] {
-        let status = reqwest::get(format!("http://{}{path}", h.ops))
+        let status = ferroloop_testkit::http_client()
+            .get(format!("http://{}{path}", h.ops))
+            .send()
             .await
             .unwrap()
             .status();

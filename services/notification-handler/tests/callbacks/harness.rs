@@ -57,7 +57,13 @@ pub struct Recorded {
     pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// With TLS: the names of the client certificate the caller presented.
+    pub client_names: Vec<String>,
 }
+
+/// The client certificate names of a TLS connection, attached to its requests.
+#[derive(Debug, Clone, Default)]
+struct ClientNames(Vec<String>);
 
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -90,10 +96,16 @@ struct SimState {
 pub struct Sim {
     pub addr: SocketAddr,
     state: Arc<SimState>,
+    scheme: &'static str,
 }
 
 async fn record(State(state): State<Arc<SimState>>, request: Request) -> StatusCode {
     let (parts, body) = request.into_parts();
+    let client_names = parts
+        .extensions
+        .get::<ClientNames>()
+        .map(|n| n.0.clone())
+        .unwrap_or_default();
     let body = axum::body::to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default();
@@ -108,6 +120,7 @@ async fn record(State(state): State<Arc<SimState>>, request: Request) -> StatusC
         path: parts.uri.path().to_owned(),
         headers: parts.headers,
         body,
+        client_names,
     });
     state.arrived.notify_waiters();
     StatusCode::from_u16(status).unwrap()
@@ -128,11 +141,70 @@ impl Sim {
         tokio::spawn(async move {
             axum::serve(listener, app).await.ok();
         });
-        Sim { addr, state }
+        Sim {
+            addr,
+            state,
+            scheme: "http",
+        }
+    }
+
+    /// A simulator on HTTPS with `server` as its certificate, requiring a client certificate
+    /// that chains to `client_ca` (PEM), as a DFSP with mTLS does.
+    pub async fn start_tls(server: &ferroloop_testkit::pki::Pem, client_ca: &str) -> Sim {
+        use hyper_util::rt::TokioIo;
+        let dir = ferroloop_testkit::pki::TempDir::new("ferroloop-sim-tls-");
+        let files = ferroloop_tls::ServerFiles {
+            cert: dir.write("tls.crt", &server.cert),
+            key: dir.write("tls.key", &server.key),
+            client_ca: Some(dir.write("ca.crt", client_ca)),
+        };
+        let config = ferroloop_tls::server_config(&files).expect("simulator TLS");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let state = Arc::new(SimState {
+            default_status: Mutex::new(200),
+            ..SimState::default()
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new()
+            .fallback(record)
+            .with_state(Arc::clone(&state));
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    // A refused handshake is what some tests want to see; nothing to record.
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let names = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(|leaf| {
+                            ferroloop_tls::identity::PeerIdentity::from_leaf(leaf)
+                                .names()
+                                .to_vec()
+                        })
+                        .unwrap_or_default();
+                    let app = app.layer(axum::Extension(ClientNames(names)));
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        Sim {
+            addr,
+            state,
+            scheme: "https",
+        }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Answers the next requests with these statuses, in order, then with the default.
@@ -212,6 +284,11 @@ pub fn test_callbacks() -> CallbackArgs {
 }
 
 impl Harness {
+    /// Notified on every reload of the callback TLS files.
+    pub fn tls_reloads(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.running.as_ref().expect("running").tls_reloads.clone()
+    }
+
     pub async fn start() -> Harness {
         Self::start_with(|_| {}).await
     }
@@ -239,6 +316,8 @@ impl Harness {
             callbacks: test_callbacks(),
         };
         edit(&mut config);
+        // Warnings (failed callback attempts and why) show in a failing test's output.
+        ferroloop_telemetry::init_logging(&config.telemetry);
         let shutdown = CancellationToken::new();
         let running = ferroloop_notification_handler::run(config, shutdown.clone())
             .await

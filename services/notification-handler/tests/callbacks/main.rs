@@ -6,3 +6,4 @@ mod endpoints;
 mod harness;
 mod jws;
 mod matrix;
+mod tls;

@@ -1,0 +1,98 @@
+//! `/participants/{name}/jwsKey`: a participant's public key for `FSPIOP-Signature` verification
+//! (DESIGN §4.8). Not a central-ledger route — Mojaloop keeps JWS keys outside the ledger (a
+//! key directory mounted into ml-api-adapter, or its connection manager) — so the shape is ours:
+//!
+//! | request | answer |
+//! |---|---|
+//! | `PUT {"publicKey": "<PEM>"}` | 200 with the stored key; registers or rotates it |
+//! | `GET` | 200 `{"publicKey", "createdDate", "createdBy"}`; 400 / 3200 when the participant has none |
+//! | `DELETE` | 204; 400 / 3200 when there was none |
+//!
+//! The PEM must be an SPKI (`BEGIN PUBLIC KEY`) or PKCS#1 (`BEGIN RSA PUBLIC KEY`) RSA key of at
+//! least 2048 bits or a P-256 key — what the adapter can verify with; anything else is 3100, so a
+//! bad upload never replaces a working key. The change bumps the admin change epoch: the API
+//! adapter (with `JWS_KEYS_SOURCE=database`) reloads its keys within
+//! `JWS_KEYS_RELOAD_INTERVAL_MS`, without a restart and without a database read per request.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ferroloop_core::error::{ErrorCode, FspiopError};
+use ferroloop_fspiop::jws::VerifyingKey;
+use ferroloop_store::{admin, jws_keys};
+
+use crate::guard::RequestContext;
+use crate::participants::{PARTICIPANT_NOT_FOUND, participant};
+use crate::{ApiError, ApiResult, AppState, Body, Params};
+
+/// Largest PEM accepted (an RSA-8192 SPKI PEM is about 1.5 KB).
+const MAX_PEM_CHARS: usize = 16 * 1024;
+/// 3200 detail when a participant has no key.
+pub const NO_JWS_KEY: &str = "Participant has no JWS key";
+
+fn view(stored: &jws_keys::StoredJwsKey) -> serde_json::Value {
+    serde_json::json!({
+        "publicKey": stored.public_key_pem,
+        "createdDate": crate::output::js_date(stored.created_at),
+        "createdBy": stored.created_by,
+    })
+}
+
+/// `PUT /participants/{name}/jwsKey`
+pub async fn put(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Params(name): Params<String>,
+    body: Body,
+) -> ApiResult<Response> {
+    let obj = body.object()?;
+    let pem = obj.required_string("publicKey")?;
+    crate::input::check_length("publicKey", &pem, MAX_PEM_CHARS)?;
+    VerifyingKey::from_pem(&pem).map_err(|e| {
+        FspiopError::with_detail(ErrorCode::VALIDATION_ERROR, format!("publicKey: {e}"))
+    })?;
+    let mut tx = app.begin().await?;
+    admin::begin_admin_change(&mut tx).await?;
+    let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
+    let before = jws_keys::jws_key(&mut tx, found.participant_id).await?;
+    jws_keys::set_jws_key(&mut tx, found.participant_id, &pem, &ctx.created_by()).await?;
+    let stored = jws_keys::jws_key(&mut tx, found.participant_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("JWS key vanished"))?;
+    let before = before.map(|k| view(&k));
+    let after = Some(view(&stored));
+    // The audit row commits with the key change (the audit chain of every admin action).
+    ctx.commit(tx, StatusCode::OK, before, after).await?;
+    tracing::info!(participant = %name, "JWS key registered");
+    Ok((StatusCode::OK, Json(view(&stored))).into_response())
+}
+
+/// `GET /participants/{name}/jwsKey`
+pub async fn get(State(app): State<AppState>, Params(name): Params<String>) -> ApiResult<Response> {
+    let mut tx = app.begin().await?;
+    let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
+    let stored = jws_keys::jws_key(&mut tx, found.participant_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(NO_JWS_KEY))?;
+    Ok(Json(view(&stored)).into_response())
+}
+
+/// `DELETE /participants/{name}/jwsKey`
+pub async fn delete(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Params(name): Params<String>,
+) -> ApiResult<StatusCode> {
+    let mut tx = app.begin().await?;
+    admin::begin_admin_change(&mut tx).await?;
+    let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
+    let before = jws_keys::jws_key(&mut tx, found.participant_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(NO_JWS_KEY))?;
+    jws_keys::delete_jws_key(&mut tx, found.participant_id).await?;
+    let before = Some(view(&before));
+    ctx.commit(tx, StatusCode::NO_CONTENT, before, None).await?;
+    tracing::info!(participant = %name, "JWS key removed");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -35,7 +35,10 @@ check() {
     skip "cargo-deny could not be installed (crates.io unreachable?): supply-chain checks NOT run"
     return 0
   fi
-  # Licenses, bans and sources need only the local lock file and registry cache.
+  # Licenses, bans and sources need only the lock file and the registry cache, but the cache
+  # must hold every locked package, also those only other platforms use (cargo metadata reads
+  # them all): fetch them first while crates.io is reachable.
+  cargo fetch >/dev/null 2>&1 || log "cargo fetch failed; checking with the registry cache as it is"
   cargo deny --offline check licenses bans sources
   if timeout "$FETCH_TIMEOUT_SECONDS" cargo deny fetch db >/dev/null 2>&1; then
     cargo deny check --disable-fetch advisories

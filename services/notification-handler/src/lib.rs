@@ -95,7 +95,10 @@ pub struct CallbackArgs {
     /// Longest a TCP connect may take.
     #[arg(long = "callback-connect-timeout-ms", env = "CALLBACK_CONNECT_TIMEOUT_MS", default_value_t = CallbackArgs::DEFAULT.connect_timeout_ms)]
     pub connect_timeout_ms: u64,
-    /// Idle keep-alive connections kept per DFSP host.
+    /// Idle keep-alive connections kept per DFSP host. The default equals the in-flight limit:
+    /// with fewer, every burst to one host closes the surplus connections afterwards and the
+    /// next burst dials them again (at 64, connect/shutdown/close were a sixth of this
+    /// handler's CPU at 1,500 transfers/s to one simulator host; docs/performance.md).
     #[arg(long = "callback-pool-max-idle-per-host", env = "CALLBACK_POOL_MAX_IDLE_PER_HOST", default_value_t = CallbackArgs::DEFAULT.pool_max_idle_per_host)]
     pub pool_max_idle_per_host: usize,
     /// How long an idle connection is kept; keep it below the DFSPs' keep-alive timeout
@@ -157,7 +160,7 @@ impl CallbackArgs {
     pub const DEFAULT: CallbackArgs = CallbackArgs {
         timeout_ms: 5_000,
         connect_timeout_ms: 2_000,
-        pool_max_idle_per_host: 64,
+        pool_max_idle_per_host: 256,
         pool_idle_timeout_ms: 4_000,
         max_in_flight: 256,
         retry_initial_delay_ms: 250,

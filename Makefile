@@ -58,8 +58,14 @@ build:
 clean-test-dbs:
 	@scripts/stack.sh drop-test-databases
 
+## spec-check: the tests load vectors and API files from ../shared/spec (outside the repository);
+## fail at once, not after the build, when a checkout has no such sibling.
+.PHONY: spec-check
+spec-check:
+	@test -f ../shared/spec/DESIGN.md || { echo "../shared/spec not found beside the repository ($$(cd .. && pwd)/shared/spec): the tests read their vectors from it; clone next to it" >&2; exit 1; }
+
 ## test: formatting, lints, supply chain, and the whole suite against the real stack (started when needed)
-test: up helm-check supply-chain
+test: spec-check up helm-check supply-chain
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	@scripts/stack.sh drop-test-databases

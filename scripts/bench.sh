@@ -2,7 +2,7 @@
 # `make bench`: the standard load scenario of docs/performance.md against the local stack,
 # release build, MariaDB fully durable (innodb_flush_log_at_trx_commit=1: every commit reaches
 # the disk). Prints the load-test tool's table, then the CPU time each process spent per
-# transfer (from /proc). The JSON and HTML reports land in load-tests/reports/.
+# transfer (from /proc). The JSON and HTML reports land in load-tests/reports/bench-<time>/.
 #
 # The scenario starts from an empty broker: tansu 0.6.0's in-memory storage never deletes and a
 # fetch lists every batch a partition holds, so a broker that has carried earlier traffic is
@@ -56,8 +56,9 @@ PROFILE=release
 # shellcheck source=scripts/admin-tokens.sh
 source "$ROOT/scripts/admin-tokens.sh"
 
-# CPU ticks (user + system) of every process of the stack, by name.
-PROCESSES=(admin-api api-adapter prepare-handler position-handler fulfil-handler timeout-handler notification-handler get-handler tansu)
+# CPU ticks (user + system) of every process of the stack, by name: what services.sh and
+# stack.sh started (their pid files), and MariaDB whoever started it.
+mapfile -t PROCESSES < <(cd "$STATE" && ls -- *.pid | sed 's/\.pid$//' | grep -vx mariadb)
 pid_of() { # name
   if [ "$1" = mariadbd ]; then pgrep -o -x mariadbd || pgrep -o -x mysqld || true
   elif [ -f "$STATE/$1.pid" ]; then cat "$STATE/$1.pid"
@@ -80,16 +81,18 @@ children_cpu_us TOOL_BEFORE_US
 
 log "open loop at $BENCH_RATE transfers/s for $BENCH_DURATION s, $BENCH_DFSPS DFSPs, $BENCH_PAIRS pairs"
 status=0
+# A directory of this run's own, so the report read below is this run's and no other's.
+RUN_REPORTS="$ROOT/load-tests/reports/bench-$(date -u +%Y%m%dT%H%M%SZ)"
 # shellcheck disable=SC2086
 "$ROOT/target/release/ferroloop-load" \
   --database-url "$DATABASE_URL" \
   --mode open --rate "$BENCH_RATE" --duration-seconds "$BENCH_DURATION" \
   --warmup-seconds "$BENCH_WARMUP" --dfsps "$BENCH_DFSPS" --pairs "$BENCH_PAIRS" \
-  --report-dir "$ROOT/load-tests/reports" "${TOOL_AUTH[@]}" ${BENCH_ARGS:-} || status=$?
+  --report-dir "$RUN_REPORTS" "${TOOL_AUTH[@]}" ${BENCH_ARGS:-} || status=$?
 
 children_cpu_us TOOL_AFTER_US
 TOOL_US=$((TOOL_AFTER_US - TOOL_BEFORE_US))
-report="$(ls -t "$ROOT"/load-tests/reports/*/report.json 2>/dev/null | head -n 1 || true)"
+report="$(ls "$RUN_REPORTS"/*/report.json 2>/dev/null | head -n 1 || true)"
 sent="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totals"]["sent"])' "$report" 2>/dev/null || echo 0)"
 if [ "$sent" -gt 0 ]; then
   hz="$(getconf CLK_TCK)"

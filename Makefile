@@ -6,7 +6,7 @@ DATABASE_URL ?= mysql://ferroloop:ferroloop@127.0.0.1:3306/ferroloop
 export FERROLOOP_TEST_MYSQL_URL ?= mysql://ferroloop:ferroloop@127.0.0.1:3306
 export FERROLOOP_TEST_KAFKA ?= 127.0.0.1:9092
 
-.PHONY: up down status run stop bench test lint fmt build clean-test-dbs certs supply-chain sbom
+.PHONY: up down status run stop bench test test-fast lint fmt build clean-test-dbs certs supply-chain sbom
 
 # run and bench use optimised binaries; PROFILE=debug make run starts faster after `make test`.
 PROFILE ?= release
@@ -58,20 +58,28 @@ build:
 clean-test-dbs:
 	@scripts/stack.sh drop-test-databases
 
-## spec-check: the tests load vectors and API files from ../shared/spec (outside the repository);
-## fail at once, not after the build, when a checkout has no such sibling.
-.PHONY: spec-check
-spec-check:
-	@test -f ../shared/spec/DESIGN.md || { echo "../shared/spec not found beside the repository ($$(cd .. && pwd)/shared/spec): the tests read their vectors from it; clone next to it" >&2; exit 1; }
-
-## test: formatting, lints, supply chain, and the whole suite against the real stack (started when needed)
-test: spec-check up helm-check supply-chain
+## test: formatting, lints, supply chain, and the whole suite against the real stack (started when
+## needed): the fast lane's tests and the tests that need MariaDB and the broker (nextest group
+## `services`, .config/nextest.toml)
+test: toolchain up helm-check supply-chain
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	@scripts/stack.sh drop-test-databases
 	# The crash tests start the handler binaries themselves.
 	cargo build --workspace --bins
 	cargo nextest run --workspace --profile ci
+
+## test-fast: formatting, lints and every test that needs neither MariaDB nor the broker
+## (nextest profile `fast`: unit tests of every crate, test data checks). No service is started.
+test-fast: toolchain
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo nextest run --workspace --profile fast
+
+## toolchain: what building needs (C compiler, make, perl for the vendored librdkafka, nextest)
+.PHONY: toolchain
+toolchain:
+	@scripts/stack.sh tools
 
 ## supply-chain: cargo-deny licenses, bans, sources, and advisories when the RustSec database is reachable
 supply-chain:

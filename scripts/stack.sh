@@ -4,6 +4,7 @@
 # (by pid, under .stack/) only what it started itself, so `down` never stops a service it did
 # not start.
 #
+#   scripts/stack.sh tools     install the build tools (C compiler, make, perl, Rust, nextest)
 #   scripts/stack.sh up        install + start MariaDB and tansu, create database, user, topics
 #   scripts/stack.sh down      stop what `up` started
 #   scripts/stack.sh status
@@ -52,6 +53,19 @@ install_tools() {
   log "installing ${missing[*]} (apt)"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+install_rust() {
+  command -v cargo >/dev/null 2>&1 && return 0
+  log "installing the Rust toolchain (rustup, stable)"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal \
+    --component clippy,rustfmt
+}
+
+install_nextest() {
+  command -v cargo-nextest >/dev/null 2>&1 && return 0
+  log "installing cargo-nextest (cargo install; a few minutes once)"
+  cargo install cargo-nextest --locked
 }
 
 # ---------------------------------------------------------------------------------- MariaDB
@@ -147,6 +161,11 @@ stop_pidfile() { # file name
 }
 
 case "${1:-}" in
+tools)
+  install_tools
+  install_rust
+  install_nextest
+  ;;
 up)
   install_tools
   install_mariadb
@@ -182,7 +201,7 @@ drop-test-databases)
   done
   ;;
 *)
-  echo "usage: $0 up|down|status|restart-broker|drop-test-databases" >&2
+  echo "usage: $0 tools|up|down|status|restart-broker|drop-test-databases" >&2
   exit 2
   ;;
 esac

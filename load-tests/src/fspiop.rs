@@ -1,18 +1,19 @@
 //! The FSPIOP requests the simulated DFSPs send, and the ILP material they use.
 //!
-//! The tool runs where the specification files may not be (a laptop pointed at a cluster), so
-//! the condition/fulfilment pair and the ILP packet are constants; the tests check them against
-//! `../shared/spec/vectors/`, so they cannot drift from the recorded vectors.
+//! The tool runs where the repository may not be (a laptop pointed at a cluster), so the
+//! condition/fulfilment pair and the ILP packet are constants; the tests check them against the
+//! crate's test data (`testdata/ilp/`, extracted from upstream vectors by
+//! `scripts/testdata/extract.py`), so they cannot drift from the recorded vectors.
 
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-/// A matching pair from `vectors/ilp-condition-fulfilment.json` (Mojaloop's testing toolkit's
+/// A matching pair from `testdata/ilp/condition-fulfilment.json` (Mojaloop's testing toolkit's
 /// `validFulfillment` / `validCondition`).
 pub const FULFILMENT: &str = "UNlJ98hZTY_dsw0cAqw4i_UN3v4utt7CZFB4yfLbVFA";
 pub const CONDITION: &str = "GRzLaTP7DJ9t4P-a_BA0WA9wzzlsugf00-Tn6kESAfM";
-/// The FSPIOP specification's example ILP packet, from `vectors/mojaloop_ilp_packets_decoded.json`.
+/// The FSPIOP specification's example ILP packet, from `testdata/ilp/packets-decoded.json`.
 pub const ILP_PACKET: &str = "AYIBgQAAAAAAAASwNGxldmVsb25lLmRmc3AxLm1lci45T2RTOF81MDdqUUZERmZlakgyOVc4bXFmNEpLMHlGTFGCAUBQU0svMS4wCk5vbmNlOiB1SXlweUYzY3pYSXBFdzVVc05TYWh3CkVuY3J5cHRpb246IG5vbmUKUGF5bWVudC1JZDogMTMyMzZhM2ItOGZhOC00MTYzLTg0NDctNGMzZWQzZGE5OGE3CgpDb250ZW50LUxlbmd0aDogMTM1CkNvbnRlbnQtVHlwZTogYXBwbGljYXRpb24vanNvbgpTZW5kZXItSWRlbnRpZmllcjogOTI4MDYzOTEKCiJ7XCJmZWVcIjowLFwidHJhbnNmZXJDb2RlXCI6XCJpbnZvaWNlXCIsXCJkZWJpdE5hbWVcIjpcImFsaWNlIGNvb3BlclwiLFwiY3JlZGl0TmFtZVwiOlwibWVyIGNoYW50XCIsXCJkZWJpdElkZW50aWZpZXJcIjpcIjkyODA2MzkxXCJ9IgA";
 
 /// FSPIOP v1.1 transfers resource, the version every Mojaloop hub accepts.
@@ -97,17 +98,14 @@ mod tests {
     use serde_json::Value;
 
     fn vectors(name: &str) -> Value {
-        let path = format!(
-            "{}/../../shared/spec/vectors/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/testdata/ilp/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).expect("vector JSON")
     }
 
     #[test]
     fn the_pair_is_a_recorded_matching_vector() {
-        let all = vectors("ilp-condition-fulfilment.json");
+        let all = vectors("condition-fulfilment.json");
         let recorded = all
             .as_array()
             .unwrap()
@@ -121,7 +119,7 @@ mod tests {
 
     #[test]
     fn the_packet_is_a_recorded_vector() {
-        let all = vectors("mojaloop_ilp_packets_decoded.json");
+        let all = vectors("packets-decoded.json");
         assert!(
             all.as_object()
                 .unwrap()

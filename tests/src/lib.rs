@@ -23,18 +23,18 @@ use tokio_util::sync::CancellationToken;
 pub use ferroloop_testkit;
 
 pub mod e2e;
+#[cfg(test)]
+mod testdata_lock;
 
 /// Longest a test waits for something that should happen.
 pub const WAIT: Duration = Duration::from_secs(30);
 
 pub const CONTENT_TYPE: &str = "application/vnd.interoperability.transfers+json;version=1.1";
 
-/// The spec's test vectors (never retyped).
-pub fn spec_path(relative: &str) -> String {
-    format!(
-        "{}/../../shared/spec/{relative}",
-        env!("CARGO_MANIFEST_DIR")
-    )
+/// A file of this crate's test data (`testdata/`, extracted from upstream documents by
+/// `scripts/testdata/extract.py`; never retyped).
+pub fn testdata_path(relative: &str) -> String {
+    format!("{}/testdata/{relative}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// A binary of the workspace, built next to the test executable
@@ -56,9 +56,9 @@ pub fn workspace_binary(name: &str) -> std::path::PathBuf {
 }
 
 /// A matching (fulfilment, condition) pair and a non-matching fulfilment, from
-/// `vectors/ilp-condition-fulfilment.json`.
+/// `testdata/ilp/condition-fulfilment.json`.
 pub fn ilp_pair() -> (String, String, String) {
-    let text = std::fs::read_to_string(spec_path("vectors/ilp-condition-fulfilment.json"))
+    let text = std::fs::read_to_string(testdata_path("ilp/condition-fulfilment.json"))
         .expect("ILP vectors");
     let vectors: Vec<Value> = serde_json::from_str(&text).expect("ILP vectors JSON");
     let valid = vectors
@@ -76,14 +76,13 @@ pub fn ilp_pair() -> (String, String, String) {
     )
 }
 
-/// An ILP packet as DFSPs send them, from `vectors/mojaloop_ilp_packets_decoded.json`.
+/// An ILP packet as DFSPs send them, from `testdata/ilp/packets-decoded.json`.
 pub fn ilp_packet() -> String {
     static PACKET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     PACKET
         .get_or_init(|| {
-            let text =
-                std::fs::read_to_string(spec_path("vectors/mojaloop_ilp_packets_decoded.json"))
-                    .expect("ILP packet vectors");
+            let text = std::fs::read_to_string(testdata_path("ilp/packets-decoded.json"))
+                .expect("ILP packet vectors");
             let vectors: Value = serde_json::from_str(&text).expect("ILP packet vectors JSON");
             vectors
                 .as_object()

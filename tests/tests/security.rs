@@ -11,14 +11,14 @@ use ferroloop_testkit::pki::{TempDir, TestCa};
 use ferroloop_tests::e2e::{
     Callback, DfspOptions, Hub, Payee, Security, SimulatedDfsp, signature_headers,
 };
-use ferroloop_tests::{Pipeline, dec, spec_path};
+use ferroloop_tests::{Pipeline, dec, testdata_path};
 use reqwest::Method;
 
 const MINUTE: Duration = Duration::from_secs(60);
 const KEYS_INTERVAL_MS: u64 = 200;
 
 fn vector(name: &str) -> String {
-    std::fs::read_to_string(spec_path(&format!("vectors/jws-keys/{name}"))).expect("JWS key")
+    std::fs::read_to_string(testdata_path(&format!("test-only-keys/{name}"))).expect("JWS key")
 }
 
 /// The payer's key pair (Mojaloop SDK test keys) and the payee's (the FSPIOP spec example's).
@@ -109,7 +109,7 @@ async fn signed_transfers_replays_and_key_rotation_end_to_end() {
         tls: None,
         // The hub signs what it originates (here with the spec example's key).
         hub_signing_key: Some(
-            spec_path("vectors/jws-keys/fspiop-spec-v1.1-signature-example-private.pem").into(),
+            testdata_path("test-only-keys/fspiop-spec-v1.1-signature-example-private.pem").into(),
         ),
     })
     .await;

@@ -1644,7 +1644,7 @@ async fn shuts_down_cleanly_when_cancelled() {
 /// A JWS test key of the contract's vectors (never retyped).
 fn jws_vector_key(name: &str) -> String {
     std::fs::read_to_string(format!(
-        "{}/../../../shared/spec/vectors/jws-keys/{name}",
+        "{}/testdata/test-only-keys/{name}",
         env!("CARGO_MANIFEST_DIR")
     ))
     .expect("JWS test key")

@@ -17,9 +17,10 @@ use tokio_util::sync::CancellationToken;
 const ISSUER: &str = "https://issuer.test";
 const AUDIENCE: &str = "ferroloop-admin";
 
-fn spec(relative: &str) -> PathBuf {
+/// A file of the crate's test data (`testdata/`, extracted by `scripts/testdata/extract.py`).
+fn testdata(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/spec")
+        .join("testdata")
         .join(relative)
 }
 
@@ -44,10 +45,10 @@ impl Keys {
         std::fs::create_dir_all(&dir).unwrap();
         let (ec_private, ec_public) = auth::generate_issuer_key().unwrap();
         std::fs::write(dir.join("ec.pub"), &ec_public).unwrap();
-        let rsa_public = spec("vectors/jws-keys/sdk-standard-components_jwsValidationKey.pem");
+        let rsa_public = testdata("test-only-keys/sdk-standard-components_jwsValidationKey.pem");
         std::fs::copy(&rsa_public, dir.join("rsa.pub")).unwrap();
-        let rsa_private = std::fs::read(spec(
-            "vectors/jws-keys/sdk-standard-components_jwsSigningKey.pem",
+        let rsa_private = std::fs::read(testdata(
+            "test-only-keys/sdk-standard-components_jwsSigningKey.pem",
         ))
         .unwrap();
         let (stranger, _) = auth::generate_issuer_key().unwrap();

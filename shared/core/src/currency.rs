@@ -106,43 +106,34 @@ pub const CURRENCY_CODES: [&str; 164] = [
 mod tests {
     use super::*;
 
-    const OPENAPI: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/spec/fspiop/ml-api-adapter-transfers-openapi.yaml"
-    );
-
-    /// Line-based extraction of `components.schemas.Currency.enum`: the schemas sit at a
-    /// 4-space indent, so the enum items are the `- XXX` lines after `    Currency:`'s `enum:`
-    /// until the indentation changes.
-    fn currency_enum_from_openapi() -> Vec<String> {
-        let text = std::fs::read_to_string(OPENAPI).expect("read the OpenAPI file");
-        let (mut in_schemas, mut in_currency, mut in_enum) = (false, false, false);
-        let mut codes = Vec::new();
-        for line in text.lines() {
-            let trimmed = line.trim_end();
-            if !in_schemas {
-                in_schemas = trimmed == "  schemas:";
-            } else if !in_currency {
-                in_currency = trimmed == "    Currency:";
-            } else if !line.starts_with("      ") {
-                break; // left the Currency schema
-            } else if !in_enum {
-                in_enum = trimmed == "      enum:";
-            } else if let Some(code) = line.trim_start().strip_prefix("- ") {
-                codes.push(code.trim().trim_matches('"').to_owned());
-            } else {
-                break; // the next keyword of the Currency schema
-            }
-        }
-        codes
-    }
+    use crate::testdata;
 
     #[test]
     fn checked_in_list_equals_the_openapi_enum() {
-        let from_file = currency_enum_from_openapi();
-        assert!(!from_file.is_empty(), "no Currency enum found in {OPENAPI}");
-        let checked_in: Vec<String> = CURRENCY_CODES.iter().map(|s| (*s).to_owned()).collect();
-        assert_eq!(checked_in, from_file);
+        let data = testdata::json("currencies.json");
+        let from_file: Vec<&str> = data["openapiCurrencyEnum"]
+            .as_array()
+            .expect("openapiCurrencyEnum")
+            .iter()
+            .map(|v| v.as_str().expect("a code"))
+            .collect();
+        assert!(!from_file.is_empty());
+        assert_eq!(CURRENCY_CODES.to_vec(), from_file);
+    }
+
+    /// Every accepted currency is an ISO 4217 code central-ledger knows, and its minor units fit
+    /// the ledger's scale of 4, so an amount valid for the currency is never refused for scale.
+    #[test]
+    fn every_code_has_iso_minor_units_within_the_ledger_scale() {
+        let data = testdata::json("currencies.json");
+        let minor_units = data["minorUnits"].as_object().expect("minorUnits");
+        for code in CURRENCY_CODES {
+            let units = minor_units
+                .get(code)
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or_else(|| panic!("{code} has no ISO 4217 minor units upstream"));
+            assert!(units <= 4, "{code}: {units} minor units");
+        }
     }
 
     #[test]

@@ -318,11 +318,7 @@ mod tests {
 
     #[test]
     fn catalogue_equals_error_codes_json_entry_by_entry() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/spec/fspiop/error-codes.json"
-        );
-        let file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let file: Value = crate::testdata::json("error-codes.json");
         let codes = file["codes"].as_array().expect("codes");
         let from_file: Vec<&CatalogueEntry> = CATALOGUE
             .iter()

@@ -197,28 +197,13 @@ mod tests {
 
     #[test]
     fn base64_form_is_mojaloops() {
-        // Mojaloop's hash is base64(SHA-256(body)) minus the trailing '=': reference §5 records
-        // one for a body it spells out (with the §9.3 ILP packet in place of "<see §9>").
-        let md = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/spec/mojaloop-reference.md"
-        ))
-        .unwrap();
-        let between = |after: &str, open: &str, close: &str| -> String {
-            let rest = &md[md
-                .find(after)
-                .unwrap_or_else(|| panic!("{after} not found"))
-                + after.len()..];
-            let rest = &rest[rest.find(open).unwrap() + open.len()..];
-            rest[..rest.find(close).unwrap()].to_owned()
-        };
-        let template = between("Verified example", "\n`", "`");
-        let expected = between("Verified example", "→ hash `", "`");
-        let packet = between(
-            "* ilpPacket (base64url, 948 chars; 711-byte packet):",
-            "`",
-            "`",
-        );
+        // Mojaloop's hash is base64(SHA-256(body)) minus the trailing '=': its worked example
+        // spells out a body (with the SDK's ILP packet in place of "<see §9>") and its hash.
+        let example = crate::testdata::json("mojaloop-examples.json");
+        let item = |pointer: &str| crate::testdata::str_at(&example, pointer).to_owned();
+        let template = item("/duplicateHash/bodyTemplate");
+        let expected = item("/duplicateHash/hash");
+        let packet = item("/ilpV4Prepare/ilpPacket");
         let body = template.replace("<see §9>", &packet);
         assert!(body.starts_with("{\"transferId\""), "{body}");
         let hash = RequestHash::digest(body.as_bytes());

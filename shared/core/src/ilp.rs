@@ -170,13 +170,7 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
-    const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/spec");
-
-    fn load_json(relative: &str) -> Value {
-        let path = format!("{SPEC}/{relative}");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
+    use crate::testdata::{json as load_json, str_at};
 
     fn str_field<'a>(v: &'a Value, key: &str) -> &'a str {
         v[key]
@@ -186,7 +180,7 @@ mod tests {
 
     #[test]
     fn condition_fulfilment_vectors_behave_as_recorded() {
-        let vectors = load_json("vectors/ilp-condition-fulfilment.json");
+        let vectors = load_json("ilp/condition-fulfilment.json");
         let entries = vectors.as_array().expect("array");
         let mut checked = 0;
         for entry in entries {
@@ -221,7 +215,7 @@ mod tests {
     /// secret named in its `source` and the `l1pPacket` text (kept in the decoded-packets file).
     #[test]
     fn hmac_fulfilment_vector() {
-        let vectors = load_json("vectors/ilp-condition-fulfilment.json");
+        let vectors = load_json("ilp/condition-fulfilment.json");
         let entry = vectors
             .as_array()
             .unwrap()
@@ -234,7 +228,7 @@ mod tests {
             .nth(1)
             .and_then(|rest| rest.split('"').next())
             .expect("secret named in source");
-        let packets = load_json("vectors/mojaloop_ilp_packets_decoded.json");
+        let packets = load_json("ilp/packets-decoded.json");
         let (_, packet) = packets
             .as_object()
             .unwrap()
@@ -248,27 +242,18 @@ mod tests {
     }
 
     #[test]
-    fn reference_vector_fulfilment_generation() {
-        // §9.3: secret, sorted transaction object, fulfilment and condition, read from the file.
-        let md = std::fs::read_to_string(format!("{SPEC}/mojaloop-reference.md")).unwrap();
-        let item = |label: &str| -> String {
-            let start = md
-                .find(label)
-                .unwrap_or_else(|| panic!("{label} not in reference"));
-            let rest = &md[start + label.len()..];
-            let rest = &rest[rest.find('`').unwrap() + 1..];
-            rest[..rest.find('`').unwrap()].to_owned()
-        };
-        let secret = item("* secret:");
-        let transaction = item("* transactionObject (sorted JSON):");
-        let fulfilment = item("* fulfilment:");
-        let condition = item("* condition:");
-        let message = base64::engine::general_purpose::STANDARD.encode(transaction);
+    fn sdk_fulfilment_generation_example() {
+        // Secret, sorted transaction object, fulfilment and condition of Mojaloop's SDK example.
+        let example = load_json("mojaloop-examples.json");
+        let item = |name: &str| str_at(&example, &format!("/ilpV4Prepare/{name}")).to_owned();
+        let fulfilment = item("fulfilment");
+        let message =
+            base64::engine::general_purpose::STANDARD.encode(item("transactionObjectSortedJson"));
         assert_eq!(
-            fulfilment_from_secret(secret.as_bytes(), message.as_bytes()),
+            fulfilment_from_secret(item("secret").as_bytes(), message.as_bytes()),
             fulfilment
         );
-        assert_eq!(verify_fulfilment(&fulfilment, &condition), Ok(()));
+        assert_eq!(verify_fulfilment(&fulfilment, &item("condition")), Ok(()));
     }
 
     #[test]

@@ -36,3 +36,33 @@ pub mod position;
 pub mod prepare;
 pub mod state;
 pub mod view;
+
+/// The crate's test data (`testdata/`, extracted from upstream documents by
+/// `scripts/testdata/extract.py`; never edited by hand).
+#[cfg(test)]
+pub(crate) mod testdata {
+    use serde_json::Value;
+
+    pub fn path(relative: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata")
+            .join(relative)
+    }
+
+    pub fn text(relative: &str) -> String {
+        let path = path(relative);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    pub fn json(relative: &str) -> Value {
+        serde_json::from_str(&text(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
+    }
+
+    /// A string member of a JSON object, by `/`-separated pointer.
+    pub fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
+        value
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{pointer} is not a string"))
+    }
+}

@@ -503,6 +503,84 @@ mod tests {
     const ACCEPT_1: &str = "application/vnd.interoperability.transfers+json;version=1";
     const DATE: &str = "Tue, 01 Jan 2030 00:00:00 GMT";
 
+    /// Mojaloop's header rules (`testdata/header-rules.json`, extracted from
+    /// central-services-shared by `scripts/testdata/extract.py`).
+    fn mojaloop_rules() -> serde_json::Value {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/header-rules.json");
+        serde_json::from_str(&std::fs::read_to_string(path).expect("header-rules.json"))
+            .expect("JSON")
+    }
+
+    #[test]
+    fn error_details_are_mojaloops_texts() {
+        let rules = mojaloop_rules();
+        let messages = &rules["errorMessages"];
+        for (ours, name) in [
+            (
+                REQUESTED_VERSION_NOT_SUPPORTED,
+                "REQUESTED_VERSION_NOT_SUPPORTED",
+            ),
+            (INVALID_ACCEPT_HEADER, "INVALID_ACCEPT_HEADER"),
+            (INVALID_CONTENT_TYPE_HEADER, "INVALID_CONTENT_TYPE_HEADER"),
+            (INVALID_SOURCE_HEADER, "INVALID_SOURCE_HEADER"),
+            (INVALID_PROXY_HEADER, "INVALID_PROXY_HEADER"),
+            (REQUIRE_ACCEPT_HEADER, "REQUIRE_ACCEPT_HEADER"),
+            (REQUIRE_CONTENT_TYPE_HEADER, "REQUIRE_CONTENT_TYPE_HEADER"),
+            (
+                SUPPLIED_VERSION_NOT_SUPPORTED,
+                "SUPPLIED_VERSION_NOT_SUPPORTED",
+            ),
+        ] {
+            assert_eq!(Some(ours), messages[name].as_str(), "{name}");
+        }
+        assert_eq!(
+            Some(MISSING_DATE_HEADER),
+            rules["missingDateMessage"].as_str()
+        );
+        assert_eq!(
+            Some(INVALID_DATE_HEADER),
+            rules["invalidDateMessage"].as_str()
+        );
+    }
+
+    #[test]
+    fn accept_is_required_for_mojaloops_methods() {
+        let rules = mojaloop_rules();
+        let listed: Vec<&str> = rules["methodsRequiringAccept"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|m| m.as_str().expect("method"))
+            .collect();
+        for method in [
+            Method::GET,
+            Method::POST,
+            Method::DELETE,
+            Method::PUT,
+            Method::PATCH,
+        ] {
+            let lower = method.as_str().to_ascii_lowercase();
+            let missing = check(&method, &with("Accept", None));
+            assert_eq!(
+                missing.is_err(),
+                listed.contains(&lower.as_str()),
+                "{method}: {missing:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn known_versions_are_mojaloops() {
+        let rules = mojaloop_rules();
+        let versions = &rules["protocolVersions"];
+        let upstream: Vec<&str> = ["ONE", "TWO"]
+            .iter()
+            .flat_map(|major| versions[major].as_array().expect("versions"))
+            .map(|v| v.as_str().expect("version"))
+            .collect();
+        assert_eq!(DEFAULT_ACCEPT_VERSIONS.to_vec(), upstream);
+    }
+
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {

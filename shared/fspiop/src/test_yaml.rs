@@ -1,4 +1,4 @@
-//! Test support: a minimal reader for the `components.schemas` section of the spec's OpenAPI
+//! Test support: a minimal reader for the `components.schemas` section of the upstream OpenAPI
 //! files, so that tests compare the hand-written schemas with the file instead of retyping it.
 //!
 //! It understands the block style those sections use — nested mappings, `- item` sequences
@@ -58,17 +58,18 @@ impl Node {
     }
 }
 
-/// Path of a file under `shared/spec/fspiop/`.
+/// Path of an OpenAPI document in the crate's test data (`testdata/openapi/`, copied verbatim
+/// from the upstream documents by `scripts/testdata/extract.py`).
 pub fn spec_file(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/spec/fspiop")
+        .join("testdata/openapi")
         .join(name)
 }
 
-/// The adapter's OpenAPI file.
-pub const ADAPTER_OPENAPI: &str = "ml-api-adapter-transfers-openapi.yaml";
+/// The OpenAPI document Mojaloop's adapter validates transfers against.
+pub const ADAPTER_OPENAPI: &str = "ml-api-adapter-transfers.yaml";
 /// The FSPIOP v2.0 definition.
-pub const FSPIOP_V2_OPENAPI: &str = "fspiop-rest-v2.0-openapi3-snippets.yaml";
+pub const FSPIOP_V2_OPENAPI: &str = "fspiop-v2.0.yaml";
 
 /// `components.schemas` of the named spec file.
 pub fn schemas(file: &str) -> Node {

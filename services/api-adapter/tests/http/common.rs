@@ -21,17 +21,15 @@ pub const CONTENT_TYPE: &str = "application/vnd.interoperability.transfers+json;
 pub const PAYER: &str = "payerfsp";
 pub const PAYEE: &str = "payeefsp";
 
-/// A file of the contract (`../shared/spec`), never retyped.
-pub fn spec_path(relative: &str) -> String {
-    format!(
-        "{}/../../../shared/spec/{relative}",
-        env!("CARGO_MANIFEST_DIR")
-    )
+/// A file of the crate's test data (`testdata/`, extracted from the upstream documents by
+/// `scripts/testdata/extract.py`), never retyped.
+pub fn testdata_path(relative: &str) -> String {
+    format!("{}/testdata/{relative}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The `pattern` of a schema in the adapter's OpenAPI file, exactly as written (plain or `>-`).
 pub fn yaml_pattern(schema: &str) -> String {
-    let text = std::fs::read_to_string(spec_path("fspiop/ml-api-adapter-transfers-openapi.yaml"))
+    let text = std::fs::read_to_string(testdata_path("ml-api-adapter-transfers.yaml"))
         .expect("the adapter's OpenAPI file");
     let schemas = text.find("\n  schemas:\n").expect("components/schemas");
     let mut lines = text[schemas..].lines().skip(2);

@@ -10,7 +10,7 @@ use ferroloop_fspiop::jws::{ProtectedHeaders, SigningKey, sign};
 use crate::common::*;
 
 fn key_file(name: &str) -> String {
-    std::fs::read_to_string(spec_path(&format!("vectors/jws-keys/{name}"))).expect("JWS test key")
+    std::fs::read_to_string(testdata_path(&format!("test-only-keys/{name}"))).expect("JWS test key")
 }
 
 /// Signs `request` over `signed_body` (its own body unless given) as the SDK does.

@@ -39,12 +39,9 @@ pub const POST: &str = "FSPIOP_CALLBACK_URL_TRANSFER_POST";
 pub const PUT: &str = "FSPIOP_CALLBACK_URL_TRANSFER_PUT";
 pub const ERROR: &str = "FSPIOP_CALLBACK_URL_TRANSFER_ERROR";
 
-/// The spec's files (never retyped).
-pub fn spec_path(relative: &str) -> String {
-    format!(
-        "{}/../../../shared/spec/{relative}",
-        env!("CARGO_MANIFEST_DIR")
-    )
+/// A file of the crate's test data (`testdata/`, extracted by `scripts/testdata/extract.py`).
+pub fn testdata_path(relative: &str) -> String {
+    format!("{}/testdata/{relative}", env!("CARGO_MANIFEST_DIR"))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -16,14 +16,14 @@ async fn hub_callbacks_are_signed_and_forwarded_ones_keep_the_dfsps_signature() 
     let mut h = Harness::start_with(|c| {
         c.jws_sign = true;
         c.jws_signing_key_path =
-            Some(spec_path("vectors/jws-keys/sdk-standard-components_jwsSigningKey.pem").into());
+            Some(testdata_path("test-only-keys/sdk-standard-components_jwsSigningKey.pem").into());
     })
     .await;
     h.dfsp("payerfsp", &payer).await;
     h.dfsp("payeefsp", &payee).await;
     let public = VerifyingKey::from_pem(
-        &std::fs::read_to_string(spec_path(
-            "vectors/jws-keys/sdk-standard-components_jwsValidationKey.pem",
+        &std::fs::read_to_string(testdata_path(
+            "test-only-keys/sdk-standard-components_jwsValidationKey.pem",
         ))
         .unwrap(),
     )

@@ -6,8 +6,9 @@ use serde_json::{Value, json};
 
 use super::*;
 
+/// The crate's JWS test data (`testdata/jws`, extracted by `scripts/testdata/extract.py`).
 fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/spec/vectors")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/jws")
 }
 
 fn read_json(name: &str) -> Value {
@@ -15,9 +16,10 @@ fn read_json(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
-/// A key from `vectors/jws-keys/`, `None` if the vector names a key the directory lacks.
+/// A published test key from `testdata/jws/test-only-keys/`, `None` if the vector names a key
+/// the directory lacks.
 fn key_pem(name: &str) -> Option<String> {
-    std::fs::read_to_string(vectors_dir().join("jws-keys").join(name)).ok()
+    std::fs::read_to_string(vectors_dir().join("test-only-keys").join(name)).ok()
 }
 
 fn sdk_private() -> SigningKey {
@@ -52,7 +54,7 @@ fn code_of(r: Result<(), FspiopError>) -> Option<u16> {
 
 #[test]
 fn every_sdk_vector_behaves_as_recorded() {
-    let vectors = read_json("jws_vectors.json");
+    let vectors = read_json("vectors.json");
     let vectors = vectors.as_array().unwrap();
     assert!(!vectors.is_empty());
     let mut verified_with_key = 0;
@@ -112,7 +114,7 @@ fn every_sdk_vector_behaves_as_recorded() {
         }
 
         let Some(public) = key_pem(s(&v["publicKey"])) else {
-            // The TTK key pair of one vector is not shipped in jws-keys/: the signature can only
+            // The TTK key pair of one vector is not shipped in test-only-keys/: the signature can only
             // be checked not to verify with another key.
             assert!(expected, "{name}");
             let canonical = s(&v["payloadCanonical"]).as_bytes();
@@ -150,7 +152,7 @@ fn every_sdk_vector_behaves_as_recorded() {
 
 #[test]
 fn negative_vector_is_the_positive_one_with_a_changed_amount() {
-    let vectors = read_json("jws_vectors.json");
+    let vectors = read_json("vectors.json");
     let vectors = vectors.as_array().unwrap();
     let negative = vectors
         .iter()
@@ -181,7 +183,7 @@ fn negative_vector_is_the_positive_one_with_a_changed_amount() {
 
 #[test]
 fn fspiop_spec_signature_example() {
-    let example = read_json("fspiop_spec_signature_example.json");
+    let example = read_json("spec-example.json");
     let private =
         SigningKey::from_pem(&key_pem("fspiop-spec-v1.1-signature-example-private.pem").unwrap())
             .unwrap();

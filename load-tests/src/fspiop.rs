@@ -2,7 +2,7 @@
 //!
 //! The tool runs where the specification files may not be (a laptop pointed at a cluster), so
 //! the condition/fulfilment pair and the ILP packet are constants; the tests check them against
-//! `../shared/spec/vectors/`, so they cannot drift from the recorded vectors.
+//! the recorded test vectors, so they cannot drift from them.
 
 use std::time::{Duration, SystemTime};
 

@@ -58,7 +58,7 @@ impl Node {
     }
 }
 
-/// Path of a file under `shared/spec/fspiop/`.
+/// Path of one of the FSPIOP API definition files the tests compare with.
 pub fn spec_file(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/spec/fspiop")

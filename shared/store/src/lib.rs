@@ -6,7 +6,7 @@
 //!
 //! - [`connect`] / [`DatabaseArgs`]: a pool from typed configuration.
 //! - [`MIGRATOR`]: the schema in `migrations/`, embedded at compile time.
-//! - [`invariants`]: the SQL that checks the storage invariants I1, I2 and I4 of DESIGN.md §5,
+//! - [`invariants`]: the SQL that checks the storage invariants I1, I2 and I4 (docs/invariants.md),
 //!   shared by the test suite and the load test's validity gate.
 //! - [`audit`] / [`approvals`]: the admin API's hash-chained audit log and maker/checker
 //!   requests.

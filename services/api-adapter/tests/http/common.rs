@@ -21,7 +21,7 @@ pub const CONTENT_TYPE: &str = "application/vnd.interoperability.transfers+json;
 pub const PAYER: &str = "payerfsp";
 pub const PAYEE: &str = "payeefsp";
 
-/// A file of the contract (`../shared/spec`), never retyped.
+/// A file of the contract (the API definitions and recorded vectors), never retyped.
 pub fn spec_path(relative: &str) -> String {
     format!(
         "{}/../../../shared/spec/{relative}",

@@ -1,5 +1,5 @@
 //! ILP packet decoding (OER), for diagnostics only — the hub stores `ilpPacket` verbatim and never
-//! bases a decision on it (mojaloop-reference §9.1).
+//! bases a decision on it (docs/fspiop-api.md#condition-and-fulfilment).
 //!
 //! ```text
 //! envelope          = type:uint8 || varOctetString(content)
@@ -455,7 +455,7 @@ mod tests {
         }
     }
 
-    /// The ILPv4 Prepare of reference §9.3, read from the reference itself.
+    /// The recorded ILPv4 Prepare vector, read from the file that records it.
     #[test]
     fn reference_prepare_packet() {
         let md = read("mojaloop-reference.md");

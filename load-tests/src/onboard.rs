@@ -1,9 +1,9 @@
-//! Onboarding through the admin API, in the order a hub operator follows (mojaloop-reference
-//! §8): hub accounts, a settlement model, then per DFSP the participant, its initial position
-//! and net debit cap, its callback endpoints and a funds-in. Any central-ledger-compatible admin
-//! API works, so the same tool sizes a Mojaloop deployment too. Against ferroloop with auth on,
-//! calls carry `--admin-token`, and a funds-in answered with a pending maker/checker request is
-//! approved with `--admin-checker-token`.
+//! Onboarding through the admin API, in the order a hub operator follows
+//! (docs/positions.md#onboarding): hub accounts, a settlement model, then per DFSP the participant,
+//! its initial position and net debit cap, its callback endpoints and a funds-in. Any
+//! central-ledger-compatible admin API works, so the same tool sizes a Mojaloop deployment too.
+//! Against ferroloop with auth on, calls carry `--admin-token`, and a funds-in answered with a
+//! pending maker/checker request is approved with `--admin-checker-token`.
 
 use anyhow::{Context, Result, bail};
 use reqwest::StatusCode;

@@ -453,7 +453,8 @@ impl Hub {
         (status, body)
     }
 
-    /// Hub accounts and a default settlement model, as an operator does first (reference §8).
+    /// Hub accounts and a default settlement model, as an operator does first
+    /// (docs/positions.md#onboarding).
     pub async fn prepare_hub(&self) {
         for kind in ["HUB_RECONCILIATION", "HUB_MULTILATERAL_SETTLEMENT"] {
             let (status, body) = self

@@ -1,6 +1,7 @@
-//! Duplicate requests (DESIGN §4.4): same body while in progress → ignored; same body when
-//! finished (for prepare also when RESERVED) → the current state to the sender; different body
-//! → 3106; re-ordered keys are the same body; racing first requests make one transfer.
+//! Duplicate requests (docs/duplicates-and-replays.md#per-request-kind): same body while in
+//! progress → ignored; same body when finished (for prepare also when RESERVED) → the current state
+//! to the sender; different body → 3106; re-ordered keys are the same body; racing first requests
+//! make one transfer.
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
 //! Every handler, fed the same batch twice, has no second effect and emits the same output
-//! (DESIGN §6): the redelivery a crash between commit and offset store causes is harmless.
+//! (docs/delivery.md#idempotent-handlers): the redelivery a crash between commit and offset store
+//! causes is harmless.
 
 use std::time::Duration;
 

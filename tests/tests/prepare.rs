@@ -1,6 +1,6 @@
 //! Prepare handler: valid prepares go on to the position handler; each validation rule of
-//! mojaloop-reference §3.1 step 5 makes the transfer INVALID with 3100 and its reason to the
-//! payer.
+//! docs/fspiop-api.md#semantic-checks-of-a-prepare makes the transfer INVALID with 3100 and its
+//! reason to the payer.
 
 use std::time::Duration;
 

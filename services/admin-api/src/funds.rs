@@ -1,4 +1,5 @@
-//! Funds in and out (reference §8.1), recorded synchronously in one transaction each.
+//! Funds in and out (docs/positions.md#funds-in-and-out), recorded synchronously in one transaction
+//! each.
 //!
 //! `POST /participants/{name}/accounts/{id}` records a funds-in (`recordFundsIn`: hub
 //! reconciliation +X, DFSP settlement −X, COMMITTED at once) or reserves a funds-out

@@ -1,6 +1,7 @@
 //! `/participants/{name}/jwsKey`: a participant's public key for `FSPIOP-Signature` verification
-//! (DESIGN §4.8). Not a central-ledger route — Mojaloop keeps JWS keys outside the ledger (a
-//! key directory mounted into ml-api-adapter, or its connection manager) — so the shape is ours:
+//! (docs/fspiop-api.md#signatures-jws). Not a central-ledger route — Mojaloop keeps JWS keys
+//! outside the ledger (a key directory mounted into ml-api-adapter, or its connection manager) — so
+//! the shape is ours:
 //!
 //! | request | answer |
 //! |---|---|

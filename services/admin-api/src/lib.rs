@@ -1,8 +1,8 @@
-//! The hub operator's HTTP API, compatible with central-ledger's admin API (Mojaloop, port 3001)
-//! so that existing onboarding scripts work unchanged: hub accounts, settlement models,
-//! participants and their accounts, initial position and limits, limits, callback endpoints,
-//! positions, and funds in/out (reference §8, §8.1); and, beyond central-ledger, the
-//! participants' public JWS keys (`jws_keys`).
+//! The hub operator's HTTP API, compatible with central-ledger's admin API (Mojaloop, port 3001) so
+//! that existing onboarding scripts work unchanged: hub accounts, settlement models, participants
+//! and their accounts, initial position and limits, limits, callback endpoints, positions, and
+//! funds in/out (docs/positions.md#onboarding, docs/positions.md#funds-in-and-out); and, beyond
+//! central-ledger, the participants' public JWS keys (`jws_keys`).
 //!
 //! Every request runs in one database transaction. Every change starts with
 //! [`ferroloop_store::admin::begin_admin_change`], which bumps the admin change epoch (so the

@@ -1,5 +1,5 @@
 //! Participants, hub accounts, accounts, positions, initial position and limits, limits and
-//! callback endpoints (reference §8).
+//! callback endpoints (central-ledger's routes; docs/positions.md#onboarding).
 
 use std::collections::HashMap;
 

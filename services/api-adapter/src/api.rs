@@ -4,9 +4,9 @@
 //!
 //! 1. **Declared size** — a `Content-Length` over the limit is 3104 before anything is read
 //!    (Hapi refuses an oversized payload before Mojaloop's plugins run, too).
-//! 2. **Headers** (`ferroloop_fspiop::headers`, reference §1.2) for paths of the `transfers` and
-//!    `fxTransfers` resources, on any method and also on paths that do not exist: Mojaloop's
-//!    header plugin runs before openapi-backend routes the request.
+//! 2. **Headers** (`ferroloop_fspiop::headers`, docs/fspiop-api.md#header-rules) for paths of the
+//!    `transfers` and `fxTransfers` resources, on any method and also on paths that do not exist:
+//!    Mojaloop's header plugin runs before openapi-backend routes the request.
 //!    Then, on those resources: **client identity** — with client certificates required
 //!    (`FSPIOP_TLS_CLIENT_CA_PATH`), `FSPIOP-Source` (or `FSPIOP-Proxy` when present) must be the
 //!    connection's certificate identity, else 3100 "Generic validation error - FSPIOP-Source does
@@ -26,8 +26,9 @@
 //!    query parameters and openapi-backend closes the query object).
 //! 6. `PATCH /transfers/{ID}` (after its body and parameters are valid, as in Mojaloop, whose
 //!    handler throws) → 501 / 2002.
-//! 7. `PUT /transfers/{ID}`: the `completedTimestamp` window (reference §1.3), skipped when an
-//!    `FSPIOP-Proxy` header is present.
+//! 7. `PUT /transfers/{ID}`: the `completedTimestamp` window
+//!    (docs/fspiop-api.md#the-completedtimestamp-window), skipped when an `FSPIOP-Proxy` header is
+//!    present.
 //! 8. JWS (`JWS_MODE`, or `JWS_VALIDATE=true` = `required`), on non-GET requests, last because
 //!    it is the costliest check: a missing `FSPIOP-Signature` is 3105 when required and passes
 //!    with `verify-if-present`; a present one needs the source's key and must verify (raw or

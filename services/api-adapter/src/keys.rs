@@ -1,7 +1,7 @@
 //! The participants' public JWS keys, in memory: the request path reads the current map with one
-//! lock-free-in-practice read (an `RwLock` held for an `Arc` clone) and never touches a file or
-//! the database (DESIGN §7). A background task refreshes the map from one of two sources
-//! (`JWS_KEYS_SOURCE`), every `JWS_KEYS_RELOAD_INTERVAL_MS`:
+//! lock-free-in-practice read (an `RwLock` held for an `Arc` clone) and never touches a file or the
+//! database (docs/fspiop-api.md#signatures-jws). A background task refreshes the map from one of
+//! two sources (`JWS_KEYS_SOURCE`), every `JWS_KEYS_RELOAD_INTERVAL_MS`:
 //!
 //! - **database** — the keys registered through the admin API (`PUT /participants/{name}/jwsKey`,
 //!   table `participant_jws_key`). Each tick reads only the admin change epoch (one primary-key

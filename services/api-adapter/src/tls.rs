@@ -1,4 +1,4 @@
-//! The FSPIOP listener over TLS (DESIGN §4.9).
+//! The FSPIOP listener over TLS (docs/fspiop-api.md#client-certificates-mtls).
 //!
 //! With `FSPIOP_TLS_CERT_PATH` and `FSPIOP_TLS_KEY_PATH` the listener speaks only TLS; with
 //! `FSPIOP_TLS_CLIENT_CA_PATH` as well, every client must present a certificate that chains to

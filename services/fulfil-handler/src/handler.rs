@@ -190,7 +190,8 @@ impl FulfilHandler {
         ))
     }
 
-    /// `PATCH` with ABORTED to a payee that answered RESERVED (reference §1.5 reserved-aborted).
+    /// `PATCH` with ABORTED to a payee that answered RESERVED (`reserved-aborted`,
+    /// docs/callbacks.md#the-reserved-flow).
     fn reserved_aborted(
         &self,
         item: &Item,
@@ -697,7 +698,7 @@ impl FulfilHandler {
 }
 
 /// The payee's error: its code when the catalogue knows it, else 3100 "API specification
-/// undefined errorCode" (the transfer still aborts, reference §3.4).
+/// undefined errorCode" (the transfer still aborts, docs/transfer-states.md#payee-responses).
 fn payee_error(bytes: &[u8]) -> (u16, String) {
     let undefined = || {
         let error = FspiopError::with_detail(

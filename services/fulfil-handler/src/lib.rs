@@ -1,14 +1,15 @@
 //! The fulfil handler: consumes `topic-transfer-fulfil` — the payee's `PUT /transfers/{id}`
 //! (actions `commit`, `reserve`, `reject`) and `PUT /transfers/{id}/error` (`abort`).
 //!
-//! Per message, in this order (mojaloop-reference §3.4 with DESIGN §4.5): a v1.0 `RESERVED` is
-//! dropped; the transfer must exist; the sender must be the payee (else 3100 to the sender and
-//! no state change — nobody but the payee can abort a transfer); a payee naming another
-//! destination than the payer aborts it; `transferState: ABORTED` is refused (v1.1 aborts with
-//! `PUT /error`); the duplicate check; then for a fulfilment: state RESERVED, a fulfilment
-//! whose SHA-256 is the condition (else abort), not expired (else 3303). Accepted fulfilments
-//! become `RECEIVED_FULFIL` and go to the position handler keyed by the payee's account; payee
-//! errors become `RECEIVED_ERROR` and go keyed by the payer's account.
+//! Per message, in this order (docs/transfer-states.md#payee-responses, with
+//! docs/mojaloop-differences.md#routing-check-without-state-change): a v1.0 `RESERVED` is dropped;
+//! the transfer must exist; the sender must be the payee (else 3100 to the sender and no state
+//! change — nobody but the payee can abort a transfer); a payee naming another destination than the
+//! payer aborts it; `transferState: ABORTED` is refused (v1.1 aborts with `PUT /error`); the
+//! duplicate check; then for a fulfilment: state RESERVED, a fulfilment whose SHA-256 is the
+//! condition (else abort), not expired (else 3303). Accepted fulfilments become `RECEIVED_FULFIL`
+//! and go to the position handler keyed by the payee's account; payee errors become
+//! `RECEIVED_ERROR` and go keyed by the payer's account.
 
 mod handler;
 

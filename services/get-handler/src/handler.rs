@@ -10,7 +10,7 @@ use ferroloop_store::participants::ParticipantCache;
 use ferroloop_store::transfers;
 use ferroloop_store::{MySqlPool, StoreError};
 
-/// Reference §3.6: the detail Mojaloop gives with 3208.
+/// The detail Mojaloop gives with 3208 (docs/fspiop-api.md#answering-get).
 const NOT_FOUND_DETAIL: &str = "Provided Transfer ID was not found on the server.";
 
 #[derive(Debug)]

@@ -1,9 +1,9 @@
 //! The notification handler: consumes `topic-notification-event` (Mojaloop's envelope) and turns
-//! every event into HTTP callbacks to DFSPs — the callback matrix of mojaloop-reference §1.5
-//! ([`matrix`]) — with endpoints from the database (cached, invalidated by the admin change
-//! epoch), hub headers and optional hub JWS signatures on the callbacks the hub originates, the
-//! DFSP's own headers and exact body bytes on the ones it forwards, and bounded retries
-//! ([`delivery`], which also states the delivery guarantee).
+//! every event into HTTP callbacks to DFSPs — the callback matrix of
+//! docs/callbacks.md#the-callback-matrix ([`matrix`]) — with endpoints from the database (cached,
+//! invalidated by the admin change epoch), hub headers and optional hub JWS signatures on the
+//! callbacks the hub originates, the DFSP's own headers and exact body bytes on the ones it
+//! forwards, and bounded retries ([`delivery`], which also states the delivery guarantee).
 //!
 //! Differences from Mojaloop's adapter, deliberately:
 //! - callbacks are retried with bounded exponential backoff (Mojaloop never retries);

@@ -1,5 +1,6 @@
-//! The callback matrix (mojaloop-reference §1.5): which HTTP callbacks one notification event
-//! turns into — recipient, method, endpoint, whose headers, which body. Pure: no I/O.
+//! The callback matrix (docs/callbacks.md#the-callback-matrix): which HTTP callbacks one
+//! notification event turns into — recipient, method, endpoint, whose headers, which body. Pure:
+//! no I/O.
 //!
 //! | action | status | callbacks |
 //! |---|---|---|

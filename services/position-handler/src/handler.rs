@@ -386,7 +386,7 @@ impl PositionHandler {
         }
         if !patch_flow_commits.is_empty() {
             // The payee answered RESERVED: the hub tells the payer COMMITTED with the ledger's
-            // view (PUT) and the payee (PATCH), reference §1.5.
+            // view (PUT) and the payee (PATCH), docs/callbacks.md#the-reserved-flow.
             let ids: Vec<&str> = patch_flow_commits
                 .iter()
                 .map(|i| items[*i].transfer_id.as_str())

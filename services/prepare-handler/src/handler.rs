@@ -320,7 +320,8 @@ impl PrepareHandler {
                     .or_else(|| stored.map(|s| s.state));
                 match state {
                     // In progress: the DFSP will hear about it. Prepare counts RESERVED as
-                    // finished (reference §5): the payer gets the state.
+                    // finished (docs/duplicates-and-replays.md#prepare): the payer gets the
+                    // state.
                     None => {}
                     Some(state) if state.api_state() == ApiTransferState::Received => {}
                     Some(_) => match in_batch {

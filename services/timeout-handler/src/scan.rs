@@ -11,7 +11,7 @@ use ferroloop_store::transfers::{self, StateChange, TransferErrorRow, TransferRe
 use ferroloop_store::{MySqlPool, StoreError, db_time};
 use time::OffsetDateTime;
 
-/// Reason texts central-ledger records (reference §3.5).
+/// Reason texts central-ledger records (docs/transfer-states.md#expiry).
 const EXPIRED_PREPARED_REASON: &str = "Aborted by Timeout Handler";
 const RESERVED_TIMEOUT_REASON: &str = "Marked for expiration by Timeout Handler";
 

@@ -113,7 +113,8 @@ impl<'de> Deserialize<'de> for ErrorCode {
 pub enum EntryOrigin {
     /// `fspiop/error-codes.json`.
     ErrorCodesJson,
-    /// Added from mojaloop-reference §6 (6000 "Generic Settlement Error").
+    /// Added from central-ledger, which uses it (6000 "Generic Settlement Error";
+    /// docs/fspiop-api.md#error-codes-and-http-status).
     Reference,
 }
 
@@ -344,7 +345,7 @@ mod tests {
             // Every name has a constant with the same code.
             assert_eq!(lookup_name(entry.name).map(|e| e.code), Some(entry.code));
         }
-        // Only the reference extra sits outside the file.
+        // Only central-ledger's extra (6000) sits outside the file.
         let extras: Vec<_> = CATALOGUE
             .iter()
             .filter(|e| e.origin == EntryOrigin::Reference)

@@ -1,9 +1,9 @@
-//! The duplicate-request hash (DESIGN §4.4).
+//! The duplicate-request hash (docs/duplicates-and-replays.md#the-request-hash).
 //!
 //! `SHA-256(canonical JSON of the body)`, where the canonical form is compact and has every
 //! object's keys sorted, so that a resend with re-ordered keys or different whitespace is a
 //! duplicate rather than a "modified request" (Mojaloop hashes the key order as received, which
-//! its users report as a bug — reference §5, §11 #11).
+//! its users report as a bug — docs/duplicates-and-replays.md#why-not-mojaloops-hash).
 //!
 //! Keys are sorted here, explicitly, by their UTF-8 bytes: serde_json's map type is a `BTreeMap`
 //! by default but an insertion-ordered map when any crate in the build enables its

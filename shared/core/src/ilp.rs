@@ -1,4 +1,5 @@
-//! ILP condition and fulfilment (FSPIOP v1.1 §6.5.1.2, mojaloop-reference §9).
+//! ILP condition and fulfilment (FSPIOP v1.1 §6.5.1.2;
+//! docs/fspiop-api.md#condition-and-fulfilment).
 //!
 //! `fulfilment` is a 32-byte pre-image, `condition` its SHA-256, both base64url without padding
 //! (43 characters). The hub checks exactly two things, as central-ledger does:
@@ -50,7 +51,7 @@ pub enum FulfilmentError {
     Mismatch,
 }
 
-/// Why a condition was refused at prepare ("Condition validation failed" in the reference).
+/// Why a condition was refused at prepare ("Condition validation failed" in central-ledger).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConditionError {
     #[error("condition has {len} characters; at most {CONDITION_MAX_CHARS} are allowed")]

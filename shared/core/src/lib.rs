@@ -15,7 +15,7 @@
 //! - [`hash`] — the duplicate-request hash over canonical (sorted-key, compact) JSON.
 //! - [`position`] — the reservation rule (liquidity cover, then net debit cap) and in-order batch
 //!   application of position changes.
-//! - [`prepare`] — semantic validation of a prepare, in the reference's rule order.
+//! - [`prepare`] — semantic validation of a prepare, in central-ledger's rule order.
 //! - [`error`] — the FSPIOP error catalogue and [`FspiopError`](error::FspiopError).
 //! - [`view`] — the state body (GET and duplicate responses) of a stored transfer.
 //! - [`api`] — serde wire types of the FSPIOP transfer bodies.

@@ -23,8 +23,8 @@ pub enum FspIdError {
 ///
 /// Equality is exact and case-sensitive: central-ledger compares `FSPIOP-Source` with
 /// `payerFsp`/`payeeFsp` with `===`, and a case-folded match would let one participant act under
-/// a name that differs from its registered one. (The only case-insensitive comparison in the
-/// reference, payer ≠ payee for on-us transfers, is [`FspId::eq_ignore_case`].)
+/// a name that differs from its registered one. (The only case-insensitive comparison in
+/// central-ledger, payer ≠ payee for on-us transfers, is [`FspId::eq_ignore_case`].)
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FspId(String);
 
@@ -38,7 +38,7 @@ impl FspId {
         &self.0
     }
 
-    /// Case-insensitive comparison, for the reference's "payer and payee must differ" rule.
+    /// Case-insensitive comparison, for central-ledger's "payer and payee must differ" rule.
     pub fn eq_ignore_case(&self, other: &FspId) -> bool {
         self.0.to_lowercase() == other.0.to_lowercase()
     }

@@ -1,22 +1,23 @@
-//! The reservation rule and in-order application of position changes (DESIGN §5 I3, reference
-//! §3.2 step 4, §3.3, §12).
+//! The reservation rule and in-order application of position changes
+//! (docs/positions.md#the-reservation-rule, docs/positions.md#applying-a-batch-in-order,
+//! docs/invariants.md#i3-no-reservation-above-the-limits).
 //!
-//! Sign convention (reference §8.1): a DFSP's position is positive when it is a net debtor;
-//! its liquidity cover is the negated value of its settlement account (funds-in makes that
-//! account negative). A prepare of `amount` is reserved iff
+//! Sign convention (docs/positions.md#accounts-and-sign-convention): a DFSP's position is positive
+//! when it is a net debtor; its liquidity cover is the negated value of its settlement account
+//! (funds-in makes that account negative). A prepare of `amount` is reserved iff
 //!
 //! ```text
 //! amount ≤ min(net_debit_cap, liquidity_cover) − (value + reserved)
 //! ```
 //!
-//! checked as two rules in the reference's order: liquidity first (4001), then the net debit cap
+//! checked as two rules in central-ledger's order: liquidity first (4001), then the net debit cap
 //! (4200). All arithmetic is exact (`rust_decimal`).
 //!
-//! In a batch, every reservation is decided against the running position *including* every
-//! earlier reservation of the batch; central-ledger's batch handler widens the available amount
-//! instead (reference §3.3 step 6, [AS-IS] sign bug), which lets a batch overrun the cap.
-//! [`apply_batch`] has no separate "available" figure to get wrong: it recomputes from the
-//! running position for each operation.
+//! In a batch, every reservation is decided against the running position *including* every earlier
+//! reservation of the batch; central-ledger's batch handler widens the available amount instead (a
+//! sign bug; docs/mojaloop-differences.md#reservations-in-arrival-order), which lets a batch
+//! overrun the cap. [`apply_batch`] has no separate "available" figure to get wrong: it recomputes
+//! from the running position for each operation.
 
 use rust_decimal::Decimal;
 
@@ -259,7 +260,7 @@ mod tests {
 
     #[test]
     fn reference_worked_example() {
-        // Reference §8.1: NDC 1000, funds-in 2000, position 900, prepare 150 → 4200.
+        // docs/positions.md#worked-examples: NDC 1000, funds-in 2000, position 900, 150 → 4200.
         let position = AccountPosition::new(d("900"), Decimal::ZERO);
         let limits = AccountLimits::from_settlement_value(d("1000"), d("-2000"));
         assert_eq!(
@@ -310,7 +311,7 @@ mod tests {
 
     #[test]
     fn batch_decrements_availability() {
-        // The reference's batch bug would reserve all three (available grows by each amount).
+        // central-ledger's batch bug would reserve all three (available grows by each amount).
         let limits = AccountLimits::new(d("100"), d("1000"));
         let ops = [
             PositionOp::Reserve { amount: a("60") },

@@ -1,9 +1,11 @@
-//! Semantic validation of a prepare (mojaloop-reference §3.1 step 5), as one pure function.
+//! Semantic validation of a prepare (docs/fspiop-api.md#semantic-checks-of-a-prepare), as one pure
+//! function.
 //!
-//! Rules run in the reference's order and stop at the first failure, whose reason text is the
-//! one central-ledger sends (inside `3100 Generic validation error - <reason>`). Unlike the
-//! reference, the payee's account in the currency is validated here too (§12 item 8): a payee
-//! without one would otherwise make the commit fail after the payer's funds were reserved.
+//! Rules run in central-ledger's order and stop at the first failure, whose reason text is the
+//! one central-ledger sends (inside `3100 Generic validation error - <reason>`). Unlike
+//! central-ledger's default, the payee's account in the currency is validated here too
+//! (docs/mojaloop-differences.md#payee-account-validated-at-prepare): a payee without one would
+//! otherwise make the commit fail after the payer's funds were reserved.
 
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
@@ -57,7 +59,7 @@ pub struct ValidPrepare {
 /// Why a prepare is INVALID, plus what could be parsed (stored with the INVALID transfer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrepareRejection {
-    /// The reference's reason text.
+    /// central-ledger's reason text.
     pub reason: String,
     /// The amount, when it was at least syntactically an amount (kept for the record).
     pub amount: Option<Decimal>,
@@ -129,7 +131,7 @@ pub fn validate_prepare(check: &PrepareCheck<'_>) -> Result<ValidPrepare, Prepar
     }
     // 7. Payer and payee differ (case-insensitively), unless the scheme allows on-us transfers.
     if !check.allow_on_us && body.payer_fsp.eq_ignore_ascii_case(&body.payee_fsp) {
-        // "tranfers" is the reference's own spelling; DFSPs may match on it.
+        // "tranfers" is central-ledger's own spelling; DFSPs may match on it.
         return Err(reject(
             "Payer FSP and Payee FSP should be different, unless on-us tranfers are allowed by the Scheme"
                 .to_owned(),

@@ -1,11 +1,12 @@
 //! The transfer state machine of a regular (non-proxy, non-FX) transfer.
 //!
-//! Internal states are those central-ledger writes (mojaloop-reference §4) and are stored under
-//! exactly these names; DFSPs only ever see their [`ApiTransferState`]. [`transition`] is the one
-//! total function that says which event moves which state where: every state change the switch
-//! writes goes through it (storage invariant I4). The graph has no cycles, so a transfer enters
-//! each state at most once, and every non-final state has a [`finishing_event`] that reaches a
-//! final state without outside input (DESIGN §4.6: nothing stays intermediate forever).
+//! Internal states are those central-ledger writes (docs/transfer-states.md#internal-states) and
+//! are stored under exactly these names; DFSPs only ever see their [`ApiTransferState`].
+//! [`transition`] is the one total function that says which event moves which state where: every
+//! state change the switch writes goes through it (storage invariant I4). The graph has no cycles,
+//! so a transfer enters each state at most once, and every non-final state has a
+//! [`finishing_event`] that reaches a final state without outside input
+//! (docs/transfer-states.md#final-states: nothing stays intermediate forever).
 //!
 //! ```text
 //! (none) --PrepareAccepted--> RECEIVED_PREPARE
@@ -54,7 +55,7 @@ pub enum TransferState {
 }
 
 impl TransferState {
-    /// Every state, in the order of the reference table.
+    /// Every state, in the order of the table in docs/transfer-states.md#internal-states.
     pub const ALL: [TransferState; 12] = [
         TransferState::ReceivedPrepare,
         TransferState::Invalid,
@@ -101,7 +102,8 @@ impl TransferState {
         )
     }
 
-    /// The enumeration DFSPs see in callbacks and GET responses (reference §4 table).
+    /// The enumeration DFSPs see in callbacks and GET responses
+    /// (docs/transfer-states.md#the-api-enumeration).
     pub const fn api_state(self) -> ApiTransferState {
         match self {
             TransferState::ReceivedPrepare => ApiTransferState::Received,
@@ -347,7 +349,8 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::{BTreeSet, HashMap};
 
-    /// The regular-transfer graph of reference §4 plus funds-out, written as data.
+    /// The graph of docs/transfer-states.md#transitions (regular transfers plus funds-out), written
+    /// as data.
     const EDGES: [(Option<TransferState>, TransferEvent, TransferState); 13] = [
         (None, E::PrepareAccepted, S::ReceivedPrepare),
         (None, E::PrepareRejected, S::Invalid),

@@ -1,5 +1,5 @@
 //! The transfer's state as the hub reports it to a DFSP: GET responses and duplicate resends
-//! (mojaloop-reference §3.6 step 6).
+//! (docs/callbacks.md#bodies).
 
 use time::OffsetDateTime;
 

@@ -6,7 +6,7 @@
 //! The validator is hand-written (no JSON-schema engine) but reports the *first* failure exactly
 //! as Mojaloop does: openapi-backend runs ajv v8 over the body wrapped as `requestBody`, and
 //! central-services-error-handling's `createFSPIOPErrorFromOpenapiError` turns `errors[0]` into
-//! an FSPIOP error (mojaloop-reference §1.1):
+//! an FSPIOP error (docs/fspiop-api.md#schema-errors):
 //!
 //! | ajv keyword | code | ajv v8 message |
 //! |---|---|---|
@@ -510,7 +510,8 @@ pub fn check_body_size(len: usize) -> Result<(), FspiopError> {
     }
 }
 
-/// The adapter's extra fulfil check (`src/lib/validator.js`, reference §1.3): a
+/// The adapter's extra fulfil check (`src/lib/validator.js` in ml-api-adapter;
+/// docs/fspiop-api.md#the-completedtimestamp-window): a
 /// `completedTimestamp` must lie in `[now - max_fulfil_timeout, now + max_lag]`, else 3100. The
 /// adapter skips it when an `FSPIOP-Proxy` header is present; that decision is the caller's.
 pub fn check_completed_timestamp(

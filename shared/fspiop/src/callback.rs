@@ -1,5 +1,5 @@
-//! What the hub puts on the callbacks it sends to DFSPs (mojaloop-reference §1.5, "Header rules
-//! for callbacks"), the callback paths, and endpoint template rendering.
+//! What the hub puts on the callbacks it sends to DFSPs (docs/callbacks.md#header-rules), the
+//! callback paths, and endpoint template rendering (docs/callbacks.md#endpoints).
 //!
 //! Two kinds of callback:
 //! - **Hub-originated** ([`hub_callback_headers`]): errors, timeouts, GET answers, duplicate

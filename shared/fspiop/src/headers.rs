@@ -1,19 +1,19 @@
 //! Request header validation, exactly as Mojaloop's `fspiop-api-protocol-version-header-validator`
 //! plugin (central-services-shared `src/util/hapi/plugins/headerValidation.js` and
 //! `src/util/headerValidation`) does it for the adapter's `transfers` and `fxTransfers`
-//! resources (mojaloop-reference §1.2).
+//! resources (docs/fspiop-api.md#header-rules).
 //!
 //! Checks, in the plugin's order (the first failure is reported):
 //!
 //! 1. If an API gateway set `x-client-id` (and [`VersionConfig::check_client_id`]): with
 //!    `FSPIOP-Proxy`, proxy must equal the client id, else `FSPIOP-Source` must →
 //!    3100 `"Invalid fspiop-proxy header"` / `"Invalid fspiop-source header"`.
-//! 2. `Accept` — required for GET, POST and DELETE (reference §1.2), validated when present and
-//!    non-empty for PUT/PATCH: missing → 3102 `"Accept is required"`; not
-//!    `application/vnd.interoperability.<resource>+json[;version=X[.Y]]` (comma-separated list,
-//!    no space after the comma) → 3101 `"Invalid accept header"`; no listed version supported (a
-//!    missing version means "any") → 3001 with the supported versions as `{key: major, value:
-//!    minor}` extensions.
+//! 2. `Accept` — required for GET, POST and DELETE (docs/fspiop-api.md#content-type-and-accept),
+//!    validated when present and non-empty for PUT/PATCH: missing → 3102 `"Accept is required"`;
+//!    not `application/vnd.interoperability.<resource>+json[;version=X[.Y]]` (comma-separated
+//!    list, no space after the comma) → 3101 `"Invalid accept header"`; no listed version
+//!    supported (a missing version means "any") → 3001 with the supported versions as
+//!    `{key: major, value: minor}` extensions.
 //! 3. `Date` — always required, strict RFC 1123 (`ddd, DD MMM YYYY HH:mm:ss GMT`): 3102
 //!    `"Missing required date header"` / 3101 `"Invalid date header"`.
 //! 4. `Content-Type` — always required, **also for GET** (the plugin has no method exemption and
@@ -29,8 +29,8 @@
 //!    empty name, and every later check would fail less clearly).
 //!
 //! Ambiguities decided here:
-//! - The order Accept → Date → Content-Type follows the plugin's code; the reference's table lists
-//!   them in another order without saying which is checked first.
+//! - The order Accept → Date → Content-Type follows the plugin's code; descriptions of the plugin
+//!   list its rules in other orders without saying which is checked first.
 //! - In Mojaloop, body schema errors are found by openapi-backend *before* a missing
 //!   `FSPIOP-Source` (body validators run before parameter validators); here all header checks,
 //!   including `FSPIOP-Source`, run before the body is looked at. Only the precedence between two
@@ -38,7 +38,8 @@
 //! - Header values are read the way Node.js reads them: bytes as Latin-1, duplicate lines joined
 //!   with `", "` except for the headers Node keeps only once (first wins) — so two `Accept` lines
 //!   become one value with `", "` that the Accept pattern then refuses, as in Mojaloop.
-//! - The `Content-Length` check of the plugin is a no-op in the reference (§1.2, §12.12); the body
+//! - The `Content-Length` check of the plugin is a no-op in Mojaloop (it compares against an
+//!   undefined constant; docs/mojaloop-differences.md#path-id-query-string-and-body-size); the body
 //!   size limit lives in [`crate::body::MAX_BODY_BYTES`] and is enforced by the HTTP layer.
 
 use std::collections::BTreeMap;
@@ -68,13 +69,14 @@ pub mod names {
 
 /// The FSPIOP resource whose requests this switch serves.
 pub const TRANSFERS_RESOURCE: &str = "transfers";
-/// The resources the adapter runs header validation for (reference §1.2).
+/// The resources the adapter runs header validation for (docs/fspiop-api.md#header-rules).
 pub const VALIDATED_RESOURCES: [&str; 2] = ["transfers", "fxTransfers"];
 
 /// Accept versions Mojaloop's adapter supports by default (`PROTOCOL_VERSIONS.ACCEPT.VALIDATELIST`).
 pub const DEFAULT_ACCEPT_VERSIONS: [&str; 5] = ["1", "1.0", "1.1", "2", "2.0"];
 /// Content-Type versions supported by default (`PROTOCOL_VERSIONS.CONTENT.VALIDATELIST`); the
-/// order is the reference's and shows in the 3001 extension list.
+/// order is Mojaloop's and shows in the 3001 extension list
+/// (docs/fspiop-api.md#content-type-and-accept).
 pub const DEFAULT_CONTENT_VERSIONS: [&str; 3] = ["1.1", "1.0", "2.0"];
 
 /// Detail of 3102 for a missing `Accept`.
@@ -768,7 +770,7 @@ mod tests {
                 "Missing mandatory element - Content-type is required".into()
             )
         );
-        // Required for GET too (reference §1.2: "Always required").
+        // Required for GET too (docs/fspiop-api.md#content-type-and-accept: always required).
         assert_eq!(
             err(&Method::GET, &with("Content-Type", None)),
             (

@@ -1,5 +1,5 @@
-//! FSPIOP JWS: the `FSPIOP-Signature` header (FSPIOP v1.1 "Signature" document,
-//! `fspiop/docs/signature.md`; mojaloop-reference §10).
+//! FSPIOP JWS: the `FSPIOP-Signature` header (FSPIOP v1.1 "Signature" document;
+//! docs/fspiop-api.md#signatures-jws).
 //!
 //! The header value is a JSON object `{"protectedHeader": BASE64URL(UTF8(protected header JSON)),
 //! "signature": BASE64URL(JWS signature)}` over the standard JWS signing input
@@ -10,14 +10,15 @@
 //! output is byte-identical to the SDK's for the same body, headers and RSA key (PKCS#1 v1.5 and
 //! ECDSA/RFC 6979 signatures are deterministic).
 //!
-//! [`verify`] applies the SDK validator's rules (reference §10.2) plus the spec's rule that other
-//! protected HTTP header parameters must equal the request's:
+//! [`verify`] applies the rules of Mojaloop's SDK validator (docs/fspiop-api.md#signatures-jws)
+//! plus the signature document's rule that other protected HTTP header parameters must equal the
+//! request's:
 //! - a body, and the headers `FSPIOP-Source`, `FSPIOP-URI`, `FSPIOP-HTTP-Method` and
 //!   `FSPIOP-Signature`, are required (the caller picks the public key by `FSPIOP-Source`);
 //! - the signature must verify, with `alg` fitting the key, over the **raw body bytes** (what the
 //!   spec says and what forwarding byte-for-byte preserves) **or** over the body's canonical form
 //!   (keys sorted, compact — `ferroloop_core::hash::canonical_json`, what the SDK validator
-//!   re-serialises and verifies; DESIGN §4.8);
+//!   re-serialises and verifies; docs/mojaloop-differences.md#signatures-and-client-certificates);
 //! - the protected header must have `alg`, and `FSPIOP-URI`, `FSPIOP-HTTP-Method`,
 //!   `FSPIOP-Source` equal to the HTTP headers; a non-empty protected `Date` must equal the `Date`
 //!   header; `FSPIOP-Destination` must be in both or neither and equal; any other member that is

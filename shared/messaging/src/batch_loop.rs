@@ -1,8 +1,9 @@
 //! The consume → handle → produce → store-offsets loop every Kafka-driven handler runs.
 //!
-//! Order per batch (DESIGN.md §6): the handler's database transaction commits, then the batch's
-//! output is produced and acknowledged, and only then are the input offsets stored. A crash at
-//! any point replays the batch, which is why every handler must be idempotent.
+//! Order per batch (docs/delivery.md#the-order-inside-a-batch): the handler's database transaction
+//! commits, then the batch's output is produced and acknowledged, and only then are the input
+//! offsets stored. A crash at any point replays the batch, which is why every handler must be
+//! idempotent.
 //!
 //! Failure policy, so that one error never wedges a partition:
 //! - transient errors (database unavailable, deadlock, broker unavailable) are retried with

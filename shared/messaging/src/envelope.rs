@@ -1,6 +1,6 @@
-//! Mojaloop's message envelope ("streaming protocol", mojaloop-reference §2.2) as carried on the
-//! four boundary topics, so that Mojaloop's ml-api-adapter can sit in front of our handlers and
-//! our adapter in front of Mojaloop's central-ledger.
+//! Mojaloop's message envelope ("streaming protocol", docs/fspiop-api.md#the-message-envelope) as
+//! carried on the four boundary topics, so that Mojaloop's ml-api-adapter can sit in front of our
+//! handlers and our adapter in front of Mojaloop's central-ledger.
 //!
 //! The original request body travels as a data URI (`data:<content-type>;base64,<bytes>`) so the
 //! exact bytes — and with them a DFSP's JWS signature — reach the counterparty unchanged.

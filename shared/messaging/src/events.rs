@@ -1,5 +1,5 @@
-//! Mojaloop's event vocabulary (reference §2.3) and the builders handlers use to turn the
-//! message they consumed into the message they produce.
+//! Mojaloop's event vocabulary (docs/fspiop-api.md#event-types-and-actions) and the builders
+//! handlers use to turn the message they consumed into the message they produce.
 //!
 //! Two kinds of output exist:
 //! - *forwarded*: the DFSP's original content (headers and body bytes) travels on, so the
@@ -267,7 +267,7 @@ mod tests {
     }
 }
 
-/// Which FSPIOP request an inbound envelope carries (reference §1.4).
+/// Which FSPIOP request an inbound envelope carries (docs/fspiop-api.md#event-types-and-actions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InboundKind {
     /// `POST /transfers`.

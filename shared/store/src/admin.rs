@@ -629,7 +629,8 @@ pub async fn record_funds_in_request(
     Ok(FundsInOutcome::Recorded)
 }
 
-/// Reason recorded when a funds-out would overdraw the settlement account (reference §8.1).
+/// Reason recorded when a funds-out would overdraw the settlement account
+/// (docs/positions.md#funds-in-and-out).
 pub const INSUFFICIENT_FUNDS_REASON: &str = "Aborted due to insufficient funds";
 
 /// What happened to a funds-out prepare-and-reserve request.

@@ -1,11 +1,11 @@
 //! Participants' callback endpoints (`participant_endpoint`), by participant name, with the
 //! read-through cache the notification handler uses.
 //!
-//! The cache follows the participant cache's rules (DESIGN §7): a miss reads the database (one
-//! query per batch for every name missing), nothing is cached as absent — a participant whose
-//! endpoints are registered a moment ago is found by the next batch — and every admin change
-//! (which bumps the admin change epoch, see [`crate::admin::set_endpoint`]) empties the cache at
-//! the next [`EndpointCache::refresh`].
+//! The cache follows the participant cache's rules (docs/architecture.md#caches): a miss reads the
+//! database (one query per batch for every name missing), nothing is cached as absent — a
+//! participant whose endpoints are registered a moment ago is found by the next batch — and every
+//! admin change (which bumps the admin change epoch, see [`crate::admin::set_endpoint`]) empties
+//! the cache at the next [`EndpointCache::refresh`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

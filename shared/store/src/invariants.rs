@@ -1,4 +1,4 @@
-//! The SQL that checks the storage invariants of DESIGN.md §5. Each function returns the rows
+//! The SQL that checks the storage invariants (docs/invariants.md). Each function returns the rows
 //! that violate its invariant, so "holds" means "returned nothing". The test suite calls these
 //! after every scenario and the load test's validity gate calls them after a run.
 

@@ -1,9 +1,9 @@
 //! Participants and their accounts, with the read-through cache the handlers use.
 //!
-//! DESIGN §7: whatever the admin API creates is usable by the very next request (a miss reads
-//! the database, nothing is cached as absent), and changes reach the cache through the admin
-//! change epoch, which every admin transaction bumps and [`ParticipantCache::refresh`] compares
-//! once per batch.
+//! Whatever the admin API creates is usable by the very next request (docs/architecture.md#caches;
+//! a miss reads the database, nothing is cached as absent), and changes reach the cache through the
+//! admin change epoch, which every admin transaction bumps and [`ParticipantCache::refresh`]
+//! compares once per batch.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -4,7 +4,8 @@
 //! give the liquidity cover) with one `SELECT … FOR UPDATE` in account-id order, decides in
 //! memory with `ferroloop_core::position`, then writes the new values and the journal. Because
 //! the lock is taken in every batch transaction, a second consumer that briefly believes it owns
-//! the same partition waits instead of writing from a stale view (DESIGN §6).
+//! the same partition waits instead of writing from a stale view
+//! (docs/positions.md#locking-and-concurrent-consumers).
 
 use std::collections::HashMap;
 
@@ -25,7 +26,8 @@ pub struct LockedPosition {
     /// nothing).
     pub net_debit_cap: Option<Decimal>,
     /// The participant's settlement account in the same currency and its position; the
-    /// liquidity cover is its negation (funds in make it negative, reference §8).
+    /// liquidity cover is its negation (funds in make it negative,
+    /// docs/positions.md#accounts-and-sign-convention).
     pub settlement_account_id: Option<u32>,
     pub settlement_value: Option<Decimal>,
 }

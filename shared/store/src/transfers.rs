@@ -157,7 +157,8 @@ pub async fn lock_transfers_skip_locked(
     Ok(found)
 }
 
-/// Which duplicate-check table: one per kind of request (reference §5).
+/// Which duplicate-check table: one per kind of request
+/// (docs/duplicates-and-replays.md#insert-first-claims).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DuplicateCheck {
     /// POST /transfers (and admin funds in/out).
@@ -188,11 +189,12 @@ pub struct DuplicateRecord {
     pub source_event_id: String,
 }
 
-/// Insert-first duplicate check (DESIGN §4.4): inserts a record for every id that has none and
-/// returns the record each id has now. A returned record whose `source_event_id` is the
-/// caller's event is the caller's own (new request, or a replay of it); any other means the id
-/// was used before. Runs inside the batch transaction, so the insert and the write it guards
-/// commit together; a racing first request waits on the unique key and then sees ours.
+/// Insert-first duplicate check (docs/duplicates-and-replays.md#insert-first-claims): inserts a
+/// record for every id that has none and returns the record each id has now. A returned record
+/// whose `source_event_id` is the caller's event is the caller's own (new request, or a replay of
+/// it); any other means the id was used before. Runs inside the batch transaction, so the insert
+/// and the write it guards commit together; a racing first request waits on the unique key and then
+/// sees ours.
 pub async fn claim_duplicate_checks(
     conn: &mut MySqlConnection,
     check: DuplicateCheck,

@@ -318,3 +318,45 @@ async fn invariant_queries_catch_broken_positions_journals_and_transitions() {
         "{i4:?}"
     );
 }
+
+/// A database that applied a migration before its comments were reworded still migrates: the
+/// recorded checksum of exactly the released text is accepted; any other checksum is refused.
+#[tokio::test]
+async fn a_reworded_migration_comment_does_not_block_upgrades() {
+    let db = TestDatabase::new().await;
+    let version = 20261202000001_i64;
+    let released = "1085f0e2bab46846cde07df64ad80f866b1268c4d4e9a7c9d31b583ca1a65fefe01ed0ffe272f36239b430e38611f7d0";
+    let set_checksum = |hex: &'static str| {
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = ? WHERE version = ?")
+            .bind(bytes)
+            .bind(version)
+    };
+    let mut args = db.args();
+    args.database_migrate = true;
+
+    set_checksum(released).execute(&db.pool).await.unwrap();
+    ferroloop_store::connect(&args)
+        .await
+        .expect("upgrade from the released text");
+    let current = ferroloop_store::MIGRATOR
+        .iter()
+        .find(|m| m.version == version)
+        .unwrap();
+    let stored: Vec<u8> =
+        sqlx::query_scalar("SELECT checksum FROM _sqlx_migrations WHERE version = ?")
+            .bind(version)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, current.checksum.as_ref());
+
+    set_checksum("00").execute(&db.pool).await.unwrap();
+    assert!(
+        ferroloop_store::connect(&args).await.is_err(),
+        "a migration whose text really changed is refused"
+    );
+}

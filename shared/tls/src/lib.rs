@@ -1,5 +1,6 @@
-//! TLS for ferroloop (DESIGN §4.9): rustls configurations built from PEM files, the identity a
-//! client certificate asserts, and configurations that follow their files.
+//! TLS for ferroloop (docs/fspiop-api.md#client-certificates-mtls): rustls configurations built
+//! from PEM files, the identity a client certificate asserts, and configurations that follow their
+//! files.
 //!
 //! - Crypto is rustls' `ring` provider only. reqwest and rustls look for a process-wide default
 //!   provider; [`install_crypto_provider`] installs ring as that default, and every process that

@@ -1,4 +1,4 @@
-//! Every header rule of mojaloop-reference §1.2 through HTTP: status, errorCode, exact
+//! Every header rule of docs/fspiop-api.md#header-rules through HTTP: status, errorCode, exact
 //! errorDescription (and the supported-versions extension list of 3001).
 
 use std::time::{Duration, SystemTime};

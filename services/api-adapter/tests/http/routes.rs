@@ -360,7 +360,8 @@ async fn completed_timestamp_window() {
             .to_owned(),
     );
 
-    // The reference defaults: 300 s back, 200 ms ahead.
+    // Mojaloop's defaults (docs/fspiop-api.md#the-completedtimestamp-window): 300 s back, 200 ms
+    // ahead.
     let app = TestApp::start().await;
     let put = |offset: time::Duration| Req::put(&new_id(), &fulfil_at(&timestamp(offset)));
     assert_eq!(

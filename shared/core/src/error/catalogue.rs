@@ -1,6 +1,6 @@
-//! The FSPIOP error catalogue, generated once from `fspiop/error-codes.json` (plus 6000 from
-//! mojaloop-reference §6). A test compares it with the file entry by entry; do not edit by hand
-//! without updating the file.
+//! The FSPIOP error catalogue, generated once from `fspiop/error-codes.json` (plus central-ledger's
+//! 6000, docs/fspiop-api.md#error-codes-and-http-status). A test compares it with the file entry by
+//! entry; do not edit by hand without updating the file.
 
 use super::{CatalogueEntry, EntryOrigin, ErrorCode, entry};
 
@@ -94,7 +94,7 @@ impl ErrorCode {
     pub const GENERIC_SETTLEMENT_ERROR: ErrorCode = ErrorCode(6000);
 }
 
-/// Every catalogue entry, in the file's order (sorted by code), then the reference extras.
+/// Every catalogue entry, in the file's order (sorted by code), then central-ledger's extras.
 #[rustfmt::skip]
 pub static CATALOGUE: [CatalogueEntry; 87] = [
     entry(1000, "COMMUNICATION_ERROR", "Communication error", None, EntryOrigin::ErrorCodesJson),
@@ -184,6 +184,6 @@ pub static CATALOGUE: [CatalogueEntry; 87] = [
     entry(7214, "TP_FAILED_REG_ACCOUNT_LINKS", "Failed to register account links with oracle", None, EntryOrigin::ErrorCodesJson),
     entry(7300, "TP_AUTH_SERVICE_ERROR", "Generic Thirdparty auth service error", None, EntryOrigin::ErrorCodesJson),
     // Not in error-codes.json (which is the SDK's list); central-ledger uses it when no settlement
-    // model matches (mojaloop-reference §6).
+    // model matches (docs/fspiop-api.md#error-codes-and-http-status).
     entry(6000, "GENERIC_SETTLEMENT_ERROR", "Generic Settlement Error", None, EntryOrigin::Reference),
 ];

@@ -1,5 +1,5 @@
 //! ILP packet decoding (OER), for diagnostics only — the hub stores `ilpPacket` verbatim and never
-//! bases a decision on it (mojaloop-reference §9.1).
+//! bases a decision on it (docs/fspiop-api.md#condition-and-fulfilment).
 //!
 //! ```text
 //! envelope          = type:uint8 || varOctetString(content)

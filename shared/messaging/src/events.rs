@@ -196,7 +196,7 @@ pub fn new_hub_event(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::envelope::data_uri;
+    use crate::envelope::{Authentication, data_uri};
     use ferroloop_core::error::ErrorCode;
 
     fn prepare() -> Envelope {
@@ -255,6 +255,25 @@ mod tests {
         );
         assert_eq!(out.transfer_id(), "t");
         assert_eq!(out.metadata.event.response_to.as_deref(), Some("e0"));
+    }
+
+    #[test]
+    fn the_adapters_principal_travels_in_the_context_and_survives_json() {
+        for kind in [InboundKind::Prepare, InboundKind::Fulfil, InboundKind::Get] {
+            let envelope = inbound_envelope(&InboundRequest {
+                kind,
+                transfer_id: "t",
+                headers: BTreeMap::from([("fspiop-source".to_owned(), "payerfsp".to_owned())]),
+                body: b"{}",
+                payer_payee: Some(("payerfsp", "payeefsp")),
+                transfer_state: None,
+                principal: Principal::new("payerfsp", Authentication::Mtls),
+            });
+            let parsed = Envelope::from_json_bytes(&envelope.to_json_bytes()).unwrap();
+            let principal = parsed.principal().expect("a principal");
+            assert_eq!(principal.fsp, "payerfsp");
+            assert_eq!(principal.authenticated_by, Authentication::Mtls);
+        }
     }
 
     #[test]

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use ferroloop_core::state::TransferState;
 use ferroloop_messaging::events::{InboundKind, InboundRequest, inbound_envelope};
-use ferroloop_messaging::{BatchConsumer, BatchProducer, Envelope, KafkaArgs, OutboundMessage};
+use ferroloop_messaging::{
+    Authentication, BatchConsumer, BatchProducer, Envelope, KafkaArgs, OutboundMessage, Principal,
+};
 use ferroloop_store::admin;
 use ferroloop_telemetry::TelemetryArgs;
 use ferroloop_testkit::{TestBroker, TestDatabase};
@@ -393,6 +395,7 @@ impl Pipeline {
             body: bytes,
             payer_payee: Some((payer, payee)),
             transfer_state: None,
+            principal: Principal::new(source, Authentication::Mtls),
         })
     }
 
@@ -411,6 +414,7 @@ impl Pipeline {
             body: &bytes,
             payer_payee: None,
             transfer_state: body["transferState"].as_str(),
+            principal: Principal::new(source, Authentication::Mtls),
         })
     }
 
@@ -429,6 +433,7 @@ impl Pipeline {
             body: &bytes,
             payer_payee: None,
             transfer_state: None,
+            principal: Principal::new(source, Authentication::Mtls),
         })
     }
 
@@ -440,6 +445,7 @@ impl Pipeline {
             body: b"",
             payer_payee: None,
             transfer_state: None,
+            principal: Principal::new(source, Authentication::Mtls),
         })
     }
 

@@ -57,8 +57,8 @@ use ferroloop_core::id::TransferId;
 use ferroloop_fspiop::body::{self as body_rules, CORRELATION_ID, PAYLOAD_TOO_LARGE};
 use ferroloop_fspiop::headers::{self, ValidatedHeaders, names};
 use ferroloop_fspiop::jws;
-use ferroloop_messaging::OutboundMessage;
 use ferroloop_messaging::events::{InboundKind, InboundRequest, inbound_envelope};
+use ferroloop_messaging::{Authentication, OutboundMessage, Principal};
 use futures::StreamExt as _;
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -217,9 +217,14 @@ async fn handle(app: &AppState, parts: &Parts, body: Body) -> Result<Response, F
     } else {
         None
     };
+    // The strongest sender authentication that passed; the handlers authorise on it.
+    let mut authenticated_by = Authentication::None;
     if let Some(validated) = &validated {
         if app.client_identity_required {
             check_client_identity(parts, validated)?;
+            authenticated_by = Authentication::Mtls;
+        } else if app.versions.check_client_id && validated.get(names::X_CLIENT_ID).is_some() {
+            authenticated_by = Authentication::Gateway;
         }
         if let Some(window) = app.date_max_skew {
             check_date_window(validated, window, time::OffsetDateTime::now_utc())?;
@@ -292,10 +297,22 @@ async fn handle(app: &AppState, parts: &Parts, body: Body) -> Result<Response, F
                 )
             })?;
             jws::verify(&bytes, validated.headers(), key)?;
+            if authenticated_by == Authentication::None {
+                authenticated_by = Authentication::Jws;
+            }
         }
     }
 
-    produce(app, operation, validated, &bytes, parsed.as_ref()).await
+    let principal = Principal::new(validated.source(), authenticated_by);
+    produce(
+        app,
+        operation,
+        validated,
+        principal,
+        &bytes,
+        parsed.as_ref(),
+    )
+    .await
 }
 
 /// The connection's client certificate must stand for the request's sender: `FSPIOP-Proxy` when
@@ -355,6 +372,7 @@ async fn produce(
     app: &AppState,
     operation: Operation<'_>,
     validated: ValidatedHeaders,
+    principal: Principal,
     bytes: &[u8],
     parsed: Option<&Value>,
 ) -> Result<Response, FspiopError> {
@@ -403,6 +421,7 @@ async fn produce(
         payer_payee: (kind == InboundKind::Prepare)
             .then(|| (member("payerFsp"), member("payeeFsp"))),
         transfer_state: (kind == InboundKind::Fulfil).then(|| member("transferState")),
+        principal,
     });
     let message = OutboundMessage {
         topic: topic.clone(),

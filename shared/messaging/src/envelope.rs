@@ -60,8 +60,46 @@ pub struct Context {
     pub payee: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ferroloop: Option<Value>,
+    /// The sender the API adapter authenticated (ferroloop's own member): handlers authorise on
+    /// it, never on a header the DFSP wrote (docs/security.md#the-principal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<Principal>,
     #[serde(flatten)]
     pub other: serde_json::Map<String, Value>,
+}
+
+/// Who sent a request, as the API adapter established it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    /// The participant the request was authenticated as.
+    pub fsp: String,
+    /// How the adapter knows.
+    #[serde(rename = "authenticatedBy")]
+    pub authenticated_by: Authentication,
+}
+
+impl Principal {
+    pub fn new(fsp: impl Into<String>, authenticated_by: Authentication) -> Self {
+        Self {
+            fsp: fsp.into(),
+            authenticated_by,
+        }
+    }
+}
+
+/// How the API adapter established a request's sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Authentication {
+    /// The TLS client certificate's identity.
+    Mtls,
+    /// The `X-Client-Id` an authenticating API gateway set.
+    Gateway,
+    /// A JWS signature verified with the participant's registered key.
+    Jws,
+    /// Nothing: the adapter runs without sender authentication and took `FSPIOP-Source` as
+    /// written (development set-ups only; the adapter warns at start and exports a gauge).
+    None,
 }
 
 /// `content.payload`: the body as a data URI, or as decoded JSON (Mojaloop uses both).
@@ -212,6 +250,12 @@ impl Envelope {
             .uri_params
             .as_ref()
             .map_or(self.id.as_str(), |p| p.id.as_str())
+    }
+
+    /// The authenticated sender the API adapter recorded, if the envelope carries one (an
+    /// envelope from another adapter, such as Mojaloop's, carries none).
+    pub fn principal(&self) -> Option<&Principal> {
+        self.content.context.as_ref()?.principal.as_ref()
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {

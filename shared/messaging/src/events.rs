@@ -14,7 +14,7 @@ use ferroloop_core::error::FspiopError;
 use serde::Serialize;
 
 use crate::envelope::{
-    Content, Context, Envelope, Event, EventState, Metadata, Payload, UriParams, now_iso,
+    Content, Context, Envelope, Event, EventState, Metadata, Payload, Principal, UriParams, now_iso,
 };
 
 /// `metadata.event.type` values.
@@ -313,6 +313,8 @@ pub struct InboundRequest<'a> {
     pub payer_payee: Option<(&'a str, &'a str)>,
     /// For a fulfil: the body's `transferState`.
     pub transfer_state: Option<&'a str>,
+    /// The sender as the adapter authenticated it.
+    pub principal: Principal,
 }
 
 /// Builds the boundary envelope Mojaloop's adapter produces for a request: the body travels as
@@ -342,18 +344,17 @@ pub fn inbound_envelope(request: &InboundRequest<'_>) -> Envelope {
         InboundKind::Error => (event_type::FULFIL, action::ABORT),
         InboundKind::Get => (event_type::GET, action::GET),
     };
-    let (payload, context) = if request.kind == InboundKind::Get {
+    let (payload, original) = if request.kind == InboundKind::Get {
         (Payload::Json(serde_json::json!({})), None)
     } else {
         let uri = crate::envelope::data_uri(&content_type, request.body);
-        (
-            Payload::Text(uri.clone()),
-            Some(Context {
-                original_request_payload: Some(uri),
-                ..Context::default()
-            }),
-        )
+        (Payload::Text(uri.clone()), Some(uri))
     };
+    let context = Some(Context {
+        original_request_payload: original,
+        principal: Some(request.principal.clone()),
+        ..Context::default()
+    });
     Envelope {
         id: request.transfer_id.to_owned(),
         from,

@@ -22,7 +22,7 @@ pub mod producer;
 pub use batch_loop::{BatchHandler, HandlerError, LoopParts, RetryPolicy};
 pub use config::{KafkaArgs, Topics};
 pub use consumer::{BatchConsumer, ReceivedMessage};
-pub use envelope::{Envelope, EventState, Payload};
+pub use envelope::{Authentication, Envelope, EventState, Payload, Principal};
 pub use output::Outputs;
 pub use producer::{BatchProducer, OutboundMessage};
 pub use rdkafka::error::KafkaError;

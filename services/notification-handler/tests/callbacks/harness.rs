@@ -20,7 +20,9 @@ use ferroloop_core::view::TransferView;
 use ferroloop_messaging::events::{
     self, InboundKind, InboundRequest, action, event_type, inbound_envelope,
 };
-use ferroloop_messaging::{BatchProducer, Envelope, EventState, OutboundMessage};
+use ferroloop_messaging::{
+    Authentication, BatchProducer, Envelope, EventState, OutboundMessage, Principal,
+};
 use ferroloop_notification_handler::{CallbackArgs, Config, Running};
 use ferroloop_store::admin;
 use ferroloop_telemetry::TelemetryArgs;
@@ -544,6 +546,7 @@ pub fn prepare_inbound(id: &str, payer: &str, payee: &str, bytes: &[u8]) -> Enve
         body: bytes,
         payer_payee: Some((payer, payee)),
         transfer_state: None,
+        principal: Principal::new(payer, Authentication::Mtls),
     })
 }
 
@@ -568,6 +571,7 @@ pub fn fulfil_inbound(
         body: bytes,
         payer_payee: None,
         transfer_state: Some(state),
+        principal: Principal::new(payee, Authentication::Mtls),
     })
 }
 
@@ -580,6 +584,7 @@ pub fn error_inbound(id: &str, payee: &str, payer: Option<&str>, bytes: &[u8]) -
         body: bytes,
         payer_payee: None,
         transfer_state: None,
+        principal: Principal::new(payee, Authentication::Mtls),
     })
 }
 
@@ -592,6 +597,7 @@ pub fn get_inbound(id: &str, requester: &str) -> Envelope {
         body: b"",
         payer_payee: None,
         transfer_state: None,
+        principal: Principal::new(requester, Authentication::Mtls),
     })
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ferroloop_messaging::envelope::{Payload, decode_data_uri};
-use ferroloop_messaging::{Envelope, KafkaArgs};
+use ferroloop_messaging::{Authentication, Envelope, KafkaArgs};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::io::AsyncWriteExt as _;
@@ -50,9 +50,17 @@ fn assert_carries(envelope: &Envelope, request: &Req, id: &str) {
     );
     let content_type = request.header("Content-Type").unwrap();
     assert_eq!(envelope.content_type, content_type);
+    // The sender, as the adapter established it (no sender authentication configured here).
+    let principal = envelope.principal().expect("the adapter's principal");
+    assert_eq!(
+        Some(principal.fsp.as_str()),
+        request.header("FSPIOP-Source")
+    );
+    assert_eq!(principal.authenticated_by, Authentication::None);
     if request.method == "GET" {
         assert_eq!(envelope.content.payload, Payload::Json(json!({})));
-        assert!(envelope.content.context.is_none());
+        let context = envelope.content.context.as_ref().unwrap();
+        assert!(context.original_request_payload.is_none());
         return;
     }
     let Payload::Text(uri) = &envelope.content.payload else {

@@ -19,6 +19,7 @@
 
 pub mod body;
 pub mod callback;
+pub mod endpoint;
 pub mod headers;
 pub mod jws;
 

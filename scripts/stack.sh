@@ -196,7 +196,13 @@ restart-broker)
   create_topics
   ;;
 drop-test-databases)
-  for db in $(root_sql "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'ft\\_%'" | tail -n +2); do
+  # Test databases are named ft_<UUIDv7>, whose first 12 hex digits are the creation time in ms:
+  # only those older than 30 minutes are dropped, so a test running right now (another checkout,
+  # another engineer's suite on the same server) keeps its database.
+  for db in $(root_sql "SELECT schema_name FROM information_schema.schemata
+                        WHERE schema_name LIKE 'ft\\_%'
+                          AND CONV(SUBSTRING(schema_name, 4, 12), 16, 10)
+                              < (UNIX_TIMESTAMP() - 1800) * 1000" | tail -n +2); do
     root_sql "DROP DATABASE \`$db\`"
   done
   ;;

@@ -1,7 +1,8 @@
 //! Operator security over real HTTP against a fresh MariaDB database per test: bearer tokens
-//! (401/403), configurable roles, maker/checker for funds and limits (executed exactly once,
-//! never by the maker, never after expiry or rejection), and the hash-chained audit log, whose
-//! verification names the row an SQL edit, deletion or insertion broke.
+//! (401/403), configurable roles, maker/checker for every change to money, limits and trust
+//! (executed exactly once, never by the maker, never after expiry or rejection), and the
+//! hash-chained audit log, whose verification names the row an SQL edit, deletion or insertion
+//! broke.
 
 use std::path::{Path, PathBuf};
 

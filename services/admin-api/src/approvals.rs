@@ -107,6 +107,15 @@ impl<'a> Pending<'a> {
             body,
         }
     }
+
+    /// The same change, about a transfer of an account (funds in/out).
+    pub fn on_transfer(self, account_id: u32, transfer_id: &'a str) -> Self {
+        Self {
+            account_id: Some(account_id),
+            transfer_id: Some(transfer_id),
+            ..self
+        }
+    }
 }
 
 fn store_error(e: impl Into<ferroloop_store::StoreError>) -> ApiError {

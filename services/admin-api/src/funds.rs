@@ -289,13 +289,8 @@ pub async fn record_funds(
 ) -> ApiResult<Response> {
     let account_id = input::path_id("id", &id)?;
     let request = parse_record(account_id, &body.0)?;
-    let pending = Pending {
-        action: &request.action,
-        participant: &name,
-        account_id: Some(account_id),
-        transfer_id: Some(&request.transfer_id),
-        body: &body.0,
-    };
+    let pending =
+        Pending::new(&request.action, &name, &body.0).on_transfer(account_id, &request.transfer_id);
     approvals::submit(&app, &ctx, pending).await
 }
 
@@ -399,12 +394,7 @@ pub async fn finish_funds_out(
 ) -> ApiResult<Response> {
     let account_id = input::path_id("id", &id)?;
     let request = parse_finish(account_id, &transfer_id, &body.0)?;
-    let pending = Pending {
-        action: &request.action,
-        participant: &name,
-        account_id: Some(account_id),
-        transfer_id: Some(&request.transfer_id),
-        body: &body.0,
-    };
+    let pending =
+        Pending::new(&request.action, &name, &body.0).on_transfer(account_id, &request.transfer_id);
     approvals::submit(&app, &ctx, pending).await
 }

@@ -250,7 +250,8 @@ impl App {
         assert_eq!(done.assert_status(200)["status"], "EXECUTED");
     }
 
-    async fn settlement(&self, dfsp: &str) -> (u64, Decimal) {
+    /// The id and value of `dfsp`'s account of a ledger account type.
+    async fn account(&self, dfsp: &str, account_type: &str) -> (u64, Decimal) {
         let accounts = self
             .get(&format!("/participants/{dfsp}/accounts"), &self.operator())
             .await
@@ -260,10 +261,14 @@ impl App {
             .as_array()
             .unwrap()
             .iter()
-            .find(|a| a["ledgerAccountType"] == "SETTLEMENT")
+            .find(|a| a["ledgerAccountType"] == account_type)
             .unwrap()
             .clone();
         (account["id"].as_u64().unwrap(), dec(&account["value"]))
+    }
+
+    async fn settlement(&self, dfsp: &str) -> (u64, Decimal) {
+        self.account(dfsp, "SETTLEMENT").await
     }
 
     /// A maker's funds-in: 202 with a pending request; returns its id.
@@ -944,21 +949,7 @@ async fn every_money_limit_or_trust_change_waits_for_a_different_checker() {
     )
     .await
     .assert_status(201);
-    let position = {
-        let accounts = app
-            .get("/participants/dfsp1/accounts", &op)
-            .await
-            .assert_status(200)
-            .clone();
-        accounts
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["ledgerAccountType"] == "POSITION")
-            .unwrap()["id"]
-            .as_u64()
-            .unwrap()
-    };
+    let (position, _) = app.account("dfsp1", "POSITION").await;
     // Deactivation (an emergency stop) needs no checker: it applies at once, with auth on too.
     app.put("/participants/dfsp1", &op, json!({"isActive": false}))
         .await

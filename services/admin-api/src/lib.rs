@@ -503,4 +503,27 @@ mod tests {
         assert!(!lenient.require_settlement_model);
         assert_eq!(lenient.hub_name, "Switch");
     }
+
+    #[test]
+    fn the_callback_allow_list_is_empty_by_default_and_must_parse() {
+        let base = ["admin-api", "--database-url", "mysql://u:p@h/db"];
+        let config = Config::try_parse_from(base).unwrap();
+        assert_eq!(config.callback_address_allow_list, AddressPolicy::default());
+        let allowed = Config::try_parse_from(base.into_iter().chain([
+            "--callback-address-allow-list",
+            "169.254.10.0/24, metadata.example",
+        ]))
+        .unwrap();
+        assert_eq!(
+            allowed.callback_address_allow_list,
+            AddressPolicy::parse("169.254.10.0/24,metadata.example").unwrap()
+        );
+        let bad = base
+            .into_iter()
+            .chain(["--callback-address-allow-list", "169.254.0.0/99"]);
+        assert!(
+            Config::try_parse_from(bad).is_err(),
+            "a bad list stops the start"
+        );
+    }
 }

@@ -14,7 +14,7 @@ DATABASE_URL="${DATABASE_URL:-mysql://ferroloop:ferroloop@127.0.0.1:3306/ferrolo
 # shellcheck source=scripts/admin-tokens.sh
 source "$ROOT/scripts/admin-tokens.sh"
 if [ "$ADMIN_AUTH" = on ]; then
-  echo "[demo] admin API auth ON: the load tool onboards as demo-operator (maker) and approves its funds-in as demo-checker"
+  echo "[demo] admin API auth ON: the load tool onboards as demo-operator (maker) and approves its requests as demo-checker"
 else
   echo "[demo] admin API auth OFF: unauthenticated, funds execute without a checker"
 fi
@@ -56,7 +56,7 @@ EOT
 if [ "$ADMIN_AUTH" = on ]; then
   cat <<EOT
 
-Admin API auth: ON (bearer tokens from the local demo issuer, valid 12 h; maker/checker for funds and limits).
+Admin API auth: ON (bearer tokens from the local demo issuer, valid 12 h; maker/checker for changes to money, limits and trust).
 Operator token (roles operator, finance-maker; subject demo-operator):
   export ADMIN_TOKEN=$OPERATOR_TOKEN
   curl -H "Authorization: Bearer \$ADMIN_TOKEN" http://127.0.0.1:$ADMIN_API_PORT/participants

@@ -32,7 +32,8 @@ pub struct Args {
     #[arg(long, env = "FERROLOOP_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     /// Token of a different operator with the finance-checker role: the tool approves its own
-    /// funds-in requests with it when the admin API answers them with a pending approval.
+    /// requests (opening position and cap, endpoints, funds-in) with it when the admin API
+    /// answers them with a pending approval.
     #[arg(long, env = "FERROLOOP_ADMIN_CHECKER_TOKEN", hide_env_values = true)]
     pub admin_checker_token: Option<String>,
     /// Where the embedded DFSP simulators listen.

@@ -2,8 +2,9 @@
 //! (docs/positions.md#onboarding): hub accounts, a settlement model, then per DFSP the participant,
 //! its initial position and net debit cap, its callback endpoints and a funds-in. Any
 //! central-ledger-compatible admin API works, so the same tool sizes a Mojaloop deployment too.
-//! Against ferroloop with auth on, calls carry `--admin-token`, and a funds-in answered with a
-//! pending maker/checker request is approved with `--admin-checker-token`.
+//! Against ferroloop with auth on, calls carry `--admin-token`, and every change answered with a
+//! pending maker/checker request (opening position and cap, endpoints, funds-in) is approved
+//! with `--admin-checker-token`.
 
 use anyhow::{Context, Result, bail};
 use reqwest::StatusCode;
@@ -50,8 +51,9 @@ impl Admin {
         let Some(id) = approval["approvalId"].as_str() else {
             return Ok(());
         };
+        let action = approval["action"].as_str().unwrap_or("a change");
         let Some(checker) = &self.checker_token else {
-            bail!("the admin API wants a checker for funds-in {id}: give --admin-checker-token");
+            bail!("the admin API wants a checker for {action} {id}: give --admin-checker-token");
         };
         let response = self
             .http
@@ -64,7 +66,7 @@ impl Admin {
         let status = response.status();
         let answer: Value = response.json().await.unwrap_or(Value::Null);
         if status != StatusCode::OK || answer["status"] != "EXECUTED" {
-            bail!("approving funds-in {id}: {status}: {answer}");
+            bail!("approving {action} {id}: {status}: {answer}");
         }
         Ok(())
     }
@@ -106,6 +108,25 @@ impl Admin {
             bail!("admin API {method} {path}: expected {wanted}, got {status}: {answer}");
         }
         Ok(answer)
+    }
+
+    /// A change answered with `done`, or (auth on) with a pending request that the checker then
+    /// approves.
+    async fn change(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+        done: StatusCode,
+    ) -> Result<()> {
+        let (status, answer) = self.call(method.clone(), path, Some(body)).await?;
+        if status == StatusCode::ACCEPTED && answer["approvalId"].is_string() {
+            return self.approve(&answer).await;
+        }
+        if status != done {
+            bail!("admin API {method} {path}: expected {done}, got {status}: {answer}");
+        }
+        Ok(())
     }
 
     /// Hub accounts and a settlement model for `currency`, unless they exist already.
@@ -163,7 +184,7 @@ impl Admin {
             StatusCode::CREATED,
         )
         .await?;
-        self.expect(
+        self.change(
             reqwest::Method::POST,
             &format!("/participants/{name}/initialPositionAndLimits"),
             &json!({"currency": currency, "initialPosition": 0,
@@ -186,7 +207,7 @@ impl Admin {
                 format!("{base}/transfers/{{{{transferId}}}}/error"),
             ),
         ] {
-            self.expect(
+            self.change(
                 reqwest::Method::POST,
                 &format!("/participants/{name}/endpoints"),
                 &json!({"type": kind, "value": url}),

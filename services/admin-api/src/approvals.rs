@@ -1,17 +1,24 @@
-//! Maker/checker for money and limit changes (auth on).
+//! Maker/checker for every change that moves money, limits or trust (auth on).
 //!
 //! A maker's funds in/out (`POST /participants/{name}/accounts/{id}`, `PUT
-//! …/transfers/{transferId}`) or limit change (`PUT /participants/{name}/limits`) is validated,
-//! dry-run in a savepoint that is rolled back (so a request that cannot execute is refused at
-//! once), stored as a PENDING request and answered 202 with it. A different person with the
-//! `approvals:decide` privilege then approves (`POST /approvals/{id}/approve`) — which executes
-//! the stored request — or rejects it (`…/reject`), before it expires.
+//! …/transfers/{transferId}`), limit change (`PUT /participants/{name}/limits`), opening
+//! position and limit (`POST …/initialPositionAndLimits`), callback endpoint (`POST
+//! …/endpoints`), JWS key (`PUT`/`DELETE …/jwsKey`) or activation (`PUT /participants/{name}`,
+//! `PUT …/accounts/{id}` with `isActive: true`) is validated, dry-run in a savepoint that is
+//! rolled back (so a request that cannot execute is refused at once), stored as a PENDING
+//! request and answered 202 with it. A different person with the `approvals:decide` privilege
+//! then approves (`POST /approvals/{id}/approve`) — which executes the stored request — or
+//! rejects it (`…/reject`), before it expires. Deactivation takes away rather than grants, and
+//! must work at once in an emergency: it executes directly, audited like everything else.
 //!
 //! Exactly once: the decision locks the request row and moves it out of PENDING with a
 //! conditional UPDATE in the same transaction as the execution. A storage failure rolls both
 //! back (the request stays PENDING and can be approved again); a domain refusal at execution
 //! (say the account was deactivated meanwhile) rolls back only the execution's savepoint and
 //! leaves the request FAILED with the refusal as its result.
+//!
+//! With auth off (`ADMIN_AUTH=off`, local development) every change executes directly, as in
+//! central-ledger.
 
 use std::collections::HashMap;
 
@@ -28,10 +35,22 @@ use time::PrimitiveDateTime;
 
 use crate::guard::{Record, RequestContext};
 use crate::output::js_date;
-use crate::{ApiError, ApiResult, AppState, Body, Params, funds, input, participants};
+use crate::{ApiError, ApiResult, AppState, Body, Params, funds, input, jws_keys, participants};
 
 /// The approval action of a limit change (funds use their `action` names).
 pub const ADJUST_LIMIT: &str = "adjustLimit";
+/// The approval action of an opening position and net debit cap.
+pub const INITIAL_POSITION_AND_LIMITS: &str = "initialPositionAndLimits";
+/// The approval action of a callback endpoint (insert or replace).
+pub const SET_ENDPOINT: &str = "setEndpoint";
+/// The approval action of a JWS key registration or rotation.
+pub const SET_JWS_KEY: &str = "setJwsKey";
+/// The approval action of a JWS key removal.
+pub const REMOVE_JWS_KEY: &str = "removeJwsKey";
+/// The approval action of a participant's activation (or, with auth off, deactivation).
+pub const PARTICIPANT_ACTIVATION: &str = "participantActivation";
+/// The approval action of a POSITION account's activation (or, with auth off, deactivation).
+pub const ACCOUNT_ACTIVATION: &str = "accountActivation";
 
 /// What an executed change answers, and what its audit row records.
 #[derive(Debug, Clone)]
@@ -53,9 +72,9 @@ impl Executed {
     }
 }
 
-/// Ends a change executed directly (auth off): committed with its audit row when it changed
+/// Ends a change executed directly: committed with its audit row when it changed
 /// something, else rolled back (the guard audits it as "no change").
-pub async fn finish_direct(
+async fn finish_direct(
     ctx: &RequestContext,
     tx: Transaction<'static, MySql>,
     done: Executed,
@@ -77,6 +96,28 @@ pub struct Pending<'a> {
     pub body: &'a [u8],
 }
 
+impl<'a> Pending<'a> {
+    /// A change of a participant that names no account or transfer.
+    pub fn new(action: &'a str, participant: &'a str, body: &'a [u8]) -> Self {
+        Self {
+            action,
+            participant,
+            account_id: None,
+            transfer_id: None,
+            body,
+        }
+    }
+
+    /// The same change, about a transfer of an account (funds in/out).
+    pub fn on_transfer(self, account_id: u32, transfer_id: &'a str) -> Self {
+        Self {
+            account_id: Some(account_id),
+            transfer_id: Some(transfer_id),
+            ..self
+        }
+    }
+}
+
 fn store_error(e: impl Into<ferroloop_store::StoreError>) -> ApiError {
     ApiError::Store(e.into())
 }
@@ -87,28 +128,51 @@ fn now() -> PrimitiveDateTime {
 
 /// Executes a stored (or about to be stored) change in the caller's transaction.
 async fn execute(
+    app: &AppState,
     conn: &mut MySqlConnection,
     pending: &Pending<'_>,
     changed_by: &str,
 ) -> ApiResult<Executed> {
     let missing = || ApiError::internal("approval request lacks its account or transfer id");
+    let (name, body) = (pending.participant, pending.body);
     match pending.action {
         funds::RECORD_FUNDS_IN | funds::RECORD_FUNDS_OUT_PREPARE_RESERVE => {
-            let request =
-                funds::parse_record(pending.account_id.ok_or_else(missing)?, pending.body)?;
-            funds::execute_record(conn, pending.participant, &request).await
+            let request = funds::parse_record(pending.account_id.ok_or_else(missing)?, body)?;
+            funds::execute_record(conn, name, &request).await
         }
         funds::RECORD_FUNDS_OUT_COMMIT | funds::RECORD_FUNDS_OUT_ABORT => {
             let request = funds::parse_finish(
                 pending.account_id.ok_or_else(missing)?,
                 pending.transfer_id.ok_or_else(missing)?,
-                pending.body,
+                body,
             )?;
-            funds::execute_finish(conn, pending.participant, &request).await
+            funds::execute_finish(conn, name, &request).await
         }
         ADJUST_LIMIT => {
-            let change = participants::parse_limit_change(pending.body)?;
-            participants::execute_limit_change(conn, pending.participant, &change, changed_by).await
+            let change = participants::parse_limit_change(body)?;
+            participants::execute_limit_change(conn, name, &change, changed_by).await
+        }
+        INITIAL_POSITION_AND_LIMITS => {
+            let initial = participants::parse_initial(body)?;
+            participants::execute_initial(conn, name, &initial, changed_by).await
+        }
+        SET_ENDPOINT => {
+            let endpoint = participants::parse_endpoint(body, app.callback_policy())?;
+            participants::execute_endpoint(conn, name, &endpoint, changed_by).await
+        }
+        SET_JWS_KEY => {
+            let pem = jws_keys::parse_key(body)?;
+            jws_keys::execute_set(conn, name, &pem, changed_by).await
+        }
+        REMOVE_JWS_KEY => jws_keys::execute_remove(conn, name).await,
+        PARTICIPANT_ACTIVATION => {
+            let is_active = participants::parse_activation(body)?;
+            participants::execute_participant_activation(app, conn, name, is_active).await
+        }
+        ACCOUNT_ACTIVATION => {
+            let is_active = participants::parse_activation(body)?;
+            let account_id = pending.account_id.ok_or_else(missing)?;
+            participants::execute_account_activation(conn, name, account_id, is_active).await
         }
         other => Err(ApiError::internal(format!(
             "unknown approval action {other}"
@@ -116,8 +180,33 @@ async fn execute(
     }
 }
 
+/// Runs a validated change: with maker/checker (auth on) as a request for a checker, else at
+/// once.
+pub async fn submit(
+    app: &AppState,
+    ctx: &RequestContext,
+    pending: Pending<'_>,
+) -> ApiResult<Response> {
+    if app.maker_checker() {
+        return request(app, ctx, pending).await;
+    }
+    execute_now(app, ctx, pending).await
+}
+
+/// Executes a validated change at once, whatever the auth mode (deactivation, and everything
+/// with auth off), and commits it with its audit row.
+pub async fn execute_now(
+    app: &AppState,
+    ctx: &RequestContext,
+    pending: Pending<'_>,
+) -> ApiResult<Response> {
+    let mut tx = app.begin().await?;
+    let done = execute(app, &mut tx, &pending, &ctx.created_by()).await?;
+    finish_direct(ctx, tx, done).await
+}
+
 /// The maker's side: dry-run, store PENDING, 202 with the request and its `Location`.
-pub async fn request(
+async fn request(
     app: &AppState,
     ctx: &RequestContext,
     pending: Pending<'_>,
@@ -128,7 +217,7 @@ pub async fn request(
     admin::begin_admin_change(&mut tx).await?;
     {
         let mut dry_run = ferroloop_store::savepoint(&mut tx).await?;
-        let tried = execute(&mut dry_run, &pending, &ctx.created_by()).await;
+        let tried = execute(app, &mut dry_run, &pending, &ctx.created_by()).await;
         dry_run.rollback().await.map_err(store_error)?;
         tried?;
     }
@@ -377,7 +466,7 @@ async fn decide(
             .take(128)
             .collect();
         let mut savepoint = ferroloop_store::savepoint(&mut tx).await?;
-        let executed = execute(&mut savepoint, &pending, &changed_by).await;
+        let executed = execute(app, &mut savepoint, &pending, &changed_by).await;
         let (status, result_status, result_body) = match executed {
             Ok(done) => {
                 if done.changed {

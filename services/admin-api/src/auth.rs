@@ -11,8 +11,8 @@
 //! without the privilege: 403.
 //!
 //! `ADMIN_AUTH=off` is central-ledger's unauthenticated API, for onboarding scripts and testing
-//! toolkits: every request acts as the configured actor with every privilege, and money and
-//! limit changes execute directly, without maker/checker.
+//! toolkits: every request acts as the configured actor with every privilege, and changes to
+//! money, limits and trust execute directly, without maker/checker.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 /// Whether the admin API requires tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AuthMode {
-    /// Tokens required; money and limit changes need a maker and a different checker.
+    /// Tokens required; changes to money, limits and trust need a maker and a different checker.
     On,
     /// central-ledger's unauthenticated admin API (a warning is logged at start).
     Off,
@@ -58,8 +58,9 @@ impl TokenAlgorithm {
 /// Operator authentication settings (`admin-api --help`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct AuthArgs {
-    /// `on`: every route but /health needs a bearer token from the configured issuer, and funds
-    /// in/out and limit changes go through maker/checker. `off`: central-ledger's
+    /// `on`: every route but /health needs a bearer token from the configured issuer, and every
+    /// change to money, limits or trust (funds, limits, opening positions, endpoints, JWS keys,
+    /// activation) goes through maker/checker. `off`: central-ledger's
     /// unauthenticated admin API (onboarding scripts, testing toolkits); logged as a warning.
     #[arg(long = "auth", env = "ADMIN_AUTH", value_enum, default_value_t = AuthMode::On)]
     pub mode: AuthMode,
@@ -171,8 +172,10 @@ impl AuthArgs {
 pub enum Privilege {
     /// Every GET of participants, accounts, limits, positions, endpoints, settlement models.
     Read,
-    /// Create and (de)activate participants and accounts; initial position and limits.
+    /// Create and (de)activate participants and accounts; initial position and limits; JWS
+    /// keys (with auth on, activation, the opening position and keys are asked as a maker).
     ParticipantsWrite,
+    /// Ask for a callback endpoint change (maker).
     EndpointsWrite,
     HubAccountsWrite,
     SettlementModelsWrite,
@@ -225,8 +228,9 @@ impl Privilege {
 pub struct RoleMap(BTreeMap<String, BTreeSet<Privilege>>);
 
 impl Default for RoleMap {
-    /// operator onboards; finance-maker asks for money and limit changes; finance-checker
-    /// decides them; auditor reads everything and the audit log.
+    /// operator onboards (asking for the onboarding changes that need a checker);
+    /// finance-maker asks for money and limit changes; finance-checker decides every request;
+    /// auditor reads everything and the audit log.
     fn default() -> Self {
         use Privilege::*;
         let roles: [(&str, &[Privilege]); 4] = [

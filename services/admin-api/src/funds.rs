@@ -4,7 +4,9 @@
 //! `POST /participants/{name}/accounts/{id}` records a funds-in (`recordFundsIn`: hub
 //! reconciliation +X, DFSP settlement −X, COMMITTED at once) or reserves a funds-out
 //! (`recordFundsOutPrepareReserve`: DFSP settlement +X, RESERVED — or ABORTED_REJECTED "Aborted
-//! due to insufficient funds" when the settlement position would become positive);
+//! due to insufficient funds" when the settlement position would become positive, or when the
+//! cover left would not cover the DFSP's net debit position and reservations,
+//! `ferroloop_core::funds_out`);
 //! `PUT …/transfers/{transferId}` commits (hub reconciliation −X) or aborts (settlement reversed)
 //! a reserved funds-out. All answer 202 like central-ledger, whose admin handler does the same
 //! work asynchronously. Where central-ledger's handler only logs a refusal (a reused id with a
@@ -28,7 +30,7 @@ use serde_json::{Value, json};
 
 use crate::approvals::{self, Executed, Pending};
 use crate::guard::RequestContext;
-use crate::input::{self, Obj, Sign};
+use crate::input::{self, NumberRule, Obj, Sign};
 use crate::participants::{HUB_RECONCILIATION, PARTICIPANT_NOT_FOUND, SETTLEMENT, participant};
 use crate::{ApiError, ApiResult, AppState, Body, Params};
 
@@ -165,8 +167,7 @@ pub fn parse_record(account_id: u32, body: &[u8]) -> Result<RecordFunds, FspiopE
     let money = obj
         .object_labelled("amount", AMOUNT_LABEL, true)?
         .ok_or_else(|| input::required(AMOUNT_LABEL))?;
-    let amount = money.required_number("amount")?;
-    let amount = input::check_number(&money.label("amount"), amount, Sign::Positive, 4, 18)?;
+    let amount = money.required_number("amount", NumberRule::new(Sign::Positive, 4, 18))?;
     let currency = money.required_currency("currency")?;
     let mut extension_rows = vec![("externalReference".to_owned(), external_reference)];
     extension_rows.extend(extensions(&obj)?);
@@ -224,7 +225,9 @@ pub async fn execute_record(
     } else {
         let outcome = admin::record_funds_out_prepare(conn, &funds).await?;
         let new = match outcome {
-            FundsOutOutcome::Reserved | FundsOutOutcome::InsufficientFunds => Some(true),
+            FundsOutOutcome::Reserved
+            | FundsOutOutcome::InsufficientFunds
+            | FundsOutOutcome::BacksPosition => Some(true),
             FundsOutOutcome::Duplicate => Some(false),
             FundsOutOutcome::ModifiedRequest => None,
         };
@@ -286,23 +289,9 @@ pub async fn record_funds(
 ) -> ApiResult<Response> {
     let account_id = input::path_id("id", &id)?;
     let request = parse_record(account_id, &body.0)?;
-    if app.maker_checker() {
-        return approvals::request(
-            &app,
-            &ctx,
-            Pending {
-                action: &request.action,
-                participant: &name,
-                account_id: Some(account_id),
-                transfer_id: Some(&request.transfer_id),
-                body: &body.0,
-            },
-        )
-        .await;
-    }
-    let mut tx = app.begin().await?;
-    let done = execute_record(&mut tx, &name, &request).await?;
-    approvals::finish_direct(&ctx, tx, done).await
+    let pending =
+        Pending::new(&request.action, &name, &body.0).on_transfer(account_id, &request.transfer_id);
+    approvals::submit(&app, &ctx, pending).await
 }
 
 /// A validated funds-out commit or abort.
@@ -405,21 +394,7 @@ pub async fn finish_funds_out(
 ) -> ApiResult<Response> {
     let account_id = input::path_id("id", &id)?;
     let request = parse_finish(account_id, &transfer_id, &body.0)?;
-    if app.maker_checker() {
-        return approvals::request(
-            &app,
-            &ctx,
-            Pending {
-                action: &request.action,
-                participant: &name,
-                account_id: Some(account_id),
-                transfer_id: Some(&request.transfer_id),
-                body: &body.0,
-            },
-        )
-        .await;
-    }
-    let mut tx = app.begin().await?;
-    let done = execute_finish(&mut tx, &name, &request).await?;
-    approvals::finish_direct(&ctx, tx, done).await
+    let pending =
+        Pending::new(&request.action, &name, &body.0).on_transfer(account_id, &request.transfer_id);
+    approvals::submit(&app, &ctx, pending).await
 }

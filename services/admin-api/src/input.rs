@@ -14,7 +14,6 @@
 //! default — a numeric string is a number and `"true"`/`"false"` are booleans.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use ferroloop_core::currency::{CURRENCY_CODES, Currency};
 use ferroloop_core::error::{ErrorCode, FspiopError};
@@ -216,25 +215,33 @@ impl Obj {
         self.boolean(key, true)?.ok_or_else(|| required(&label))
     }
 
-    /// A number member, exact: the JSON number's text or a numeric string.
-    pub fn number(&self, key: &str, required_: bool) -> Result<Option<Decimal>, FspiopError> {
+    /// A number member, exact — the JSON number's text or a numeric string — that satisfies
+    /// `rule` (3100 Joi-style otherwise).
+    pub fn number(
+        &self,
+        key: &str,
+        rule: NumberRule,
+        required_: bool,
+    ) -> Result<Option<Decimal>, FspiopError> {
         let label = self.label(key);
         let Some(raw) = self.get(key, &label, required_)? else {
             return Ok(None);
         };
         let text = match kind(raw) {
+            // Whitespace around a JSON number token is JSON's, not the number's.
             Kind::Number => raw.get().trim().to_owned(),
+            // Inside a string it is the operator's: " 10" is not a number.
             Kind::String => serde_json::from_str::<String>(raw.get()).unwrap_or_default(),
             _ => String::new(),
         };
-        parse_number(&text)
-            .map(Some)
-            .ok_or_else(|| invalid(format!("\"{label}\" must be a number")))
+        let value = parse_number(&text).map_err(|e| rule.refusal(&label, e))?;
+        check_number(&label, value, rule).map(Some)
     }
 
-    pub fn required_number(&self, key: &str) -> Result<Decimal, FspiopError> {
+    pub fn required_number(&self, key: &str, rule: NumberRule) -> Result<Decimal, FspiopError> {
         let label = self.label(key);
-        self.number(key, true)?.ok_or_else(|| required(&label))
+        self.number(key, rule, true)?
+            .ok_or_else(|| required(&label))
     }
 
     /// An object member; `label` overrides the Joi label.
@@ -278,36 +285,92 @@ pub fn parse_currency(label: &str, value: &str) -> Result<Currency, FspiopError>
     Currency::parse(value).map_err(|_| not_one_of(label, &CURRENCY_CODES))
 }
 
-/// Parses a number as Joi's conversion would accept it (`[+-]digits[.digits][e±digits]`),
-/// exactly. `None` for anything else, or for values outside `Decimal`'s range.
-pub fn parse_number(text: &str) -> Option<Decimal> {
-    let text = text.trim();
-    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+/// Why a text is not a number the ledger can take exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberError {
+    /// Not `[+-]digits[.digits][e±digits]`.
+    NotANumber,
+    /// More digits after the point than a `Decimal` holds (28): refused rather than rounded.
+    TooManyDecimals,
+    /// More digits before the point than a `Decimal` holds.
+    TooManyDigits,
+}
+
+/// Most digits a `Decimal` holds on either side of the point.
+const DECIMAL_DIGITS: i64 = 28;
+
+/// Parses a number as Joi's conversion would accept it (`[+-]digits[.digits][e±digits]`, no
+/// whitespace), exactly: the value is the one the text denotes, never a rounded one. An
+/// exponent is applied by moving the point in the digits (so `1e-30` is refused, not rounded to
+/// 0, and `1e999999999` is refused without expanding it). Negative zero is zero.
+pub fn parse_number(text: &str) -> Result<Decimal, NumberError> {
+    let (negative, unsigned) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
     let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
         Some(i) => (&unsigned[..i], Some(&unsigned[i + 1..])),
         None => (unsigned, None),
     };
-    let (int, frac) = match mantissa.split_once('.') {
-        Some((int, frac)) => (int, frac),
-        None => (mantissa, ""),
-    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let digits_ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     if (int.is_empty() && frac.is_empty()) || !digits_ok(int) || !digits_ok(frac) {
+        return Err(NumberError::NotANumber);
+    }
+    let exponent = match exponent {
+        None => 0,
+        Some(exp) => parse_exponent(exp).ok_or(NumberError::NotANumber)?,
+    };
+    // The significant digits and where the point sits among them.
+    let all = format!("{int}{frac}");
+    let leading = all.bytes().take_while(|b| *b == b'0').count();
+    let digits = all[leading..].trim_end_matches('0');
+    if digits.is_empty() {
+        return Ok(Decimal::ZERO);
+    }
+    let len = i64::try_from(digits.len()).map_err(|_| NumberError::TooManyDigits)?;
+    let point = i64::try_from(int.len()).map_err(|_| NumberError::TooManyDigits)?
+        - i64::try_from(leading).map_err(|_| NumberError::TooManyDigits)?
+        + exponent;
+    if point > DECIMAL_DIGITS {
+        return Err(NumberError::TooManyDigits);
+    }
+    if len - point > DECIMAL_DIGITS {
+        return Err(NumberError::TooManyDecimals);
+    }
+    let plain = place_point(digits, point);
+    let value = Decimal::from_str_exact(&plain).map_err(|_| NumberError::TooManyDecimals)?;
+    Ok(if negative { -value } else { value })
+}
+
+/// An exponent's value, saturated far beyond any representable number (so a huge one is
+/// refused by size, never expanded). `None` when it is not `[+-]digits`.
+fn parse_exponent(exp: &str) -> Option<i64> {
+    let (negative, digits) = match exp.as_bytes().first() {
+        Some(b'-') => (true, &exp[1..]),
+        Some(b'+') => (false, &exp[1..]),
+        _ => (false, exp),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    if let Some(exp) = exponent {
-        let exp_digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
-        if exp_digits.is_empty() || !digits_ok(exp_digits) {
-            return None;
-        }
-    }
-    let normalised = text.strip_prefix('+').unwrap_or(text);
-    let value = if exponent.is_some() {
-        Decimal::from_scientific(normalised).ok()?
+    let magnitude = digits.parse::<i64>().unwrap_or(i64::MAX).min(1_000_000);
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+/// `0.digits × 10^point` written out (|point| is at most [`DECIMAL_DIGITS`] plus the digits).
+fn place_point(digits: &str, point: i64) -> String {
+    let len = i64::try_from(digits.len()).unwrap_or(i64::MAX);
+    let zeros = |n: i64| "0".repeat(usize::try_from(n).unwrap_or(0));
+    if point <= 0 {
+        format!("0.{}{digits}", zeros(-point))
+    } else if point >= len {
+        format!("{digits}{}", zeros(point - len))
     } else {
-        Decimal::from_str(normalised).ok()?
-    };
-    Some(value)
+        let split = usize::try_from(point).unwrap_or(0);
+        format!("{}.{}", &digits[..split], &digits[split..])
+    }
 }
 
 /// Digits before the decimal point of a (normalised) value.
@@ -331,17 +394,54 @@ pub enum Sign {
     Any,
 }
 
-/// Checks a money-like number against the ledger's columns: at most `scale` decimal places and
-/// `max_integer_digits` digits before the point, with the sign rule. 3100 Joi-style otherwise.
-pub fn check_number(
-    label: &str,
-    value: Decimal,
-    sign: Sign,
-    scale: u32,
-    max_integer_digits: u32,
-) -> Result<Decimal, FspiopError> {
+/// What a money-like number must be: its sign, at most `scale` decimal places and
+/// `max_integer_digits` digits before the point (the ledger's columns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NumberRule {
+    pub sign: Sign,
+    pub scale: u32,
+    pub max_integer_digits: u32,
+}
+
+impl NumberRule {
+    pub const fn new(sign: Sign, scale: u32, max_integer_digits: u32) -> Self {
+        Self {
+            sign,
+            scale,
+            max_integer_digits,
+        }
+    }
+
+    fn too_many_decimals(&self, label: &str) -> FspiopError {
+        invalid(format!(
+            "\"{label}\" must have no more than {} decimal places",
+            self.scale
+        ))
+    }
+
+    fn too_many_digits(&self, label: &str) -> FspiopError {
+        invalid(format!(
+            "\"{label}\" must have at most {} digits before the decimal point",
+            self.max_integer_digits
+        ))
+    }
+
+    /// The 3100 for a text [`parse_number`] refused: one the rule would refuse too, since
+    /// anything a `Decimal` cannot hold exceeds every rule's scale or digits.
+    fn refusal(&self, label: &str, error: NumberError) -> FspiopError {
+        match error {
+            NumberError::NotANumber => invalid(format!("\"{label}\" must be a number")),
+            NumberError::TooManyDecimals => self.too_many_decimals(label),
+            NumberError::TooManyDigits => self.too_many_digits(label),
+        }
+    }
+}
+
+/// Checks a number against `rule`. 3100 Joi-style otherwise. The result is normalised (no
+/// trailing zeros, and never a negative zero).
+pub fn check_number(label: &str, value: Decimal, rule: NumberRule) -> Result<Decimal, FspiopError> {
     let value = value.normalize();
-    match sign {
+    match rule.sign {
         Sign::Positive if value <= Decimal::ZERO => {
             return Err(invalid(format!("\"{label}\" must be a positive number")));
         }
@@ -352,15 +452,11 @@ pub fn check_number(
         }
         _ => {}
     }
-    if value.scale() > scale {
-        return Err(invalid(format!(
-            "\"{label}\" must have no more than {scale} decimal places"
-        )));
+    if value.scale() > rule.scale {
+        return Err(rule.too_many_decimals(label));
     }
-    if integer_digits(value) > max_integer_digits {
-        return Err(invalid(format!(
-            "\"{label}\" must have at most {max_integer_digits} digits before the decimal point"
-        )));
+    if integer_digits(value) > rule.max_integer_digits {
+        return Err(rule.too_many_digits(label));
     }
     Ok(value)
 }
@@ -413,6 +509,8 @@ mod tests {
         e.code().as_u16()
     }
 
+    const ANY: NumberRule = NumberRule::new(Sign::Any, 4, 18);
+
     #[test]
     fn numbers_are_exact_and_accept_numeric_strings() {
         let obj = parse_body(
@@ -420,31 +518,103 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            obj.number("a", true).unwrap(),
+            obj.number("a", ANY, true).unwrap(),
             Some("1234567890123456.1234".parse().unwrap())
         );
         assert_eq!(
-            obj.number("b", true).unwrap(),
+            obj.number("b", ANY, true).unwrap(),
             Some("42.5".parse().unwrap())
         );
-        assert_eq!(obj.number("c", true).unwrap(), Some(Decimal::from(1000)));
-        assert_eq!(code(&obj.number("d", true).unwrap_err()), 3100);
-        assert_eq!(code(&obj.number("e", true).unwrap_err()), 3100);
         assert_eq!(
-            obj.number("f", true).unwrap(),
+            obj.number("c", ANY, true).unwrap(),
+            Some(Decimal::from(1000))
+        );
+        assert_eq!(code(&obj.number("d", ANY, true).unwrap_err()), 3100);
+        assert_eq!(code(&obj.number("e", ANY, true).unwrap_err()), 3100);
+        assert_eq!(
+            obj.number("f", ANY, true).unwrap(),
             Some("-0.0001".parse().unwrap())
         );
-        let missing = obj.number("z", true).unwrap_err();
+        let missing = obj.number("z", ANY, true).unwrap_err();
         assert_eq!(code(&missing), 3102);
         assert_eq!(
             missing.description(),
             "Missing mandatory element - \"z\" is required"
         );
         for bad in [
-            "", ".", "1.2.3", "--1", "1e", "0x10", "NaN", "Infinity", " ",
+            "", ".", "1.2.3", "--1", "1e", "0x10", "NaN", "Infinity", " ", "1e+", "1e1.5", "e5",
         ] {
-            assert_eq!(parse_number(bad), None, "{bad:?}");
+            assert_eq!(parse_number(bad), Err(NumberError::NotANumber), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn numbers_are_never_rounded() {
+        let d = |s: &str| Decimal::from_str_exact(s).unwrap();
+        // Beyond 28 decimal places `Decimal::from_str` rounds; here it is refused.
+        assert_eq!(
+            parse_number("1.00000000000000000000000000001"),
+            Err(NumberError::TooManyDecimals)
+        );
+        // Trailing zeros add no precision: exactly 1.
+        assert_eq!(
+            parse_number("1.000000000000000000000000000000000"),
+            Ok(d("1"))
+        );
+        // Exponents move the point, exactly.
+        assert_eq!(parse_number("1.5e2"), Ok(d("150")));
+        assert_eq!(parse_number("15E-4"), Ok(d("0.0015")));
+        assert_eq!(parse_number("+2.50e+1"), Ok(d("25")));
+        assert_eq!(
+            parse_number("1e-28"),
+            Ok(d("0.0000000000000000000000000001"))
+        );
+        assert_eq!(parse_number("1e-29"), Err(NumberError::TooManyDecimals));
+        assert_eq!(parse_number("1e28"), Err(NumberError::TooManyDigits));
+        assert_eq!(
+            parse_number("1e999999999999999999999"),
+            Err(NumberError::TooManyDigits)
+        );
+        assert_eq!(parse_number("0e999999999"), Ok(Decimal::ZERO));
+        // Negative zero is zero (never stored or echoed as "-0").
+        let zero = parse_number("-0.000").unwrap();
+        assert!(zero.is_zero() && !zero.is_sign_negative());
+        // Whitespace is not part of a number.
+        for spaced in [" 10", "10 ", "1 0", "\t1", "1\n"] {
+            assert_eq!(
+                parse_number(spaced),
+                Err(NumberError::NotANumber),
+                "{spaced:?}"
+            );
+        }
+        // A JSON number token may have JSON whitespace around it; a numeric string may not.
+        let obj = parse_body(b"{\"a\":  7 , \"b\": \" 7\"}").unwrap();
+        assert_eq!(obj.number("a", ANY, true).unwrap(), Some(d("7")));
+        assert_eq!(
+            obj.number("b", ANY, true).unwrap_err().description(),
+            "Generic validation error - \"b\" must be a number"
+        );
+        // Refusals name the rule that the text breaks.
+        let obj = parse_body(br#"{"p": "1e-30", "q": "1e40", "r": "-0"}"#).unwrap();
+        let rule = NumberRule::new(Sign::Positive, 2, 3);
+        let message = |key: &str| {
+            obj.number(key, rule, true)
+                .unwrap_err()
+                .description()
+                .to_owned()
+        };
+        assert_eq!(
+            message("p"),
+            "Generic validation error - \"p\" must have no more than 2 decimal places"
+        );
+        assert_eq!(
+            message("q"),
+            "Generic validation error - \"q\" must have at most 3 digits before the decimal point"
+        );
+        assert_eq!(
+            message("r"),
+            "Generic validation error - \"r\" must be a positive number"
+        );
     }
 
     #[test]
@@ -491,17 +661,22 @@ mod tests {
     #[test]
     fn money_rules() {
         let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let rule = |sign| NumberRule::new(sign, 4, 18);
         assert_eq!(
-            check_number("a", d("10.5000"), Sign::Positive, 4, 18).unwrap(),
+            check_number("a", d("10.5000"), rule(Sign::Positive)).unwrap(),
             d("10.5")
         );
-        assert!(check_number("a", d("0"), Sign::Positive, 4, 18).is_err());
-        assert!(check_number("a", d("0"), Sign::NonNegative, 4, 18).is_ok());
-        assert!(check_number("a", d("-1"), Sign::NonNegative, 4, 18).is_err());
-        assert!(check_number("a", d("-1"), Sign::Any, 4, 18).is_ok());
-        assert!(check_number("a", d("1.00001"), Sign::Any, 4, 18).is_err());
-        assert!(check_number("a", d("1234567890123456789"), Sign::Any, 4, 18).is_err());
-        assert!(check_number("a", d("123456789012345678.1234"), Sign::Any, 4, 18).is_ok());
+        assert!(check_number("a", d("0"), rule(Sign::Positive)).is_err());
+        assert!(check_number("a", d("0"), rule(Sign::NonNegative)).is_ok());
+        assert!(check_number("a", d("-1"), rule(Sign::NonNegative)).is_err());
+        assert!(check_number("a", d("-1"), rule(Sign::Any)).is_ok());
+        assert!(check_number("a", d("1.00001"), rule(Sign::Any)).is_err());
+        assert!(check_number("a", d("1234567890123456789"), rule(Sign::Any)).is_err());
+        assert!(check_number("a", d("123456789012345678.1234"), rule(Sign::Any)).is_ok());
+        let negative_zero = -Decimal::ZERO;
+        let checked = check_number("a", negative_zero, rule(Sign::NonNegative)).unwrap();
+        assert!(!checked.is_sign_negative());
+        assert_eq!(checked.to_string(), "0");
     }
 
     #[test]

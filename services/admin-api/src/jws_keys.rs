@@ -9,6 +9,9 @@
 //! | `GET` | 200 `{"publicKey", "createdDate", "createdBy"}`; 400 / 3200 when the participant has none |
 //! | `DELETE` | 204; 400 / 3200 when there was none |
 //!
+//! With auth on, `PUT` and `DELETE` are maker/checker requests (202, `crate::approvals`): a key
+//! decides who may sign as the DFSP.
+//!
 //! The PEM must be an SPKI (`BEGIN PUBLIC KEY`) or PKCS#1 (`BEGIN RSA PUBLIC KEY`) RSA key of at
 //! least 2048 bits or a P-256 key — what the adapter can verify with; anything else is 3100, so a
 //! bad upload never replaces a working key. The change bumps the admin change epoch: the API
@@ -21,8 +24,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ferroloop_core::error::{ErrorCode, FspiopError};
 use ferroloop_fspiop::jws::VerifyingKey;
-use ferroloop_store::{admin, jws_keys};
+use ferroloop_store::{MySqlConnection, admin, jws_keys};
 
+use crate::approvals::{self, Executed, Pending};
 use crate::guard::RequestContext;
 use crate::participants::{PARTICIPANT_NOT_FOUND, participant};
 use crate::{ApiError, ApiResult, AppState, Body, Params};
@@ -40,33 +44,51 @@ fn view(stored: &jws_keys::StoredJwsKey) -> serde_json::Value {
     })
 }
 
-/// `PUT /participants/{name}/jwsKey`
+/// Validates `{publicKey}`: a PEM the adapter can verify with (3100 otherwise).
+pub fn parse_key(body: &[u8]) -> Result<String, FspiopError> {
+    let pem = crate::input::parse_body(body)?.required_string("publicKey")?;
+    crate::input::check_length("publicKey", &pem, MAX_PEM_CHARS)?;
+    VerifyingKey::from_pem(&pem).map_err(|e| {
+        FspiopError::with_detail(ErrorCode::VALIDATION_ERROR, format!("publicKey: {e}"))
+    })?;
+    Ok(pem)
+}
+
+/// `PUT /participants/{name}/jwsKey` → 200 with the stored key (auth on: 202 with the pending
+/// approval request — whoever replaces the key can sign as the DFSP).
 pub async fn put(
     State(app): State<AppState>,
     ctx: RequestContext,
     Params(name): Params<String>,
     body: Body,
 ) -> ApiResult<Response> {
-    let obj = body.object()?;
-    let pem = obj.required_string("publicKey")?;
-    crate::input::check_length("publicKey", &pem, MAX_PEM_CHARS)?;
-    VerifyingKey::from_pem(&pem).map_err(|e| {
-        FspiopError::with_detail(ErrorCode::VALIDATION_ERROR, format!("publicKey: {e}"))
-    })?;
-    let mut tx = app.begin().await?;
-    admin::begin_admin_change(&mut tx).await?;
-    let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
-    let before = jws_keys::jws_key(&mut tx, found.participant_id).await?;
-    jws_keys::set_jws_key(&mut tx, found.participant_id, &pem, &ctx.created_by()).await?;
-    let stored = jws_keys::jws_key(&mut tx, found.participant_id)
+    parse_key(&body.0)?;
+    let pending = Pending::new(approvals::SET_JWS_KEY, &name, &body.0);
+    approvals::submit(&app, &ctx, pending).await
+}
+
+/// Registers or rotates a participant's key in the caller's transaction.
+pub async fn execute_set(
+    conn: &mut MySqlConnection,
+    name: &str,
+    pem: &str,
+    changed_by: &str,
+) -> ApiResult<Executed> {
+    admin::begin_admin_change(conn).await?;
+    let found = participant(conn, name, PARTICIPANT_NOT_FOUND).await?;
+    let before = jws_keys::jws_key(conn, found.participant_id).await?;
+    jws_keys::set_jws_key(conn, found.participant_id, pem, changed_by).await?;
+    let stored = jws_keys::jws_key(conn, found.participant_id)
         .await?
         .ok_or_else(|| ApiError::internal("JWS key vanished"))?;
-    let before = before.map(|k| view(&k));
-    let after = Some(view(&stored));
-    // The audit row commits with the key change (the audit chain of every admin action).
-    ctx.commit(tx, StatusCode::OK, before, after).await?;
     tracing::info!(participant = %name, "JWS key registered");
-    Ok((StatusCode::OK, Json(view(&stored))).into_response())
+    Ok(Executed {
+        status: StatusCode::OK,
+        body: Some(view(&stored)),
+        changed: true,
+        before: before.map(|k| view(&k)),
+        after: Some(view(&stored)),
+    })
 }
 
 /// `GET /participants/{name}/jwsKey`
@@ -79,21 +101,31 @@ pub async fn get(State(app): State<AppState>, Params(name): Params<String>) -> A
     Ok(Json(view(&stored)).into_response())
 }
 
-/// `DELETE /participants/{name}/jwsKey`
+/// `DELETE /participants/{name}/jwsKey` → 204 (auth on: 202 with the pending approval request —
+/// without a key, signatures of the DFSP may go unchecked where JWS is optional).
 pub async fn delete(
     State(app): State<AppState>,
     ctx: RequestContext,
     Params(name): Params<String>,
-) -> ApiResult<StatusCode> {
-    let mut tx = app.begin().await?;
-    admin::begin_admin_change(&mut tx).await?;
-    let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
-    let before = jws_keys::jws_key(&mut tx, found.participant_id)
+) -> ApiResult<Response> {
+    let pending = Pending::new(approvals::REMOVE_JWS_KEY, &name, b"");
+    approvals::submit(&app, &ctx, pending).await
+}
+
+/// Removes a participant's key in the caller's transaction (3200 when it has none).
+pub async fn execute_remove(conn: &mut MySqlConnection, name: &str) -> ApiResult<Executed> {
+    admin::begin_admin_change(conn).await?;
+    let found = participant(conn, name, PARTICIPANT_NOT_FOUND).await?;
+    let before = jws_keys::jws_key(conn, found.participant_id)
         .await?
         .ok_or_else(|| ApiError::not_found(NO_JWS_KEY))?;
-    jws_keys::delete_jws_key(&mut tx, found.participant_id).await?;
-    let before = Some(view(&before));
-    ctx.commit(tx, StatusCode::NO_CONTENT, before, None).await?;
+    jws_keys::delete_jws_key(conn, found.participant_id).await?;
     tracing::info!(participant = %name, "JWS key removed");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Executed {
+        status: StatusCode::NO_CONTENT,
+        body: None,
+        changed: true,
+        before: Some(view(&before)),
+        after: None,
+    })
 }

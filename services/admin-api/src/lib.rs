@@ -11,7 +11,8 @@
 //! transfers that walk the transfer state machine with their position journal entries.
 //!
 //! Operators are authenticated with bearer tokens and authorised per route ([`auth`],
-//! [`guard`]); funds in/out and limit changes need a maker and a different checker
+//! [`guard`]); every change that moves money, limits or trust (funds in/out, limits, the
+//! opening position, endpoints, JWS keys, activation) needs a maker and a different checker
 //! (`approvals`); every action lands in a hash-chained audit log (`audit_api`,
 //! [`ferroloop_core::audit`]). `ADMIN_AUTH=off` keeps central-ledger's unauthenticated API.
 //!
@@ -44,6 +45,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use ferroloop_core::error::{ErrorCode, FspiopError};
+use ferroloop_fspiop::endpoint::AddressPolicy;
 use ferroloop_store::{DatabaseArgs, MySql, MySqlPool, Transaction};
 use ferroloop_telemetry::{Health, TelemetryArgs};
 use serde::de::DeserializeOwned;
@@ -106,6 +108,18 @@ pub struct Config {
         action = clap::ArgAction::Set
     )]
     pub require_settlement_model: bool,
+    /// Link-local and cloud metadata addresses callback endpoints may nevertheless point to
+    /// (refused otherwise, so that whoever may edit endpoints cannot make the hub send signed
+    /// requests into its own network): comma-separated host names, addresses or
+    /// `address/prefix` ranges. The notification handler reads the same variable when it
+    /// connects.
+    #[arg(
+        long,
+        env = "CALLBACK_ADDRESS_ALLOW_LIST",
+        default_value = "",
+        value_parser = AddressPolicy::parse
+    )]
+    pub callback_address_allow_list: AddressPolicy,
 }
 
 impl Config {
@@ -128,6 +142,7 @@ impl Config {
             body_limit_bytes: 64 * 1024,
             public_url: "http://central-ledger".into(),
             require_settlement_model: true,
+            callback_address_allow_list: AddressPolicy::default(),
         }
     }
 }
@@ -150,6 +165,7 @@ struct Inner {
     approval_ttl: Duration,
     approvals_list_limit: u32,
     audit_page_size: u32,
+    callback_policy: AddressPolicy,
 }
 
 impl AppState {
@@ -167,6 +183,7 @@ impl AppState {
                 approval_ttl: Duration::from_secs(config.approval_ttl_seconds),
                 approvals_list_limit: config.approvals_list_limit.max(1),
                 audit_page_size: config.audit_page_size.max(1),
+                callback_policy: config.callback_address_allow_list.clone(),
             }),
         }
     }
@@ -175,7 +192,13 @@ impl AppState {
         &self.inner.auth
     }
 
-    /// Whether money and limit changes wait for a checker (auth on) or execute at once (off).
+    /// Which addresses callback endpoints may not point to.
+    pub fn callback_policy(&self) -> &AddressPolicy {
+        &self.inner.callback_policy
+    }
+
+    /// Whether changes that move money, limits or trust wait for a checker (auth on) or execute
+    /// at once (off).
     pub fn maker_checker(&self) -> bool {
         self.inner.auth.mode() == AuthMode::On
     }
@@ -230,11 +253,11 @@ pub async fn build_app(config: Config, shutdown: CancellationToken) -> Result<Ru
             issuer = config.auth.issuer.as_deref().unwrap_or_default(),
             audience = config.auth.audience.as_deref().unwrap_or_default(),
             keys = config.auth.key_files.len(),
-            "admin auth on: bearer tokens required, maker/checker for funds and limits"
+            "admin auth on: bearer tokens required, maker/checker for changes to money, limits and trust"
         ),
         AuthMode::Off => tracing::warn!(
             actor = %config.auth.off_actor,
-            "ADMIN_AUTH=off: the admin API is unauthenticated (central-ledger compatible); funds and limits execute without a checker; do not expose it"
+            "ADMIN_AUTH=off: the admin API is unauthenticated (central-ledger compatible); changes to money, limits and trust execute without a checker; do not expose it"
         ),
     }
     auth.spawn_key_reloader(shutdown.clone());
@@ -479,5 +502,28 @@ mod tests {
         .unwrap();
         assert!(!lenient.require_settlement_model);
         assert_eq!(lenient.hub_name, "Switch");
+    }
+
+    #[test]
+    fn the_callback_allow_list_is_empty_by_default_and_must_parse() {
+        let base = ["admin-api", "--database-url", "mysql://u:p@h/db"];
+        let config = Config::try_parse_from(base).unwrap();
+        assert_eq!(config.callback_address_allow_list, AddressPolicy::default());
+        let allowed = Config::try_parse_from(base.into_iter().chain([
+            "--callback-address-allow-list",
+            "169.254.10.0/24, metadata.example",
+        ]))
+        .unwrap();
+        assert_eq!(
+            allowed.callback_address_allow_list,
+            AddressPolicy::parse("169.254.10.0/24,metadata.example").unwrap()
+        );
+        let bad = base
+            .into_iter()
+            .chain(["--callback-address-allow-list", "169.254.0.0/99"]);
+        assert!(
+            Config::try_parse_from(bad).is_err(),
+            "a bad list stops the start"
+        );
     }
 }

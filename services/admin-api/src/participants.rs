@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ferroloop_core::currency::Currency;
 use ferroloop_core::error::{ErrorCode, FspiopError};
+use ferroloop_fspiop::endpoint::{self, AddressPolicy};
 use ferroloop_store::MySqlConnection;
 use ferroloop_store::admin::{self, InitialPositionOutcome};
 use ferroloop_store::admin_queries::{self, ParticipantView};
@@ -17,7 +18,7 @@ use serde_json::json;
 
 use crate::approvals::{self, ADJUST_LIMIT, Executed, Pending};
 use crate::guard::RequestContext;
-use crate::input::{self, Sign};
+use crate::input::{self, NumberRule, Sign};
 use crate::output::{AccountBalance, CurrencyLimit, Limit, ParticipantEntity, Position};
 use crate::{ApiError, ApiResult, AppState, Body, Params};
 
@@ -36,8 +37,13 @@ const HUB_ACCOUNT_TYPES: [&str; 2] = [HUB_RECONCILIATION, HUB_MULTILATERAL_SETTL
 pub const NET_DEBIT_CAP: &str = "NET_DEBIT_CAP";
 /// Alarm percentage of a limit set by `initialPositionAndLimits` (the column default).
 const DEFAULT_ALARM_PERCENTAGE: u32 = 10;
-/// Integer digits of a DECIMAL(22,4) amount or limit.
-const MONEY_INTEGER_DIGITS: u32 = 18;
+/// A net debit cap: ≥ 0, a DECIMAL(22,4).
+const LIMIT_RULE: NumberRule = NumberRule::new(Sign::NonNegative, 4, 18);
+/// An alarm percentage: 0–100 with two decimals.
+const ALARM_RULE: NumberRule = NumberRule::new(Sign::NonNegative, 2, 3);
+/// An opening position: ≥ 0 (a negative one would be headroom no funds-in paid for), within
+/// the position column.
+const OPENING_POSITION_RULE: NumberRule = NumberRule::new(Sign::NonNegative, 4, 24);
 
 /// The participant with this name, or 3200 with `detail`.
 pub async fn participant(
@@ -125,7 +131,10 @@ pub async fn create(
             ));
         }
         Some(existing) => existing.participant_id,
-        None => admin::create_participant_with_proxy(&mut tx, &name, is_proxy, &by).await?,
+        None => {
+            refuse_case_variant(&mut tx, &name).await?;
+            admin::create_participant_with_proxy(&mut tx, &name, is_proxy, &by).await?
+        }
     };
     let models = admin_queries::settlement_models_for_currency(&mut tx, currency).await?;
     let mut account_types: Vec<String> = Vec::new();
@@ -161,6 +170,19 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// A new name must not equal an existing one but for letter case (3000, as for a name already
+/// registered): FSPIOP names are compared exactly, and a look-alike could pass for the other
+/// participant wherever a comparison folds case. Admin changes run one at a time
+/// (`begin_admin_change`), so two racing look-alikes cannot both pass this check.
+async fn refuse_case_variant(tx: &mut MySqlConnection, name: &str) -> ApiResult<()> {
+    match admin_queries::participant_name_case_variant(tx, name).await? {
+        Some(existing) => Err(ApiError::client(&format!(
+            "Participant name {name} differs only in letter case from the existing participant {existing}"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The hub must have its reconciliation and multilateral settlement accounts in the currency
 /// before a participant (or settlement model) can use it (3003 otherwise).
 pub async fn check_hub_accounts(
@@ -181,29 +203,59 @@ pub async fn check_hub_accounts(
     Ok(hub)
 }
 
-/// `PUT /participants/{name}` `{isActive}` → 200 with the participant entity.
+/// Validates `{isActive}` of an activation change.
+pub fn parse_activation(body: &[u8]) -> Result<bool, FspiopError> {
+    input::parse_body(body)?.required_boolean("isActive")
+}
+
+/// Runs an activation change: an activation waits for a checker (auth on); a deactivation —
+/// which only takes away, and must work at once when a participant misbehaves — executes
+/// directly.
+async fn submit_activation(
+    app: &AppState,
+    ctx: &RequestContext,
+    pending: Pending<'_>,
+    is_active: bool,
+) -> ApiResult<Response> {
+    if is_active {
+        approvals::submit(app, ctx, pending).await
+    } else {
+        approvals::execute_now(app, ctx, pending).await
+    }
+}
+
+/// `PUT /participants/{name}` `{isActive}` → 200 with the participant entity (activation with
+/// auth on: 202 with the pending approval request).
 pub async fn update(
     State(app): State<AppState>,
     ctx: RequestContext,
     Params(name): Params<String>,
     body: Body,
-) -> ApiResult<Json<ParticipantEntity>> {
-    let obj = body.object()?;
-    let is_active = obj.required_boolean("isActive")?;
-    let mut tx = app.begin().await?;
-    admin::begin_admin_change(&mut tx).await?;
-    let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
-    admin::set_participant_active(&mut tx, found.participant_id, is_active).await?;
+) -> ApiResult<Response> {
+    let is_active = parse_activation(&body.0)?;
+    let pending = Pending::new(approvals::PARTICIPANT_ACTIVATION, &name, &body.0);
+    submit_activation(&app, &ctx, pending, is_active).await
+}
+
+/// Activates or deactivates a participant in the caller's transaction.
+pub async fn execute_participant_activation(
+    app: &AppState,
+    conn: &mut MySqlConnection,
+    name: &str,
+    is_active: bool,
+) -> ApiResult<Executed> {
+    admin::begin_admin_change(conn).await?;
+    let found = participant(conn, name, PARTICIPANT_NOT_FOUND).await?;
+    admin::set_participant_active(conn, found.participant_id, is_active).await?;
     tracing::info!(participant = %name, is_active, "participant activation changed");
-    let updated = reload(&mut tx, found.participant_id).await?;
-    ctx.commit(
-        tx,
-        StatusCode::OK,
-        Some(json!({"isActive": found.is_active})),
-        Some(json!({"isActive": updated.is_active})),
-    )
-    .await?;
-    Ok(Json(entity(&app, &updated)))
+    let updated = reload(conn, found.participant_id).await?;
+    Ok(Executed {
+        status: StatusCode::OK,
+        body: serde_json::to_value(entity(app, &updated)).ok(),
+        changed: true,
+        before: Some(json!({"isActive": found.is_active})),
+        after: Some(json!({"isActive": updated.is_active})),
+    })
 }
 
 /// `POST /participants/{name}/accounts` `{currency, type}`: hub accounts only → 201 with the
@@ -281,22 +333,35 @@ pub async fn get_accounts(
     ))
 }
 
-/// `PUT /participants/{name}/accounts/{id}` `{isActive}`: POSITION accounts only → 200.
+/// `PUT /participants/{name}/accounts/{id}` `{isActive}`: POSITION accounts only → 200
+/// (activation with auth on: 202 with the pending approval request).
 pub async fn update_account(
     State(app): State<AppState>,
     ctx: RequestContext,
     Params((name, id)): Params<(String, String)>,
     body: Body,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     let account_id = input::path_id("id", &id)?;
-    let obj = body.object()?;
-    let is_active = obj.required_boolean("isActive")?;
-    let mut tx = app.begin().await?;
-    admin::begin_admin_change(&mut tx).await?;
-    let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
+    let is_active = parse_activation(&body.0)?;
+    let pending = Pending {
+        account_id: Some(account_id),
+        ..Pending::new(approvals::ACCOUNT_ACTIVATION, &name, &body.0)
+    };
+    submit_activation(&app, &ctx, pending, is_active).await
+}
+
+/// Activates or deactivates a POSITION account in the caller's transaction.
+pub async fn execute_account_activation(
+    conn: &mut MySqlConnection,
+    name: &str,
+    account_id: u32,
+    is_active: bool,
+) -> ApiResult<Executed> {
+    admin::begin_admin_change(conn).await?;
+    let found = participant(conn, name, PARTICIPANT_NOT_FOUND).await?;
     let Some(account) = found.account_by_id(account_id) else {
         return Err(
-            if admin_queries::account_owner(&mut tx, account_id)
+            if admin_queries::account_owner(conn, account_id)
                 .await?
                 .is_some()
             {
@@ -312,16 +377,15 @@ pub async fn update_account(
         ));
     }
     let was_active = account.is_active;
-    admin::set_account_active(&mut tx, account_id, is_active).await?;
+    admin::set_account_active(conn, account_id, is_active).await?;
     tracing::info!(participant = %name, account_id, is_active, "account activation changed");
-    ctx.commit(
-        tx,
-        StatusCode::OK,
-        Some(json!({"accountId": account_id, "isActive": was_active})),
-        Some(json!({"accountId": account_id, "isActive": is_active})),
-    )
-    .await?;
-    Ok(StatusCode::OK)
+    Ok(Executed {
+        status: StatusCode::OK,
+        body: None,
+        changed: true,
+        before: Some(json!({"accountId": account_id, "isActive": was_active})),
+        after: Some(json!({"accountId": account_id, "isActive": is_active})),
+    })
 }
 
 /// `GET /participants/{name}/positions[?currency=]`: the POSITION accounts' positions (one
@@ -364,73 +428,94 @@ fn limit_input(obj: &input::Obj, with_alarm: bool) -> Result<LimitInput, FspiopE
         return Err(input::required("limit"));
     };
     let limit_type = limit.required_string("type")?;
-    let value = limit.required_number("value")?;
+    let value = limit.required_number("value", LIMIT_RULE)?;
     let alarm = if with_alarm {
-        Some(limit.required_number("alarmPercentage")?)
+        Some(limit.required_number("alarmPercentage", ALARM_RULE)?)
     } else {
         None
     };
     if limit_type != NET_DEBIT_CAP {
         return Err(input::not_one_of(&limit.label("type"), &[NET_DEBIT_CAP]));
     }
-    let value = input::check_number(
-        &limit.label("value"),
-        value,
-        Sign::NonNegative,
-        4,
-        MONEY_INTEGER_DIGITS,
-    )?;
-    let alarm_percentage = match alarm {
-        Some(alarm) => {
-            let label = limit.label("alarmPercentage");
-            let alarm = input::check_number(&label, alarm, Sign::NonNegative, 2, 3)?;
-            if alarm > Decimal::ONE_HUNDRED {
-                return Err(input::invalid(format!(
-                    "\"{label}\" must be less than or equal to 100"
-                )));
-            }
-            Some(alarm)
-        }
-        None => None,
-    };
+    if let Some(alarm) = alarm
+        && alarm > Decimal::ONE_HUNDRED
+    {
+        return Err(input::invalid(format!(
+            "\"{}\" must be less than or equal to 100",
+            limit.label("alarmPercentage")
+        )));
+    }
+    let alarm_percentage = alarm;
     Ok(LimitInput {
         value,
         alarm_percentage,
     })
 }
 
+/// A validated `initialPositionAndLimits` request.
+#[derive(Debug, Clone)]
+pub struct InitialPosition {
+    currency: Currency,
+    net_debit_cap: Decimal,
+    position: Decimal,
+}
+
+/// Validates `{currency, limit: {type: "NET_DEBIT_CAP", value}, initialPosition?}`. A negative
+/// opening position is refused (3100): it would let the DFSP reserve against cover nobody paid
+/// in. central-ledger accepts any sign.
+pub fn parse_initial(body: &[u8]) -> Result<InitialPosition, FspiopError> {
+    let obj = input::parse_body(body)?;
+    let currency = obj.required_currency("currency")?;
+    let limit = limit_input(&obj, false)?;
+    let position = obj
+        .number("initialPosition", OPENING_POSITION_RULE, false)?
+        .unwrap_or(Decimal::ZERO);
+    Ok(InitialPosition {
+        currency,
+        net_debit_cap: limit.value,
+        position,
+    })
+}
+
 /// `POST /participants/{name}/initialPositionAndLimits`
-/// `{currency, limit: {type: "NET_DEBIT_CAP", value}, initialPosition?}` → 201.
+/// `{currency, limit: {type: "NET_DEBIT_CAP", value}, initialPosition?}` → 201 (auth on: 202
+/// with the pending approval request).
 pub async fn initial_position_and_limits(
     State(app): State<AppState>,
     ctx: RequestContext,
     Params(name): Params<String>,
     body: Body,
-) -> ApiResult<StatusCode> {
-    let obj = body.object()?;
-    let currency = obj.required_currency("currency")?;
-    let limit = limit_input(&obj, false)?;
-    let initial_position = match obj.number("initialPosition", false)? {
-        Some(value) => input::check_number("initialPosition", value, Sign::Any, 4, 24)?,
-        None => Decimal::ZERO,
-    };
-    let mut tx = app.begin().await?;
-    admin::begin_admin_change(&mut tx).await?;
-    let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
+) -> ApiResult<Response> {
+    parse_initial(&body.0)?;
+    let pending = Pending::new(approvals::INITIAL_POSITION_AND_LIMITS, &name, &body.0);
+    approvals::submit(&app, &ctx, pending).await
+}
+
+/// Sets the opening position and net debit cap, and activates the accounts, in the caller's
+/// transaction.
+pub async fn execute_initial(
+    conn: &mut MySqlConnection,
+    name: &str,
+    initial: &InitialPosition,
+    changed_by: &str,
+) -> ApiResult<Executed> {
+    let currency = initial.currency.as_str();
+    admin::begin_admin_change(conn).await?;
+    let found = participant(conn, name, PARTICIPANT_NOT_FOUND).await?;
     let (Some(position), Some(settlement)) = (
-        found.account(currency.as_str(), POSITION),
-        found.account(currency.as_str(), SETTLEMENT),
+        found.account(currency, POSITION),
+        found.account(currency, SETTLEMENT),
     ) else {
         return Err(ApiError::not_found(PARTICIPANT_NOT_FOUND));
     };
     let outcome = admin::set_initial_position_and_limit(
-        &mut tx,
+        conn,
         position.account_id,
         settlement.account_id,
-        initial_position,
-        limit.value,
+        initial.position,
+        initial.net_debit_cap,
         Decimal::from(DEFAULT_ALARM_PERCENTAGE),
-        &ctx.created_by(),
+        changed_by,
     )
     .await?;
     if outcome == InitialPositionOutcome::AlreadySet {
@@ -438,18 +523,16 @@ pub async fn initial_position_and_limits(
             "Participant Limit or Initial Position already set",
         ));
     }
-    ctx.commit(
-        tx,
-        StatusCode::CREATED,
-        None,
-        Some(
-            json!({"currency": currency.as_str(), "initialPosition": initial_position.to_string(),
-            "netDebitCap": limit.value.to_string()}),
-        ),
-    )
-    .await?;
-    tracing::info!(participant = %name, currency = %currency, %initial_position, net_debit_cap = %limit.value, "initial position and limits set");
-    Ok(StatusCode::CREATED)
+    tracing::info!(participant = %name, %currency, initial_position = %initial.position, net_debit_cap = %initial.net_debit_cap, "initial position and limits set");
+    Ok(Executed {
+        status: StatusCode::CREATED,
+        body: None,
+        changed: true,
+        before: None,
+        after: Some(json!({"currency": currency,
+            "initialPosition": initial.position.to_string(),
+            "netDebitCap": initial.net_debit_cap.to_string()})),
+    })
 }
 
 fn currency_limit(view: &admin_queries::LimitView, with_name: bool) -> CurrencyLimit {
@@ -590,62 +673,79 @@ pub async fn adjust_limits(
     Params(name): Params<String>,
     body: Body,
 ) -> ApiResult<Response> {
-    let change = parse_limit_change(&body.0)?;
-    if app.maker_checker() {
-        return approvals::request(
-            &app,
-            &ctx,
-            Pending {
-                action: ADJUST_LIMIT,
-                participant: &name,
-                account_id: None,
-                transfer_id: None,
-                body: &body.0,
-            },
-        )
-        .await;
-    }
-    let mut tx = app.begin().await?;
-    let done = execute_limit_change(&mut tx, &name, &change, &ctx.created_by()).await?;
-    approvals::finish_direct(&ctx, tx, done).await
+    parse_limit_change(&body.0)?;
+    let pending = Pending::new(ADJUST_LIMIT, &name, &body.0);
+    approvals::submit(&app, &ctx, pending).await
 }
 
-/// `POST /participants/{name}/endpoints` `{type, value}` → 201 (insert or replace).
+/// A validated endpoint.
+#[derive(Debug, Clone)]
+pub struct NewEndpoint {
+    endpoint_type: String,
+    value: String,
+}
+
+/// Validates `{type, value}`. Values of the FSPIOP callback types must be http(s) URLs (with
+/// Mojaloop's `{{…}}` placeholders) whose host is not a link-local or cloud metadata address
+/// unless `policy` allows it (3100): the hub sends signed requests there. Other types (alarm
+/// e-mail addresses and the like) are free text, as in Mojaloop.
+pub fn parse_endpoint(body: &[u8], policy: &AddressPolicy) -> Result<NewEndpoint, FspiopError> {
+    let obj = input::parse_body(body)?;
+    let endpoint_type = obj.required_string("type")?;
+    let value = obj.required_string("value")?;
+    input::check_length("type", &endpoint_type, 64)?;
+    input::check_length("value", &value, 512)?;
+    endpoint::validate(&endpoint_type, &value, policy).map_err(|e| {
+        input::invalid(format!(
+            "\"value\" is not a callback URL the hub may call: {e}"
+        ))
+    })?;
+    Ok(NewEndpoint {
+        endpoint_type,
+        value,
+    })
+}
+
+/// `POST /participants/{name}/endpoints` `{type, value}` → 201 (insert or replace; auth on:
+/// 202 with the pending approval request).
 pub async fn add_endpoint(
     State(app): State<AppState>,
     ctx: RequestContext,
     Params(name): Params<String>,
     body: Body,
-) -> ApiResult<StatusCode> {
-    let obj = body.object()?;
-    let endpoint_type = obj.required_string("type")?;
-    let value = obj.required_string("value")?;
-    input::check_length("type", &endpoint_type, 64)?;
-    input::check_length("value", &value, 512)?;
-    let mut tx = app.begin().await?;
-    admin::begin_admin_change(&mut tx).await?;
-    let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
-    let before = admin::endpoints(&mut tx, found.participant_id)
+) -> ApiResult<Response> {
+    parse_endpoint(&body.0, app.callback_policy())?;
+    let pending = Pending::new(approvals::SET_ENDPOINT, &name, &body.0);
+    approvals::submit(&app, &ctx, pending).await
+}
+
+/// Stores an endpoint in the caller's transaction.
+pub async fn execute_endpoint(
+    conn: &mut MySqlConnection,
+    name: &str,
+    endpoint: &NewEndpoint,
+    changed_by: &str,
+) -> ApiResult<Executed> {
+    let NewEndpoint {
+        endpoint_type,
+        value,
+    } = endpoint;
+    admin::begin_admin_change(conn).await?;
+    let found = participant(conn, name, PARTICIPANT_NOT_FOUND).await?;
+    let before = admin::endpoints(conn, found.participant_id)
         .await?
         .into_iter()
-        .find(|(t, _)| *t == endpoint_type)
+        .find(|(t, _)| t == endpoint_type)
         .map(|(_, v)| json!({"type": endpoint_type, "value": v}));
-    admin::set_endpoint(
-        &mut tx,
-        found.participant_id,
-        &endpoint_type,
-        &value,
-        &ctx.created_by(),
-    )
-    .await?;
-    ctx.commit(
-        tx,
-        StatusCode::CREATED,
+    admin::set_endpoint(conn, found.participant_id, endpoint_type, value, changed_by).await?;
+    tracing::info!(participant = %name, %endpoint_type, value = %endpoint::redacted(value), "endpoint set");
+    Ok(Executed {
+        status: StatusCode::CREATED,
+        body: None,
+        changed: true,
         before,
-        Some(json!({"type": endpoint_type, "value": value})),
-    )
-    .await?;
-    Ok(StatusCode::CREATED)
+        after: Some(json!({"type": endpoint_type, "value": value})),
+    })
 }
 
 #[derive(Debug, serde::Serialize)]

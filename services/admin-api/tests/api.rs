@@ -1715,3 +1715,285 @@ async fn jws_keys_are_registered_rotated_and_removed() {
     let again = app.send(reqwest::Method::DELETE, path, None).await;
     assert_eq!((again.status, again.code()), (400, "3200"));
 }
+
+// Trust boundary: names, opening positions, funds-out against obligations, callback endpoints
+// and exact amounts.
+
+/// The participant names `GET /participants` lists.
+async fn participant_names(app: &App) -> Vec<String> {
+    app.get("/participants")
+        .await
+        .assert_status(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_name_differing_only_in_letter_case_is_refused_at_creation() {
+    let app = App::onboarded(&["payeefsp"]).await;
+    let before = participant_names(&app).await;
+    for variant in ["PAYEEFSP", "PayeeFsp", "hub", "HUB"] {
+        let reply = app
+            .post("/participants", json!({"name": variant, "currency": "USD"}))
+            .await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, "3000"),
+            "{variant}: {reply:?}"
+        );
+        assert!(
+            reply.description().contains("differs only in letter case"),
+            "{variant}: {reply:?}"
+        );
+    }
+    assert_eq!(participant_names(&app).await, before, "nothing was created");
+    // The exact name still gains a currency, and a genuinely new name is still welcome.
+    app.hub_accounts("EUR").await;
+    app.settlement_model("DEFERREDNETEUR", Some("EUR")).await;
+    app.post(
+        "/participants",
+        json!({"name": "payeefsp", "currency": "EUR"}),
+    )
+    .await
+    .assert_status(201);
+    app.post(
+        "/participants",
+        json!({"name": "payeefsp2", "currency": "USD"}),
+    )
+    .await
+    .assert_status(201);
+    app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn a_negative_opening_position_is_refused() {
+    let app = App::onboarded(&[]).await;
+    app.post("/participants", json!({"name": "dfsp1", "currency": "USD"}))
+        .await
+        .assert_status(201);
+    for negative in [json!(-1000000), json!("-0.0001")] {
+        app.post(
+            "/participants/dfsp1/initialPositionAndLimits",
+            json!({"currency": "USD", "limit": {"type": "NET_DEBIT_CAP", "value": 1000000}, "initialPosition": negative}),
+        )
+        .await
+        .assert_error(
+            400,
+            "3100",
+            "Generic validation error - \"initialPosition\" must be greater than or equal to 0",
+        );
+    }
+    // Nothing was set: no limit, accounts still inactive, position zero.
+    assert_eq!(
+        app.get("/participants/dfsp1/limits")
+            .await
+            .assert_status(200),
+        &json!([])
+    );
+    let accounts = app.get("/participants/dfsp1/accounts").await;
+    for account in accounts.assert_status(200).as_array().unwrap() {
+        assert_eq!(account["isActive"], 0, "{account}");
+        assert_eq!(num(&account["value"]), Decimal::ZERO);
+    }
+    // Zero (also written as negative zero) and positive opening positions are accepted.
+    app.post(
+        "/participants/dfsp1/initialPositionAndLimits",
+        json!({"currency": "USD", "limit": {"type": "NET_DEBIT_CAP", "value": 1000}, "initialPosition": "-0"}),
+    )
+    .await
+    .assert_status(201);
+    assert_eq!(app.balance("dfsp1", "USD", "POSITION").await, Decimal::ZERO);
+    app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn a_funds_out_may_not_take_liquidity_backing_the_net_debit_position() {
+    let app = App::onboarded(&[]).await;
+    app.post("/participants", json!({"name": "dfsp1", "currency": "USD"}))
+        .await
+        .assert_status(201);
+    // A net debit position of 900 (the opening position stands in for reserved or committed
+    // transfers), covered by a funds-in of 1000: 100 is free.
+    app.post(
+        "/participants/dfsp1/initialPositionAndLimits",
+        json!({"currency": "USD", "limit": {"type": "NET_DEBIT_CAP", "value": 10000}, "initialPosition": 900}),
+    )
+    .await
+    .assert_status(201);
+    app.funds_in("dfsp1", &new_id(), "1000")
+        .await
+        .assert_status(202);
+    for amount in ["1000", "100.0001"] {
+        let id = new_id();
+        app.funds_out("dfsp1", &id, amount).await.assert_status(202);
+        assert_eq!(
+            app.transfer_state(&id).await,
+            TransferState::AbortedRejected,
+            "{amount}"
+        );
+        let reason = app.states(&id).await.last().unwrap().2.clone().unwrap();
+        assert!(
+            reason.starts_with("Aborted due to insufficient funds")
+                && reason.contains("net debit position"),
+            "{reason}"
+        );
+        assert!(app.journal(&id).await.is_empty());
+        assert_eq!(
+            app.balance("dfsp1", "USD", "SETTLEMENT").await,
+            dec("-1000")
+        );
+    }
+    // Exactly the free liquidity may go.
+    let free = new_id();
+    app.funds_out("dfsp1", &free, "100")
+        .await
+        .assert_status(202);
+    assert_eq!(app.transfer_state(&free).await, TransferState::Reserved);
+    assert_eq!(app.balance("dfsp1", "USD", "SETTLEMENT").await, dec("-900"));
+    // Nothing more, not even a cent.
+    let more = new_id();
+    app.funds_out("dfsp1", &more, "0.01")
+        .await
+        .assert_status(202);
+    assert_eq!(
+        app.transfer_state(&more).await,
+        TransferState::AbortedRejected
+    );
+    app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn callback_endpoints_must_be_http_urls_to_addresses_the_hub_may_call() {
+    let app = App::onboarded(&["dfsp1"]).await;
+    let put = "FSPIOP_CALLBACK_URL_TRANSFER_PUT";
+    for bad in [
+        "ftp://dfsp1.example/transfers/{{transferId}}",
+        "dfsp1.example/transfers",
+        "not a url",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fe80::1]/transfers",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://user:secret@dfsp1.example/transfers",
+        "http://dfsp1.example/transfers/{{unknownPlaceholder}}",
+    ] {
+        let reply = app
+            .post(
+                "/participants/dfsp1/endpoints",
+                json!({"type": put, "value": bad}),
+            )
+            .await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, "3100"),
+            "{bad}: {reply:?}"
+        );
+        assert!(
+            reply
+                .description()
+                .starts_with("Generic validation error - \"value\""),
+            "{bad}: {reply:?}"
+        );
+    }
+    assert_eq!(
+        app.get("/participants/dfsp1/endpoints")
+            .await
+            .assert_status(200),
+        &json!([]),
+        "nothing was stored"
+    );
+    // Mojaloop's templates, plain hosts and private addresses are fine; other endpoint types
+    // (an e-mail address) stay free text.
+    for (endpoint_type, value) in [
+        (put, "https://dfsp1.example:8443/transfers/{{transferId}}"),
+        (
+            "FSPIOP_CALLBACK_URL_TRANSFER_POST",
+            "http://10.1.2.3:4000/transfers",
+        ),
+        ("NET_DEBIT_CAP_ADJUSTMENT_EMAIL", "ops@dfsp1.example"),
+    ] {
+        app.post(
+            "/participants/dfsp1/endpoints",
+            json!({"type": endpoint_type, "value": value}),
+        )
+        .await
+        .assert_status(201);
+    }
+}
+
+#[tokio::test]
+async fn an_allow_list_opens_link_local_callback_addresses() {
+    let put = "FSPIOP_CALLBACK_URL_TRANSFER_PUT";
+    // The operator vouches for one link-local range; the metadata address stays refused.
+    let app = App::start_with(|c| {
+        c.callback_address_allow_list =
+            ferroloop_fspiop::endpoint::AddressPolicy::parse("169.254.10.0/24").unwrap();
+    })
+    .await;
+    app.hub_accounts("USD").await;
+    app.settlement_model("DEFERREDNET", Some("USD")).await;
+    app.dfsp("dfsp1", 1000).await;
+    app.post(
+        "/participants/dfsp1/endpoints",
+        json!({"type": put, "value": "http://169.254.10.5/transfers/{{transferId}}"}),
+    )
+    .await
+    .assert_status(201);
+    app.post(
+        "/participants/dfsp1/endpoints",
+        json!({"type": put, "value": "http://169.254.169.254/transfers"}),
+    )
+    .await
+    .assert_status(400);
+}
+
+#[tokio::test]
+async fn admin_amounts_are_parsed_exactly_or_refused() {
+    let app = App::onboarded(&["dfsp1"]).await;
+    let settlement = app.account_id("dfsp1", "USD", "SETTLEMENT").await;
+    let path = format!("/participants/dfsp1/accounts/{settlement}");
+    // Text that `Decimal::from_str` would round to an acceptable amount, an exponent beyond
+    // the scale, an exponent too large to expand, whitespace inside a numeric string and a
+    // negative zero: all refused, nothing moves.
+    let refused = [
+        (
+            json!("1.00000000000000000000000000001"),
+            "must have no more than 4 decimal places",
+        ),
+        (
+            json!("1.000000000000000000000000000000000001"),
+            "must have no more than 4 decimal places",
+        ),
+        (json!(1e-5), "must have no more than 4 decimal places"),
+        (
+            json!("1e999999999"),
+            "must have at most 18 digits before the decimal point",
+        ),
+        (json!(" 10"), "must be a number"),
+        (json!("10 "), "must be a number"),
+        (json!("-0"), "must be a positive number"),
+    ];
+    for (amount, why) in refused {
+        let mut body = funds_body(&new_id(), "recordFundsIn", "1");
+        body["amount"]["amount"] = amount.clone();
+        let reply = app.post(&path, body).await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, "3100"),
+            "{amount}: {reply:?}"
+        );
+        assert!(reply.description().ends_with(why), "{amount}: {reply:?}");
+    }
+    assert_eq!(
+        app.balance("dfsp1", "USD", "SETTLEMENT").await,
+        Decimal::ZERO
+    );
+    // Exponents that denote an exact amount within the scale are the amount they denote.
+    let mut body = funds_body(&new_id(), "recordFundsIn", "1");
+    body["amount"]["amount"] = json!("1.5e2");
+    app.post(&path, body).await.assert_status(202);
+    assert_eq!(app.balance("dfsp1", "USD", "SETTLEMENT").await, dec("-150"));
+    app.assert_invariants().await;
+}

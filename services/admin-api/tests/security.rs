@@ -1,7 +1,8 @@
 //! Operator security over real HTTP against a fresh MariaDB database per test: bearer tokens
-//! (401/403), configurable roles, maker/checker for funds and limits (executed exactly once,
-//! never by the maker, never after expiry or rejection), and the hash-chained audit log, whose
-//! verification names the row an SQL edit, deletion or insertion broke.
+//! (401/403), configurable roles, maker/checker for every change to money, limits and trust
+//! (executed exactly once, never by the maker, never after expiry or rejection), and the
+//! hash-chained audit log, whose verification names the row an SQL edit, deletion or insertion
+//! broke.
 
 use std::path::{Path, PathBuf};
 
@@ -233,16 +234,24 @@ impl App {
         )
         .await
         .assert_status(201);
-        self.post(
-            &format!("/participants/{dfsp}/initialPositionAndLimits"),
-            &op,
-            json!({"currency": "USD", "limit": {"type": "NET_DEBIT_CAP", "value": 1000}}),
-        )
-        .await
-        .assert_status(201);
+        // The opening position and cap move limits: the operator asks, a checker approves.
+        let asked = self
+            .post(
+                &format!("/participants/{dfsp}/initialPositionAndLimits"),
+                &op,
+                json!({"currency": "USD", "limit": {"type": "NET_DEBIT_CAP", "value": 1000}}),
+            )
+            .await;
+        let id = asked.assert_status(202)["approvalId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let done = self.approve(&id, &self.checker()).await;
+        assert_eq!(done.assert_status(200)["status"], "EXECUTED");
     }
 
-    async fn settlement(&self, dfsp: &str) -> (u64, Decimal) {
+    /// The id and value of `dfsp`'s account of a ledger account type.
+    async fn account(&self, dfsp: &str, account_type: &str) -> (u64, Decimal) {
         let accounts = self
             .get(&format!("/participants/{dfsp}/accounts"), &self.operator())
             .await
@@ -252,10 +261,14 @@ impl App {
             .as_array()
             .unwrap()
             .iter()
-            .find(|a| a["ledgerAccountType"] == "SETTLEMENT")
+            .find(|a| a["ledgerAccountType"] == account_type)
             .unwrap()
             .clone();
         (account["id"].as_u64().unwrap(), dec(&account["value"]))
+    }
+
+    async fn settlement(&self, dfsp: &str) -> (u64, Decimal) {
+        self.account(dfsp, "SETTLEMENT").await
     }
 
     /// A maker's funds-in: 202 with a pending request; returns its id.
@@ -744,8 +757,9 @@ async fn every_action_is_audited_in_one_verifiable_chain() {
         (
             "olga",
             "POST /participants/{name}/initialPositionAndLimits",
-            "ok",
+            "pending",
         ),
+        ("chloe", "POST /approvals/{id}/approve", "approved"),
         ("mark", "POST /participants/{name}/accounts/{id}", "pending"),
         ("mark", "POST /approvals/{id}/approve", "forbidden"),
         ("chloe", "POST /approvals/{id}/approve", "approved"),
@@ -757,21 +771,21 @@ async fn every_action_is_audited_in_one_verifiable_chain() {
         .map(|(a, w, o)| ((*a).to_owned(), (*w).to_owned(), (*o).to_owned()))
         .collect();
     assert_eq!(summary, expected);
-    assert_eq!(rows[7]["approvalId"], id.as_str());
+    assert_eq!(rows[8]["approvalId"], id.as_str());
     assert_eq!(
-        dec(&rows[7]["before"]["settlementAccount"]["value"]),
+        dec(&rows[8]["before"]["settlementAccount"]["value"]),
         Decimal::ZERO
     );
     assert_eq!(
-        dec(&rows[7]["after"]["balances"]["settlementAccount"]["value"]),
+        dec(&rows[8]["after"]["balances"]["settlementAccount"]["value"]),
         Decimal::from(-100)
     );
     assert_eq!(rows[0]["prevHash"], "0".repeat(64));
     assert_eq!(rows[1]["prevHash"], rows[0]["rowHash"]);
     let verified = app.verify().await;
     assert_eq!(verified["intact"], true, "{verified}");
-    assert_eq!(verified["rows"], 10);
-    assert_eq!(verified["head"]["hash"], rows[9]["rowHash"]);
+    assert_eq!(verified["rows"], 11);
+    assert_eq!(verified["head"]["hash"], rows[10]["rowHash"]);
 }
 
 /// Runs `admin-api verify-audit` against the test database.
@@ -795,7 +809,7 @@ fn verify_command(app: &App) -> (bool, Value) {
 #[tokio::test]
 async fn tampering_with_the_audit_table_is_found_at_the_right_row() {
     let app = App::start().await;
-    app.onboard("dfsp1").await; // rows 1..=5
+    app.onboard("dfsp1").await; // rows 1..=6 (the opening position asked, then approved)
     for name in ["dfsp2", "dfsp3"] {
         app.post(
             "/participants",
@@ -803,7 +817,7 @@ async fn tampering_with_the_audit_table_is_found_at_the_right_row() {
             json!({"name": name, "currency": "USD"}),
         )
         .await
-        .assert_status(201); // rows 6, 7
+        .assert_status(201); // rows 7, 8
     }
     let (ok, result) = verify_command(&app);
     assert!(ok && result["intact"] == true, "{result}");
@@ -857,12 +871,12 @@ async fn tampering_with_the_audit_table_is_found_at_the_right_row() {
     app.sql(
         "INSERT INTO admin_audit (seq, at, actor, roles, method, route, path, outcome, http_status,
              prev_hash, row_hash)
-         SELECT 8, at, 'mallory', '', 'POST', '/participants', '/participants', 'ok', 201, row_hash, row_hash
-         FROM admin_audit WHERE seq = 7",
+         SELECT 9, at, 'mallory', '', 'POST', '/participants', '/participants', 'ok', 201, row_hash, row_hash
+         FROM admin_audit WHERE seq = 8",
     )
     .await;
     let (_, result) = verify_command(&app);
-    assert_eq!(result["firstBrokenSeq"], 8, "{result}");
+    assert_eq!(result["firstBrokenSeq"], 9, "{result}");
     assert!(
         result["problem"].as_str().unwrap().contains("inserted"),
         "{result}"
@@ -915,4 +929,125 @@ async fn with_auth_off_actions_execute_directly_and_are_still_audited() {
         .unwrap();
     assert_eq!(verified["intact"], true);
     shutdown.cancel();
+}
+
+/// A reply as a probe compares it: status and body.
+async fn probe(app: &App, path: &str) -> (u16, Value) {
+    let reply = app.get(path, &app.auditor()).await;
+    (reply.status, reply.body)
+}
+
+#[tokio::test]
+async fn every_money_limit_or_trust_change_waits_for_a_different_checker() {
+    let app = App::start().await;
+    app.onboard("dfsp1").await;
+    let op = app.operator();
+    app.post(
+        "/participants",
+        &op,
+        json!({"name": "dfsp2", "currency": "USD"}),
+    )
+    .await
+    .assert_status(201);
+    let (position, _) = app.account("dfsp1", "POSITION").await;
+    // Deactivation (an emergency stop) needs no checker: it applies at once, with auth on too.
+    app.put("/participants/dfsp1", &op, json!({"isActive": false}))
+        .await
+        .assert_status(200);
+    app.put(
+        &format!("/participants/dfsp1/accounts/{position}"),
+        &op,
+        json!({"isActive": false}),
+    )
+    .await
+    .assert_status(200);
+    let key = std::fs::read_to_string(testdata(
+        "test-only-keys/sdk-standard-components_jwsValidationKey.pem",
+    ))
+    .unwrap();
+    // (method, path, body, what shows the change) — each asked by the operator.
+    let cases: Vec<(reqwest::Method, String, Option<Value>, String)> = vec![
+        (
+            reqwest::Method::POST,
+            "/participants/dfsp2/initialPositionAndLimits".into(),
+            Some(
+                json!({"currency": "USD", "limit": {"type": "NET_DEBIT_CAP", "value": 500}, "initialPosition": 0}),
+            ),
+            "/participants/dfsp2/limits".into(),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/participants/dfsp1/limits".into(),
+            Some(
+                json!({"currency": "USD", "limit": {"type": "NET_DEBIT_CAP", "value": 2000, "alarmPercentage": 10}}),
+            ),
+            "/participants/dfsp1/limits".into(),
+        ),
+        (
+            reqwest::Method::POST,
+            "/participants/dfsp1/endpoints".into(),
+            Some(
+                json!({"type": "FSPIOP_CALLBACK_URL_TRANSFER_PUT", "value": "https://dfsp1.example/transfers/{{transferId}}"}),
+            ),
+            "/participants/dfsp1/endpoints".into(),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/participants/dfsp1/jwsKey".into(),
+            Some(json!({"publicKey": key})),
+            "/participants/dfsp1/jwsKey".into(),
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/participants/dfsp1/jwsKey".into(),
+            None,
+            "/participants/dfsp1/jwsKey".into(),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/participants/dfsp1".into(),
+            Some(json!({"isActive": true})),
+            "/participants/dfsp1".into(),
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("/participants/dfsp1/accounts/{position}"),
+            Some(json!({"isActive": true})),
+            "/participants/dfsp1/accounts".into(),
+        ),
+    ];
+    let maker_as_checker = app.keys.token("olga", &["operator", "finance-checker"]);
+    for (method, path, body, shown_by) in cases {
+        let what = format!("{method} {path}");
+        let before = probe(&app, &shown_by).await;
+        let asked = app.send(method, &path, Some(op.as_str()), body).await;
+        let pending = asked.assert_status(202).clone();
+        assert_eq!(pending["status"], "PENDING", "{what}: {pending}");
+        assert_eq!(pending["maker"], "olga", "{what}");
+        let id = pending["approvalId"].as_str().unwrap().to_owned();
+        assert_eq!(
+            probe(&app, &shown_by).await,
+            before,
+            "{what} applied without a checker"
+        );
+        // Not by its maker, whatever their roles.
+        app.approve(&id, &maker_as_checker).await.assert_status(403);
+        assert_eq!(
+            probe(&app, &shown_by).await,
+            before,
+            "{what} approved by its maker"
+        );
+        let approved = app.approve(&id, &app.checker()).await;
+        let approved = approved.assert_status(200);
+        assert_eq!(approved["status"], "EXECUTED", "{what}: {approved}");
+        assert_ne!(probe(&app, &shown_by).await, before, "{what} had no effect");
+    }
+    let participant = probe(&app, "/participants/dfsp1").await;
+    assert_eq!(participant.1["isActive"], 1);
+    assert_eq!(probe(&app, "/participants/dfsp1/jwsKey").await.0, 400);
+    let limits = probe(&app, "/participants/dfsp2/limits").await;
+    assert_eq!(dec(&limits.1[0]["limit"]["value"]), Decimal::from(500));
+    assert_storage_invariants(&app.db.pool).await.unwrap();
+    let verified = app.verify().await;
+    assert_eq!(verified["intact"], true, "{verified}");
 }

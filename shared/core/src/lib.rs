@@ -15,6 +15,7 @@
 //! - [`hash`] — the duplicate-request hash over canonical (sorted-key, compact) JSON.
 //! - [`position`] — the reservation rule (liquidity cover, then net debit cap) and in-order batch
 //!   application of position changes.
+//! - [`funds_out`] — how much liquidity a funds-out may take (what backs no obligation).
 //! - [`prepare`] — semantic validation of a prepare, in central-ledger's rule order.
 //! - [`error`] — the FSPIOP error catalogue and [`FspiopError`](error::FspiopError).
 //! - [`view`] — the state body (GET and duplicate responses) of a stored transfer.
@@ -28,6 +29,7 @@ pub mod audit;
 pub mod currency;
 pub mod error;
 pub mod fspiop_time;
+pub mod funds_out;
 pub mod hash;
 pub mod id;
 pub mod ilp;

@@ -14,6 +14,8 @@ use crate::transfers::{
     load_transfers,
 };
 use crate::{Result, StoreError};
+use ferroloop_core::funds_out::{FundsOutRefusal, decide_funds_out};
+use ferroloop_core::position::AccountPosition;
 use ferroloop_core::state::{TransferEvent, TransferState, transition};
 
 /// The hub participant's id (seeded by the first migration).
@@ -631,7 +633,7 @@ pub async fn record_funds_in_request(
 
 /// Reason recorded when a funds-out would overdraw the settlement account
 /// (docs/positions.md#funds-in-and-out).
-pub const INSUFFICIENT_FUNDS_REASON: &str = "Aborted due to insufficient funds";
+pub const INSUFFICIENT_FUNDS_REASON: &str = FundsOutRefusal::Overdraft.reason();
 
 /// What happened to a funds-out prepare-and-reserve request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -642,16 +644,71 @@ pub enum FundsOutOutcome {
     /// The settlement position would have become positive (more out than in): the transfer went
     /// RECEIVED_PREPARE → ABORTED_REJECTED with [`INSUFFICIENT_FUNDS_REASON`], no position moved.
     InsufficientFunds,
+    /// The cover left would not have covered the DFSP's net debit position and reservations
+    /// (`ferroloop_core::funds_out`): ABORTED_REJECTED likewise, with
+    /// [`FundsOutRefusal::BacksPosition`]'s reason.
+    BacksPosition,
     /// The same id with the same body was recorded before: nothing changed.
     Duplicate,
     /// The id was used before with a different body (or by another kind of request).
     ModifiedRequest,
 }
 
+/// A settlement account's position and that of the POSITION account it backs (same participant
+/// and currency), both locked.
+struct LockedCover {
+    settlement: (Decimal, Decimal),
+    position: AccountPosition,
+}
+
+/// Locks a settlement account's position row and its POSITION account's, in ascending account
+/// order as the position handler does, so a funds-out and a reservation on the same DFSP
+/// serialise and neither decides on figures the other is about to change.
+async fn lock_cover(conn: &mut MySqlConnection, settlement_account_id: u32) -> Result<LockedCover> {
+    let position_account_id: Option<u32> = sqlx::query_scalar(
+        "SELECT p.account_id FROM account s
+         JOIN account p ON p.participant_id = s.participant_id AND p.currency = s.currency
+                       AND p.ledger_account_type = 'POSITION'
+         WHERE s.account_id = ?",
+    )
+    .bind(settlement_account_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let other = position_account_id.unwrap_or(settlement_account_id);
+    let rows = sqlx::query(
+        "SELECT account_id, value, reserved_value FROM participant_position
+         WHERE account_id IN (?, ?) ORDER BY account_id FOR UPDATE",
+    )
+    .bind(settlement_account_id.min(other))
+    .bind(settlement_account_id.max(other))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut settlement = None;
+    let mut position = AccountPosition::default();
+    for row in &rows {
+        let id: u32 = row.try_get("account_id")?;
+        let figures: (Decimal, Decimal) = (row.try_get("value")?, row.try_get("reserved_value")?);
+        if id == settlement_account_id {
+            settlement = Some(figures);
+        }
+        if Some(id) == position_account_id {
+            position = AccountPosition::new(figures.0, figures.1);
+        }
+    }
+    let settlement = settlement
+        .ok_or_else(|| StoreError::Corrupt("settlement account has no position".into()))?;
+    Ok(LockedCover {
+        settlement,
+        position,
+    })
+}
+
 /// Funds-out, step 1 (`recordFundsOutPrepareReserve`): a FUNDS_OUT transfer whose debit side
 /// (payer) is the DFSP's settlement account and whose credit side (payee) is the hub's
-/// reconciliation account. The settlement account is debited at once (+amount, RESERVE) unless
-/// that makes its position positive, in which case the transfer is rejected.
+/// reconciliation account. The settlement account is debited at once (+amount, RESERVE) when
+/// [`ferroloop_core::funds_out::decide_funds_out`] allows it — the cover left stays
+/// non-negative and covers the DFSP's net debit position and reservations — else the transfer
+/// is rejected with the refusal's reason.
 pub async fn record_funds_out_prepare(
     conn: &mut MySqlConnection,
     request: &FundsRequest<'_>,
@@ -663,10 +720,8 @@ pub async fn record_funds_out_prepare(
         Claim::New => {}
     }
     let settlement_account_id = request.settlement_account.0;
-    let locked = lock_positions(conn, &[settlement_account_id]).await?;
-    let settlement = locked
-        .get(&settlement_account_id)
-        .ok_or_else(|| StoreError::Corrupt("settlement account has no position".into()))?;
+    let cover = lock_cover(conn, settlement_account_id).await?;
+    let (settlement_value, settlement_reserved) = cover.settlement;
     insert_funds_transfer(
         conn,
         request,
@@ -675,20 +730,19 @@ pub async fn record_funds_out_prepare(
         request.hub_account,
     )
     .await?;
-    let value_after = settlement.value + request.amount;
-    if value_after > Decimal::ZERO {
+    if let Err(refusal) = decide_funds_out(settlement_value, &cover.position, request.amount) {
         walk(
             conn,
             request.transfer_id,
             TransferState::ReceivedPrepare,
-            &[(
-                TransferEvent::ReservationRejected,
-                Some(INSUFFICIENT_FUNDS_REASON),
-            )],
+            &[(TransferEvent::ReservationRejected, Some(refusal.reason()))],
             request.now,
         )
         .await?;
-        return Ok(FundsOutOutcome::InsufficientFunds);
+        return Ok(match refusal {
+            FundsOutRefusal::Overdraft => FundsOutOutcome::InsufficientFunds,
+            FundsOutRefusal::BacksPosition => FundsOutOutcome::BacksPosition,
+        });
     }
     walk(
         conn,
@@ -705,8 +759,8 @@ pub async fn record_funds_out_prepare(
             transfer_id: request.transfer_id.to_owned(),
             phase: PositionPhase::Reserve,
             change: request.amount,
-            value_after,
-            reserved_after: settlement.reserved_value,
+            value_after: settlement_value + request.amount,
+            reserved_after: settlement_reserved,
             at: request.now,
         }],
     )

@@ -156,6 +156,24 @@ pub async fn participant_by_name(
     Ok(load_participants(conn, Filter::Name(name)).await?.pop())
 }
 
+/// The name of a participant whose name equals `name` except in letter case (not `name` itself),
+/// if there is one. Names are stored and compared byte for byte; this finds the look-alike a
+/// new name must not be (one participant must never pass for another in a case-folded
+/// comparison, in the hub or in a DFSP's systems).
+pub async fn participant_name_case_variant(
+    conn: &mut MySqlConnection,
+    name: &str,
+) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT name FROM participant WHERE LOWER(name) = LOWER(?) AND name <> ?
+         ORDER BY participant_id LIMIT 1",
+    )
+    .bind(name)
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
 pub async fn participant_by_id(
     conn: &mut MySqlConnection,
     participant_id: u32,

@@ -8,7 +8,7 @@
 //! a few of the topic's newest records (key + value + headers), plus the per-record framing and
 //! a whole record-batch header each, as if every message had been produced in a batch of its
 //! own. Real batches hold several records, so the estimate is an upper bound of what the mock
-//! holds for those messages.
+//! holds for those messages. Until a topic's sample has been read, 4 KiB per message is assumed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,6 +25,9 @@ pub const BATCH_HEADER_BYTES: u64 = 61;
 /// Upper bound of a record's own framing (length, attributes, timestamp and offset deltas, key
 /// and value lengths, header count, all varints).
 pub const RECORD_FRAMING_BYTES: u64 = 24;
+/// Bytes per message assumed for a topic until a sample of its records has been read (the
+/// services' envelopes are 1–2.5 KB).
+pub const UNMEASURED_BYTES_PER_MESSAGE: u64 = 4_096;
 /// What the mock keeps per partition (librdkafka 2.12 `rdkafka_mock.c`).
 pub const RETENTION_BYTES: u64 = 5 * 1024 * 1024;
 pub const RETENTION_BATCHES: u64 = 100_000;
@@ -165,7 +168,7 @@ pub struct Watcher {
     /// (group, topic) pairs and a consumer per group (never subscribed: it only reads the
     /// group's committed offsets).
     groups: Vec<(String, String, BaseConsumer)>,
-    /// Reads watermarks, partition counts and record samples; belongs to no group.
+    /// Reads watermarks, partition counts and record samples.
     reader: BaseConsumer,
     sizes: BTreeMap<String, u64>,
     limits: Limits,
@@ -191,29 +194,29 @@ impl Watcher {
         limits: Limits,
         sample_records: usize,
     ) -> anyhow::Result<Self> {
-        let config = |group: Option<&str>| {
+        let config = |group: &str| {
             let mut config = ClientConfig::new();
             config
                 .set("bootstrap.servers", bootstrap)
+                .set("group.id", group)
                 .set("enable.auto.commit", "false")
                 .set("enable.auto.offset.store", "false")
                 .set("allow.auto.create.topics", "false");
-            if let Some(group) = group {
-                config.set("group.id", group);
-            }
             config
         };
         let groups = groups
             .iter()
             .map(|(group, topic)| {
-                let consumer: BaseConsumer = config(Some(group)).create()?;
+                let consumer: BaseConsumer = config(group).create()?;
                 Ok((group.clone(), topic.clone(), consumer))
             })
             .collect::<anyhow::Result<_>>()?;
         Ok(Self {
             bootstrap: bootstrap.to_owned(),
             groups,
-            reader: config(None).create()?,
+            // librdkafka assigns partitions only to a consumer with a group; this one never
+            // subscribes or commits.
+            reader: config("ferroloop-mock-broker-lag-watch").create()?,
             sizes: BTreeMap::new(),
             limits,
             sample_records,
@@ -229,12 +232,12 @@ impl Watcher {
         stop: &AtomicBool,
     ) -> anyhow::Result<Outcome> {
         println!(
-            "watching consumer lag on {} every {} ms: stop past {} KiB or {} messages on a partition (retention {} KiB or {} batches)",
+            "watching consumer lag on {} every {} ms: stop past {} bytes (estimated) or {} messages on a partition (retention {} bytes or {} batches)",
             self.bootstrap,
             interval.as_millis(),
-            self.limits.max_bytes / 1024,
+            self.limits.max_bytes,
             self.limits.max_messages,
-            RETENTION_BYTES / 1024,
+            RETENTION_BYTES,
             RETENTION_BATCHES
         );
         let mut largest: Option<Worst> = None;
@@ -245,7 +248,12 @@ impl Watcher {
             let lags = self.sample()?;
             self.refresh_sizes(&lags);
             let sizes = &self.sizes;
-            let estimate = |topic: &str| sizes.get(topic).copied().unwrap_or(0);
+            let estimate = |topic: &str| {
+                sizes
+                    .get(topic)
+                    .copied()
+                    .unwrap_or(UNMEASURED_BYTES_PER_MESSAGE)
+            };
             match judge(&lags, &estimate, self.limits) {
                 Verdict::Lost(lag) => return Ok(Outcome::Lost(lag)),
                 Verdict::TooFar(worst) => return Ok(Outcome::TooFar(worst)),

@@ -270,7 +270,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     for consumer in consumers {
         consumer.await??;
     }
-    summarise(&windows, sent, consumed.load(Ordering::Relaxed));
+    summarise(
+        &windows,
+        settings.duration.as_secs(),
+        sent,
+        consumed.load(Ordering::Relaxed),
+    );
     Ok(())
 }
 
@@ -278,33 +283,38 @@ fn micros_since(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
-/// The steady part of the run (after the first window, which holds client start-up) and
-/// whether it stayed flat: broker RSS within 10 % and p99 within twice its lowest value.
-fn summarise(windows: &[Window], sent: u64, consumed: u64) {
+/// The steady part of the run — the windows after the first (client start-up and the broker
+/// filling its retention) that end while the probe still sends — and whether it stayed flat.
+fn summarise(windows: &[Window], duration_s: u64, sent: u64, consumed: u64) {
     println!("\nsent {sent}, consumed {consumed}");
     let steady = windows.get(1..).unwrap_or_default();
-    let steady: Vec<&Window> = steady.iter().filter(|w| w.produced > 0).collect();
+    let steady: Vec<&Window> = steady.iter().filter(|w| w.end_s <= duration_s).collect();
     if steady.is_empty() {
         return;
     }
-    let range = |f: &dyn Fn(&Window) -> Option<u64>| {
-        let values: Vec<u64> = steady.iter().filter_map(|w| f(w)).collect();
-        Some((
-            *values.iter().min()?,
-            *values.iter().max()?,
-            values.first().copied()?,
-            values.last().copied()?,
-        ))
+    let series = |f: &dyn Fn(&Window) -> Option<u64>| -> Vec<u64> {
+        steady.iter().filter_map(|w| f(w)).collect()
     };
-    if let Some((lo, hi, ..)) = range(&|w| w.broker_cpu_per_mille) {
+    let cpu = series(&|w| w.broker_cpu_per_mille);
+    let rss = series(&|w| w.broker_rss_kib);
+    let p50 = series(&|w| Some(w.p50_us));
+    let p99 = series(&|w| Some(w.p99_us));
+    let span = |v: &[u64]| {
+        (
+            v.iter().min().copied().unwrap_or(0),
+            v.iter().max().copied().unwrap_or(0),
+        )
+    };
+    if !cpu.is_empty() {
+        let (lo, hi) = span(&cpu);
         println!(
             "broker CPU (steady windows): {}–{} % of one core",
             per_mille(lo),
             per_mille(hi)
         );
     }
-    let rss = range(&|w| w.broker_rss_kib);
-    if let Some((lo, hi, first, last)) = rss {
+    if let (Some(first), Some(last)) = (rss.first(), rss.last()) {
+        let (lo, hi) = span(&rss);
         println!(
             "broker RSS (steady windows): {}–{} MiB, first {} → last {} MiB",
             lo / 1024,
@@ -313,16 +323,54 @@ fn summarise(windows: &[Window], sent: u64, consumed: u64) {
             last / 1024
         );
     }
-    let p99 = range(&|w| Some(w.p99_us));
-    if let Some((lo, hi, ..)) = p99 {
-        println!("end-to-end p99 (steady windows): {}–{} ms", ms(lo), ms(hi));
-    }
-    let rss_flat = rss.is_none_or(|(lo, hi, ..)| hi.saturating_sub(lo) * 10 <= lo);
-    let p99_flat = p99.is_none_or(|(lo, hi, ..)| hi <= lo.max(1_000) * 2);
+    let (lo, hi) = span(&p50);
+    println!("end-to-end p50 (steady windows): {}–{} ms", ms(lo), ms(hi));
+    let (lo, hi) = span(&p99);
+    println!("end-to-end p99 (steady windows): {}–{} ms", ms(lo), ms(hi));
+    let verdicts = [
+        (
+            "broker RSS",
+            rss.first()
+                .zip(rss.last())
+                .is_none_or(|(f, l)| l.saturating_sub(*f) * 10 <= *f),
+        ),
+        ("broker CPU", grows_less_than_half(&cpu)),
+        ("p50", grows_less_than_half(&p50)),
+        ("p99", grows_less_than_half(&p99)),
+    ];
+    let growing: Vec<&str> = verdicts
+        .iter()
+        .filter(|(_, flat)| !flat)
+        .map(|(name, _)| *name)
+        .collect();
     println!(
-        "flat (RSS within 10 %, p99 within 2× its lowest): {}",
-        if rss_flat && p99_flat { "yes" } else { "no" }
+        "flat (last steady RSS within 10 % of the first; median CPU, p50 and p99 of the last third \
+         of the windows under 1.5× those of the first third): {}",
+        if growing.is_empty() {
+            "yes".to_owned()
+        } else {
+            format!("no — {} grew", growing.join(", "))
+        }
     );
+}
+
+/// Whether the median of the last third of `values` stays under 1.5× the median of the first
+/// third (a trend, not one noisy window).
+fn grows_less_than_half(values: &[u64]) -> bool {
+    let third = values.len() / 3;
+    if third == 0 {
+        return true;
+    }
+    let median = |part: &[u64]| {
+        let mut part = part.to_vec();
+        part.sort_unstable();
+        part[part.len() / 2]
+    };
+    let (first, last) = (
+        median(&values[..third]),
+        median(&values[values.len() - third..]),
+    );
+    last * 2 < first.max(1) * 3
 }
 
 #[cfg(test)]
@@ -343,6 +391,13 @@ mod tests {
             Some(41_234)
         );
         assert_eq!(rss_kib("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn a_trend_not_one_noisy_window_makes_a_series_grow() {
+        assert!(grows_less_than_half(&[10, 11, 10, 40, 10, 11]));
+        assert!(!grows_less_than_half(&[10, 11, 12, 14, 16, 18]));
+        assert!(grows_less_than_half(&[5, 5]));
     }
 
     #[test]

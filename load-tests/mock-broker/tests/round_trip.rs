@@ -186,7 +186,14 @@ async fn the_lag_guard_stops_when_a_group_falls_behind() {
         .output()
         .expect("run watch-lag");
     let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
+    // It read a sample of the topic's records for its byte estimate: 500 B of payload, a
+    // key of 2–3 bytes, plus framing and a batch header.
+    assert!(
+        stdout.contains(&format!("{topic}: ~5")) && stdout.contains("bytes per message"),
+        "{stdout}"
+    );
     assert!(stderr.contains("RETENTION GUARD"), "{stderr}");
     assert!(stderr.contains(&topic), "{stderr}");
 }

@@ -170,7 +170,9 @@ pub struct Watcher {
     groups: Vec<(String, String, BaseConsumer)>,
     /// Reads watermarks, partition counts and record samples.
     reader: BaseConsumer,
+    /// Estimated bytes per message, per topic, and the record sizes they come from.
     sizes: BTreeMap<String, u64>,
+    samples: BTreeMap<String, Vec<u64>>,
     limits: Limits,
     sample_records: usize,
 }
@@ -218,6 +220,7 @@ impl Watcher {
             // subscribes or commits.
             reader: config("ferroloop-mock-broker-lag-watch").create()?,
             sizes: BTreeMap::new(),
+            samples: BTreeMap::new(),
             limits,
             sample_records,
         })
@@ -327,20 +330,33 @@ impl Watcher {
             }))
     }
 
-    /// Measures a topic's message size once it has messages.
+    /// Measures each topic's message size from the newest records of its fullest partition,
+    /// again while fewer than `sample_records` were read and more are there.
     fn refresh_sizes(&mut self, lags: &[PartitionLag]) {
+        let mut fullest: BTreeMap<&str, &PartitionLag> = BTreeMap::new();
         for lag in lags {
-            if self.sizes.contains_key(&lag.topic) || lag.high_watermark <= lag.log_start {
+            let entry = fullest.entry(lag.topic.as_str()).or_insert(lag);
+            if lag.high_watermark - lag.log_start > entry.high_watermark - entry.log_start {
+                *entry = lag;
+            }
+        }
+        for (topic, lag) in fullest {
+            let held = self.samples.get(topic).map_or(0, Vec::len);
+            let available = usize::try_from(lag.high_watermark - lag.log_start).unwrap_or(0);
+            if held >= self.sample_records || available <= held {
                 continue;
             }
             let sizes = self.read_tail(lag);
+            if sizes.len() <= held {
+                continue;
+            }
             if let Some(estimate) = bytes_per_message(&sizes) {
                 println!(
-                    "{}: ~{estimate} bytes per message (from {} records)",
-                    lag.topic,
+                    "{topic}: ~{estimate} bytes per message (from {} records)",
                     sizes.len()
                 );
-                self.sizes.insert(lag.topic.clone(), estimate);
+                self.sizes.insert(topic.to_owned(), estimate);
+                self.samples.insert(topic.to_owned(), sizes);
             }
         }
     }

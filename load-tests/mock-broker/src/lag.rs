@@ -317,17 +317,9 @@ impl Watcher {
     }
 
     fn partitions(&self, topic: &str) -> anyhow::Result<i32> {
-        let metadata = self
-            .reader
-            .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+        let count = ferroloop_messaging::admin::partition_count(self.reader.client(), topic)
             .with_context(|| format!("metadata of {topic}"))?;
-        Ok(metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic && t.error().is_none())
-            .map_or(0, |t| {
-                i32::try_from(t.partitions().len()).unwrap_or(i32::MAX)
-            }))
+        Ok(i32::try_from(count).unwrap_or(i32::MAX))
     }
 
     /// Measures each topic's message size from the newest records of its fullest partition,

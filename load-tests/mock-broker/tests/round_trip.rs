@@ -9,7 +9,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ferroloop_messaging::{BatchConsumer, BatchProducer, KafkaArgs, OutboundMessage, admin};
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use tokio_util::sync::CancellationToken;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_ferroloop-mock-broker");
@@ -92,22 +91,6 @@ fn wait_for_file(file: &Path, within: Duration) -> String {
     }
 }
 
-fn partitions_of(bootstrap: &str, topic: &str) -> usize {
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("allow.auto.create.topics", "false")
-        .create()
-        .unwrap();
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .unwrap();
-    metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())
-        .map_or(0, |t| t.partitions().len())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_go_round_trip_on_eight_partitions_and_sigterm_stops_cleanly() {
     let mut broker = Broker::start(8);
@@ -122,7 +105,11 @@ async fn messages_go_round_trip_on_eight_partitions_and_sigterm_stops_cleanly() 
         .expect("topics found");
     assert!(started.elapsed() < Duration::from_secs(10));
     for (topic, _) in topics.all_with_partitions(8) {
-        assert_eq!(partitions_of(&broker.bootstrap, topic), 8, "{topic}");
+        assert_eq!(
+            admin::listed_partitions(&kafka, topic).unwrap(),
+            8,
+            "{topic}"
+        );
     }
 
     let producer = BatchProducer::new(&kafka).unwrap();

@@ -3,8 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rdkafka::ClientContext;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{Client, DefaultClientContext};
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -19,11 +21,7 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 /// this also works on a broker without the CreateTopics API (the benchmark broker,
 /// `ferroloop-mock-broker`, whose topics are created when it starts) as long as they exist.
 pub async fn ensure_topics(args: &KafkaArgs, topics: &[(&str, i32)]) -> Result<(), KafkaError> {
-    let mut config = args.base_config();
-    // A metadata lookup must not create the topic: a broker that auto-creates would do so with
-    // its own partition count.
-    config.set("allow.auto.create.topics", "false");
-    let admin: Arc<AdminClient<DefaultClientContext>> = Arc::new(config.create()?);
+    let admin: Arc<AdminClient<DefaultClientContext>> = Arc::new(lookup_config(args).create()?);
     let names: Vec<String> = topics.iter().map(|(name, _)| (*name).to_owned()).collect();
     let lookup = Arc::clone(&admin);
     let existing = tokio::task::spawn_blocking(move || existing_topics(&lookup, &names))
@@ -50,6 +48,14 @@ pub async fn ensure_topics(args: &KafkaArgs, topics: &[(&str, i32)]) -> Result<(
     Ok(())
 }
 
+/// Client settings for metadata lookups. A lookup must not create the topic: a broker that
+/// auto-creates would do so with its own partition count.
+fn lookup_config(args: &KafkaArgs) -> rdkafka::ClientConfig {
+    let mut config = args.base_config();
+    config.set("allow.auto.create.topics", "false");
+    config
+}
+
 /// The names among `names` that the broker's metadata lists with their partitions (one lookup
 /// per topic: asking for every topic would list all the tests' topics on a shared broker).
 fn existing_topics(
@@ -58,14 +64,29 @@ fn existing_topics(
 ) -> Result<Vec<String>, KafkaError> {
     let mut existing = Vec::new();
     for name in names {
-        let metadata = admin.inner().fetch_metadata(Some(name), METADATA_TIMEOUT)?;
-        let listed = metadata
-            .topics()
-            .iter()
-            .any(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty());
-        if listed {
+        if partition_count(admin.inner(), name)? > 0 {
             existing.push(name.clone());
         }
     }
     Ok(existing)
+}
+
+/// Partitions of `topic` as the broker's metadata lists them; 0 when it does not list the topic.
+/// Blocks for one metadata request.
+pub fn partition_count<C: ClientContext>(
+    client: &Client<C>,
+    topic: &str,
+) -> Result<usize, KafkaError> {
+    let metadata = client.fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map_or(0, |t| t.partitions().len()))
+}
+
+/// [`partition_count`] through a client of its own (blocking; for tools and tests).
+pub fn listed_partitions(args: &KafkaArgs, topic: &str) -> Result<usize, KafkaError> {
+    let client: BaseConsumer = lookup_config(args).create()?;
+    partition_count(client.client(), topic)
 }

@@ -91,24 +91,6 @@ async fn offsets_stored_after_processing_are_not_replayed_and_unstored_ones_are(
     assert_eq!(payloads, expected);
 }
 
-/// Partitions of `topic` as the broker lists them.
-fn partitions_of(args: &KafkaArgs, topic: &str) -> usize {
-    use rdkafka::consumer::{BaseConsumer, Consumer as _};
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &args.kafka_brokers)
-        .set("allow.auto.create.topics", "false")
-        .create()
-        .unwrap();
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .unwrap();
-    metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())
-        .map_or(0, |t| t.partitions().len())
-}
-
 #[tokio::test]
 async fn ensure_topics_creates_what_is_missing_with_its_partitions_and_leaves_the_rest() {
     let args = args();
@@ -116,7 +98,7 @@ async fn ensure_topics_creates_what_is_missing_with_its_partitions_and_leaves_th
     admin::ensure_topics(&args, &[(topics.prepare.as_str(), 3)])
         .await
         .unwrap();
-    assert_eq!(partitions_of(&args, &topics.prepare), 3);
+    assert_eq!(admin::listed_partitions(&args, &topics.prepare).unwrap(), 3);
     // Looking the missing one up did not auto-create it with the broker's own count; the
     // existing one is skipped, not asked for again.
     admin::ensure_topics(
@@ -125,6 +107,6 @@ async fn ensure_topics_creates_what_is_missing_with_its_partitions_and_leaves_th
     )
     .await
     .unwrap();
-    assert_eq!(partitions_of(&args, &topics.prepare), 3);
-    assert_eq!(partitions_of(&args, &topics.fulfil), 2);
+    assert_eq!(admin::listed_partitions(&args, &topics.prepare).unwrap(), 3);
+    assert_eq!(admin::listed_partitions(&args, &topics.fulfil).unwrap(), 2);
 }

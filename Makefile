@@ -41,7 +41,8 @@ stop:
 	@scripts/services.sh stop
 	@scripts/stack.sh down
 
-## bench: the standard load scenario (docs/performance.md), table printed
+## bench: the standard load scenario (docs/performance.md) on a fresh benchmark broker of its own
+## (BENCH_BROKER=mock, the default; tansu; tansu-sqlite), table printed
 bench: up
 	@scripts/bench.sh
 

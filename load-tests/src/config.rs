@@ -47,6 +47,11 @@ pub struct Args {
     /// of the gate runs.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
+    /// The hub's Kafka broker, in words (e.g. "tansu 0.6.0, sqlite engine, 8 partitions per
+    /// topic"): the tool cannot see it, so whoever runs it says; printed with the table and kept
+    /// in the reports. `make bench` sets it.
+    #[arg(long, env = "LOAD_BROKER")]
+    pub broker: Option<String>,
 
     /// Simulated DFSPs to onboard (each is payer and payee).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(2..=1000))]

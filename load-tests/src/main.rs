@@ -243,6 +243,7 @@ async fn run(args: Args) -> Result<bool> {
     let report = report::Report {
         scenario: report::Scenario {
             api_url: args.api_url.clone(),
+            broker: args.broker.clone(),
             mode: args.mode,
             rate_per_second: (args.mode == Mode::Open).then_some(args.rate),
             concurrency: (args.mode == Mode::Closed).then_some(args.concurrency),

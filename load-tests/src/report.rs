@@ -21,6 +21,8 @@ const MICROS_PER_SECOND: u64 = 1_000_000;
 #[derive(Debug, Clone, Serialize)]
 pub struct Scenario {
     pub api_url: String,
+    /// The hub's broker as described by whoever ran the tool (`--broker`).
+    pub broker: Option<String>,
     pub mode: crate::config::Mode,
     pub rate_per_second: Option<u32>,
     pub concurrency: Option<u32>,
@@ -290,6 +292,9 @@ impl Report {
             "\nferroloop load test: {load}, {} DFSPs, {:?} pairs, {:?} limits, against {}",
             s.dfsps, s.pairs, s.limits, s.api_url
         );
+        if let Some(broker) = &s.broker {
+            let _ = writeln!(out, "  broker: {broker}");
+        }
         let _ = writeln!(
             out,
             "\n  sent {}  accepted {}  committed {}  aborted {}  refused {}  send failures {}  still open {}",
@@ -451,7 +456,7 @@ impl Report {
         format!(
             "<!doctype html><html><head><meta charset=\"utf-8\"><title>ferroloop load test {started}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1000px}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}tr.fail{{background:#fdd}}tr.ok td:first-child{{color:#2a2}}pre{{background:#f6f6f6;padding:1em}}</style></head><body>
-<h1>ferroloop load test</h1><p>Started {started}. Validity gate: <b>{verdict}</b>.</p>
+<h1>ferroloop load test</h1><p>Started {started}. Validity gate: <b>{verdict}</b>.</p>{broker}
 <p>sent {sent}, accepted {accepted}, committed {committed}, aborted {aborted}, refused {refused}, send failures {failed}, still open {open}.
 Sent {sent_rate}/s; committed {commit_rate}/s end to end.</p>
 {throughput}{latency}
@@ -459,6 +464,7 @@ Sent {sent_rate}/s; committed {commit_rate}/s end to end.</p>
 <h2>Validity gate</h2><table>{checks}</table>
 <h2>Scenario</h2><pre>{scenario}</pre></body></html>\n",
             started = escape(&self.scenario.started_at),
+            broker = self.scenario.broker.as_deref().map_or(String::new(), |b| format!("<p>Broker: {}.</p>", escape(b))),
             verdict = if self.gate.passed { "passed" } else { "FAILED" },
             sent = t.sent,
             accepted = t.accepted,

@@ -90,3 +90,23 @@ async fn offsets_stored_after_processing_are_not_replayed_and_unstored_ones_are(
     expected.sort();
     assert_eq!(payloads, expected);
 }
+
+#[tokio::test]
+async fn ensure_topics_creates_what_is_missing_with_its_partitions_and_leaves_the_rest() {
+    let args = args();
+    let topics = args.topics();
+    admin::ensure_topics(&args, &[(topics.prepare.as_str(), 3)])
+        .await
+        .unwrap();
+    assert_eq!(admin::listed_partitions(&args, &topics.prepare).unwrap(), 3);
+    // Looking the missing one up did not auto-create it with the broker's own count; the
+    // existing one is skipped, not asked for again.
+    admin::ensure_topics(
+        &args,
+        &[(topics.prepare.as_str(), 5), (topics.fulfil.as_str(), 2)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(admin::listed_partitions(&args, &topics.prepare).unwrap(), 3);
+    assert_eq!(admin::listed_partitions(&args, &topics.fulfil).unwrap(), 2);
+}

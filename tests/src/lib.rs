@@ -275,6 +275,16 @@ impl Pipeline {
         HandlerGroup { shutdown, tasks }
     }
 
+    /// Starts handlers that trust the boundary: envelopes without a principal (another adapter
+    /// in front) are authorised on FSPIOP-Source.
+    pub async fn start_group_trusting_boundary(
+        &self,
+        handlers: Handlers,
+        group_prefix: &str,
+    ) -> HandlerGroup {
+        self.start_group(handlers, group_prefix).await
+    }
+
     /// Stops every handler (clean shutdown) and waits for them.
     pub async fn stop(mut self) -> TestDatabase {
         self.shutdown.cancel();

@@ -42,6 +42,8 @@ pub struct Config {
     /// The hub's FSPIOP name: the source of the errors it sends.
     #[arg(long, env = "HUB_NAME", default_value = "Hub")]
     pub hub_name: String,
+    #[command(flatten)]
+    pub boundary: ferroloop_messaging::BoundaryArgs,
 }
 
 /// A started handler: its operations address and the batch loop, which ends after `shutdown`.
@@ -66,7 +68,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         &[topics.fulfil.as_str()],
         health.part("fulfil-consumer"),
     )?;
-    let handler = FulfilHandler::new(pool, topics, config.hub_name);
+    let handler = FulfilHandler::new(pool, topics, config.hub_name).with_boundary(config.boundary);
     let task = tokio::spawn(ferroloop_messaging::batch_loop::run(
         parts, handler, shutdown,
     ));

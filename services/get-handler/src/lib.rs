@@ -35,6 +35,8 @@ pub struct Config {
     /// The hub's FSPIOP name: the source of the answers it sends.
     #[arg(long, env = "HUB_NAME", default_value = "Hub")]
     pub hub_name: String,
+    #[command(flatten)]
+    pub boundary: ferroloop_messaging::BoundaryArgs,
 }
 
 /// A started handler: its operations address and the batch loop, which ends after `shutdown`.
@@ -59,7 +61,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         &[topics.get.as_str()],
         health.part("get-consumer"),
     )?;
-    let handler = GetHandler::new(pool, topics, config.hub_name);
+    let handler = GetHandler::new(pool, topics, config.hub_name).with_boundary(config.boundary);
     let task = tokio::spawn(ferroloop_messaging::batch_loop::run(
         parts, handler, shutdown,
     ));

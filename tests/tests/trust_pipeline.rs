@@ -106,12 +106,30 @@ async fn prepare_marker(p: &Pipeline) {
         .await;
 }
 
+/// The warm-up transfer of [`prepare_handler_running`] (the only one of amount 1).
+async fn first_reserved(p: &Pipeline) -> String {
+    sqlx::query_scalar("SELECT transfer_id FROM transfer WHERE amount = 1")
+        .fetch_one(&p.db.pool)
+        .await
+        .unwrap()
+}
+
 async fn count(p: &Pipeline, query: &str, id: &str) -> i64 {
     sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned()))
         .bind(id)
         .fetch_one(&p.db.pool)
         .await
         .unwrap()
+}
+
+/// Waits until the prepare handler has joined its group and handles prepares (a prepare with a
+/// short expiration must not expire while the consumer is still starting).
+async fn prepare_handler_running(p: &Pipeline) {
+    let body = p.prepare_body("payerfsp", "payeefsp", "1", MINUTE);
+    let id = id_of(&body);
+    p.send_prepares(&[Pipeline::prepare_envelope(&body, "payerfsp")])
+        .await;
+    p.wait_for_state(&id, TransferState::ReceivedPrepare).await;
 }
 
 // ---- Item 0: the principal, not a header, decides -------------------------------------------
@@ -428,10 +446,11 @@ async fn a_put_error_naming_anyone_but_the_payer_as_destination_is_refused_and_f
     .await;
     let refused = p
         .notifications
-        .wait_for_count("refusals", 2, |e| e.transfer_id() == id)
+        .wait_for_count("refusals", 2, |e| {
+            e.transfer_id() == id && e.to == "payeefsp" && error_code(e).is_some()
+        })
         .await;
     for refusal in &refused {
-        assert_eq!(refusal.to, "payeefsp");
         assert_eq!(error_code(refusal).as_deref(), Some("3100"));
         assert_eq!(refusal.action(), "commit", "an error for the sender only");
     }
@@ -502,7 +521,8 @@ async fn a_transfer_past_its_expiration_is_not_reserved_by_a_lagging_position_ha
     .await;
     let payer = p.onboard("payerfsp", "1000", "1000").await;
     p.onboard("payeefsp", "1000", "0").await;
-    let body = p.prepare_body("payerfsp", "payeefsp", "10", Duration::from_millis(500));
+    prepare_handler_running(&p).await;
+    let body = p.prepare_body("payerfsp", "payeefsp", "10", Duration::from_secs(1));
     let id = id_of(&body);
     p.send_prepares(&[Pipeline::prepare_envelope(&body, "payerfsp")])
         .await;
@@ -527,7 +547,13 @@ async fn a_transfer_past_its_expiration_is_not_reserved_by_a_lagging_position_ha
     assert_eq!(told.to, "payerfsp");
     assert_eq!(error_code(&told).as_deref(), Some("3303"));
     p.wait_for_state(&id, TransferState::ExpiredPrepared).await;
-    assert_eq!(p.position(payer.position_account).await, dec("0"));
+    p.wait_for_state(&first_reserved(&p).await, TransferState::Reserved)
+        .await;
+    assert_eq!(
+        p.position(payer.position_account).await,
+        dec("1"),
+        "only the warm-up prepare was reserved"
+    );
     let reservations = count(
         &p,
         "SELECT COUNT(*) FROM position_change WHERE transfer_id = ?",
@@ -626,7 +652,8 @@ async fn the_payers_expiry_notification_survives_a_failed_produce_after_the_comm
     .await;
     p.onboard("payerfsp", "1000", "1000").await;
     p.onboard("payeefsp", "1000", "0").await;
-    let body = p.prepare_body("payerfsp", "payeefsp", "10", Duration::from_millis(300));
+    prepare_handler_running(&p).await;
+    let body = p.prepare_body("payerfsp", "payeefsp", "10", Duration::from_secs(1));
     let id = id_of(&body);
     p.send_prepares(&[Pipeline::prepare_envelope(&body, "payerfsp")])
         .await;

@@ -1,4 +1,4 @@
-//! Re-drives back off and their copies are suppressed (docs/delivery.md#re-drives): during a
+//! Re-drives back off and their copies are suppressed (docs/delivery.md#the-timeout-handler-re-drives): during a
 //! 30-second position-handler stall under load, the transfers waiting for their commit collect
 //! few re-drive messages, and the payer and payee get at most a handful of extra final
 //! callbacks.

@@ -215,7 +215,11 @@ async fn every_handler_fed_the_same_batch_twice_has_one_effect_and_the_same_outp
         .handle(&envelopes(&topics.fulfil, &fulfils))
         .await
         .expect("late replay");
-    assert_eq!(snapshot(&pool).await, before, "the late replay changed the database");
+    assert_eq!(
+        snapshot(&pool).await,
+        before,
+        "the late replay changed the database"
+    );
     assert!(
         late.is_empty(),
         "a replay after commit or abort said something: {:?}",
@@ -267,7 +271,10 @@ async fn reserved_direct() -> Direct {
     let mut position =
         ferroloop_position_handler::PositionHandler::new(pool.clone(), topics.clone(), HUB.into());
     position
-        .handle(&received(&topics.position, &only(&topics.position, &prepared)))
+        .handle(&received(
+            &topics.position,
+            &only(&topics.position, &prepared),
+        ))
         .await
         .unwrap();
     let fulfil =
@@ -338,7 +345,11 @@ async fn a_payee_error_after_a_hub_abort_is_a_duplicate_not_the_hubs_replay() {
         "no second abort for the position handler: {:?}",
         normalised(&answer)
     );
-    assert_eq!(ledger(&d.p.db.pool).await, before, "the transfer and positions changed");
+    assert_eq!(
+        ledger(&d.p.db.pool).await,
+        before,
+        "the transfer and positions changed"
+    );
 }
 
 #[tokio::test]
@@ -387,5 +398,9 @@ async fn a_fulfil_after_the_payees_own_error_is_a_modified_request_not_the_hubs_
         ferroloop_tests::error_code(&envelope).as_deref(),
         Some("3106")
     );
-    assert_eq!(ledger(&d.p.db.pool).await, before, "the transfer and positions changed");
+    assert_eq!(
+        ledger(&d.p.db.pool).await,
+        before,
+        "the transfer and positions changed"
+    );
 }

@@ -412,7 +412,10 @@ async fn fspiop_requests_on_funds_transfers_answer_as_unknown_and_change_nothing
     }
     fulfil_marker(p).await;
     assert_eq!(p.state(&funds_out).await, Some(TransferState::Reserved));
-    assert_eq!(p.position(payer.settlement_account).await, settlement_before);
+    assert_eq!(
+        p.position(payer.settlement_account).await,
+        settlement_before
+    );
 
     // GET of a funds-in id (the payer's onboarding funds-in) by its DFSP: 3208.
     let funds_in: String = sqlx::query_scalar(

@@ -416,7 +416,14 @@ impl FulfilHandler {
                     ))
                 })?;
             if record.source_event_id != item.event_id {
-                self.another_request_came_first(item, record, &transfer, index, &mut writes, &mut output);
+                self.another_request_came_first(
+                    item,
+                    record,
+                    &transfer,
+                    index,
+                    &mut writes,
+                    &mut output,
+                );
                 continue;
             }
             let decided_it = writes.deciding.get(&item.transfer_id) == Some(&item.event_id)
@@ -435,7 +442,14 @@ impl FulfilHandler {
                     Kind::Abort => self.abort(item, &transfer, now, &mut writes, &mut output)?,
                 },
                 answer => {
-                    self.answer_without_deciding(answer, item, &transfer, index, &mut writes, &mut output)?;
+                    self.answer_without_deciding(
+                        answer,
+                        item,
+                        &transfer,
+                        index,
+                        &mut writes,
+                        &mut output,
+                    )?;
                     None
                 }
             };
@@ -649,10 +663,7 @@ impl FulfilHandler {
         let body: Option<FulfilBody> = serde_json::from_slice(&item.bytes).ok();
         let fulfilment = body.as_ref().and_then(|b| b.fulfilment.clone());
         // Destination must be the payer (when named): a payee answering to someone else aborts.
-        if item
-            .destination()
-            .is_some_and(|d| d != transfer.payer_fsp)
-        {
+        if item.destination().is_some_and(|d| d != transfer.payer_fsp) {
             metrics::counter!("ferroloop_fulfils_total", "outcome" => "wrong-destination")
                 .increment(1);
             let error = validation(

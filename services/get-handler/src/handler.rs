@@ -1,8 +1,8 @@
 //! One batch of GET requests: one participant lookup and four view queries per batch.
 
 use ferroloop_core::error::{ErrorCode, FspiopError};
-use ferroloop_messaging::events::{self, action, event_type};
 use ferroloop_messaging::boundary::NO_PRINCIPAL;
+use ferroloop_messaging::events::{self, action, event_type};
 use ferroloop_messaging::{
     BatchHandler, BoundaryArgs, Envelope, EventState, HandlerError, OutboundMessage, Outputs,
     ReceivedMessage, Topics,

@@ -196,7 +196,10 @@ impl PositionHandler {
                 tracing::warn!(transfer_id = %item.transfer_id, "position message for a funds transfer ignored");
                 continue;
             }
-            if item.request == Request::Reserve && state == item.request.expects() && is_expired(transfer, now) {
+            if item.request == Request::Reserve
+                && state == item.request.expects()
+                && is_expired(transfer, now)
+            {
                 item.decision = Decision::ExpireUnreserved;
                 changed_in_batch.insert(item.transfer_id.clone());
                 continue;
@@ -285,7 +288,10 @@ impl PositionHandler {
                         reason: Some(EXPIRED_UNRESERVED_REASON.to_owned()),
                         at: now_db,
                     });
-                    deciding.insert(transfer_id.to_owned(), item.envelope.metadata.event.id.clone());
+                    deciding.insert(
+                        transfer_id.to_owned(),
+                        item.envelope.metadata.event.id.clone(),
+                    );
                     errors.push(TransferErrorRow {
                         transfer_id: transfer_id.to_owned(),
                         state: to,
@@ -293,7 +299,8 @@ impl PositionHandler {
                         error_description: expired.description().to_owned(),
                     });
                     finished.push(transfer_id);
-                    metrics::counter!("ferroloop_reservations_total", "outcome" => "expired").increment(1);
+                    metrics::counter!("ferroloop_reservations_total", "outcome" => "expired")
+                        .increment(1);
                     output.push(self.expired_notification(item, transfer));
                 }
                 Decision::Replay(state) => {
@@ -304,7 +311,8 @@ impl PositionHandler {
                         metrics::counter!("ferroloop_position_replays_total", "outcome" => "suppressed").increment(1);
                         continue;
                     }
-                    metrics::counter!("ferroloop_position_replays_total", "outcome" => "repeated").increment(1);
+                    metrics::counter!("ferroloop_position_replays_total", "outcome" => "repeated")
+                        .increment(1);
                     if (item.request, state) == (Request::Reserve, TransferState::ExpiredPrepared) {
                         output.push(self.expired_notification(item, &stored[transfer_id]));
                         continue;
@@ -357,7 +365,10 @@ impl PositionHandler {
                         reason,
                         at: now_db,
                     });
-                    deciding.insert(transfer_id.to_owned(), item.envelope.metadata.event.id.clone());
+                    deciding.insert(
+                        transfer_id.to_owned(),
+                        item.envelope.metadata.event.id.clone(),
+                    );
                     if let Some(phase) = phase {
                         journal.push(PositionChange {
                             account_id,

@@ -11,8 +11,8 @@ use ferroloop_core::id::TransferId;
 use ferroloop_core::prepare::{AccountView, ParticipantView, PrepareCheck, validate_prepare};
 use ferroloop_core::state::{ApiTransferState, TransferEvent, TransferState, transition};
 use ferroloop_core::view::TransferView;
-use ferroloop_messaging::events::{self, action, event_type};
 use ferroloop_messaging::boundary::NO_PRINCIPAL;
+use ferroloop_messaging::events::{self, action, event_type};
 use ferroloop_messaging::{
     BatchHandler, BoundaryArgs, Envelope, EventState, HandlerError, OutboundMessage, Outputs,
     ReceivedMessage, Topics,

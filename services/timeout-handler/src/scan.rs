@@ -77,7 +77,11 @@ impl TimeoutScanner {
 
     /// When to look at a re-driven transfer again: as long after now as it has been stuck
     /// (so the pauses double), at least `redrive_after`, at most `redrive_max`.
-    fn next_redrive(&self, transfer: &TransferRecord, now: OffsetDateTime) -> time::PrimitiveDateTime {
+    fn next_redrive(
+        &self,
+        transfer: &TransferRecord,
+        now: OffsetDateTime,
+    ) -> time::PrimitiveDateTime {
         let stuck = now - transfer.state_changed_at.assume_utc();
         let floor = time::Duration::try_from(self.redrive_after).unwrap_or(time::Duration::SECOND);
         let cap = time::Duration::try_from(self.redrive_max).unwrap_or(time::Duration::MINUTE);
@@ -117,8 +121,11 @@ impl TimeoutScanner {
         transfers::insert_errors(&mut tx, &scan.errors).await?;
         let finished: Vec<&str> = scan.finished.iter().map(String::as_str).collect();
         transfers::delete_timeouts(&mut tx, &finished).await?;
-        let postponed: Vec<(&str, time::PrimitiveDateTime)> =
-            scan.postponed.iter().map(|(id, at)| (id.as_str(), *at)).collect();
+        let postponed: Vec<(&str, time::PrimitiveDateTime)> = scan
+            .postponed
+            .iter()
+            .map(|(id, at)| (id.as_str(), *at))
+            .collect();
         transfers::postpone_timeouts_each(&mut tx, &postponed).await?;
         tx.commit().await.map_err(StoreError::from)?;
         producer.send_all(&scan.output).await?;
@@ -156,7 +163,8 @@ impl TimeoutScanner {
                 );
                 scan.errors.push(error_row(transfer, to, &expired));
                 let told = self.tell_expired(transfer, &expired);
-                scan.deciding.insert(id.clone(), told.metadata.event.id.clone());
+                scan.deciding
+                    .insert(id.clone(), told.metadata.event.id.clone());
                 scan.output.push(self.outputs.notification(&told));
                 scan.told.push(id.clone());
                 scan.postponed.push((id, grace));
@@ -179,7 +187,8 @@ impl TimeoutScanner {
                 );
                 scan.errors.push(error_row(transfer, to, &expired));
                 if let Some((message, account)) = self.expire_reserved(transfer, &expired) {
-                    scan.deciding.insert(id.clone(), message.metadata.event.id.clone());
+                    scan.deciding
+                        .insert(id.clone(), message.metadata.event.id.clone());
                     scan.output.push(self.outputs.position(&message, account));
                 }
                 scan.postponed.push((id, grace));
@@ -193,12 +202,14 @@ impl TimeoutScanner {
                 outcome.redriven += 1;
             }
             TransferState::ReceivedFulfil if stuck => {
-                scan.postponed.push((id.clone(), self.next_redrive(transfer, now)));
+                scan.postponed
+                    .push((id.clone(), self.next_redrive(transfer, now)));
                 scan.redrive_fulfilled.push(id);
                 outcome.redriven += 1;
             }
             TransferState::ReceivedError if stuck => {
-                scan.postponed.push((id.clone(), self.next_redrive(transfer, now)));
+                scan.postponed
+                    .push((id.clone(), self.next_redrive(transfer, now)));
                 scan.redrive_errors.push(id);
                 outcome.redriven += 1;
             }
@@ -248,7 +259,8 @@ impl TimeoutScanner {
                     events::json_payload(&body),
                     Some((&transfer.payer_fsp, &transfer.payee_fsp)),
                 );
-                scan.output.push(self.outputs.position(&message, payee_account));
+                scan.output
+                    .push(self.outputs.position(&message, payee_account));
             }
         }
         if !scan.redrive_errors.is_empty() {
@@ -281,7 +293,8 @@ impl TimeoutScanner {
                     }),
                     Some((&transfer.payer_fsp, &transfer.payee_fsp)),
                 );
-                scan.output.push(self.outputs.position(&message, payer_account));
+                scan.output
+                    .push(self.outputs.position(&message, payer_account));
             }
         }
         Ok(())

@@ -72,9 +72,8 @@ pub fn classify(s: Situation) -> Answer {
         // The hub aborted (on the payee's fulfilment): the payee's error agrees with the outcome.
         (Error, T::ReceivedError | T::AbortedError) => finished_or_nothing(s.state),
         // The payee answered the other way first.
-        (Fulfil, T::ReceivedError | T::AbortedError) | (Error, T::ReceivedFulfil | T::Committed) => {
-            Answer::Modified
-        }
+        (Fulfil, T::ReceivedError | T::AbortedError)
+        | (Error, T::ReceivedFulfil | T::Committed) => Answer::Modified,
         (Fulfil, T::Committed) => Answer::SendState,
         (_, T::ReservedTimeout | T::ExpiredReserved | T::ExpiredPrepared) => Answer::Expired,
         _ => Answer::NotReserved,
@@ -169,15 +168,30 @@ mod tests {
 
     #[test]
     fn a_payee_error_after_a_hub_abort_is_a_duplicate() {
-        assert_eq!(classify(situation(Error, T::ReceivedError)), Answer::Nothing);
-        assert_eq!(classify(situation(Error, T::AbortedError)), Answer::SendState);
+        assert_eq!(
+            classify(situation(Error, T::ReceivedError)),
+            Answer::Nothing
+        );
+        assert_eq!(
+            classify(situation(Error, T::AbortedError)),
+            Answer::SendState
+        );
     }
 
     #[test]
     fn a_response_after_the_payees_other_response_is_modified() {
-        assert_eq!(classify(situation(Fulfil, T::ReceivedError)), Answer::Modified);
-        assert_eq!(classify(situation(Fulfil, T::AbortedError)), Answer::Modified);
-        assert_eq!(classify(situation(Error, T::ReceivedFulfil)), Answer::Modified);
+        assert_eq!(
+            classify(situation(Fulfil, T::ReceivedError)),
+            Answer::Modified
+        );
+        assert_eq!(
+            classify(situation(Fulfil, T::AbortedError)),
+            Answer::Modified
+        );
+        assert_eq!(
+            classify(situation(Error, T::ReceivedFulfil)),
+            Answer::Modified
+        );
         assert_eq!(classify(situation(Error, T::Committed)), Answer::Modified);
     }
 

@@ -334,11 +334,12 @@ pub async fn load_deciding_events(
         push_id_list(&mut builder, chunk);
         for row in builder.build().fetch_all(&mut *conn).await? {
             let state: String = row.try_get("state")?;
-            let state = state
-                .parse()
-                .map_err(|e: ferroloop_core::state::UnknownTransferState| {
-                    StoreError::Corrupt(e.to_string())
-                })?;
+            let state =
+                state
+                    .parse()
+                    .map_err(|e: ferroloop_core::state::UnknownTransferState| {
+                        StoreError::Corrupt(e.to_string())
+                    })?;
             found.insert(
                 (row.try_get("transfer_id")?, state),
                 row.try_get("event_id")?,
@@ -748,7 +749,8 @@ pub async fn postpone_timeouts_each(
     rows: &[(&str, PrimitiveDateTime)],
 ) -> Result<()> {
     for chunk in rows.chunks(MAX_ROWS_PER_STATEMENT) {
-        let mut builder = QueryBuilder::<MySql>::new("UPDATE transfer_timeout SET due_at = CASE transfer_id");
+        let mut builder =
+            QueryBuilder::<MySql>::new("UPDATE transfer_timeout SET due_at = CASE transfer_id");
         for (id, due_at) in chunk {
             builder
                 .push(" WHEN ")

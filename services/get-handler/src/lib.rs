@@ -1,7 +1,8 @@
 //! The get handler: consumes `topic-transfer-get` and answers `GET /transfers/{id}` with a
 //! callback to the requester: the transfer's state body (API enumeration, completedTimestamp,
 //! fulfilment when committed) for its payer or payee, 3000 for anyone else, 3208 when the id is
-//! unknown. A requester that is not an active participant has no callback endpoint to answer
+//! unknown or not a DFSP-to-DFSP transfer (funds in and out exist only for the admin API). The
+//! requester is the authenticated principal, never `FSPIOP-Source`. A requester that is not an active participant has no callback endpoint to answer
 //! to: the request is dropped and counted (as Mojaloop does).
 
 mod handler;

@@ -278,26 +278,13 @@ impl PositionHandler {
                 Decision::Skip => {}
                 Decision::ExpireUnreserved => {
                     let transfer = &stored[transfer_id];
-                    let expired = FspiopError::new(ErrorCode::TRANSFER_EXPIRED);
-                    let to = transition(Some(transfer.state), TransferEvent::ExpirePrepared)
-                        .map_err(|e| HandlerError::permanent(format!("{transfer_id}: {e}")))?;
-                    changes.push(StateChange {
-                        transfer_id: transfer_id.to_owned(),
-                        from: Some(transfer.state),
-                        to,
-                        reason: Some(EXPIRED_UNRESERVED_REASON.to_owned()),
-                        at: now_db,
-                    });
+                    let (change, error) = expire_unreserved(transfer, now_db)?;
+                    changes.push(change);
+                    errors.push(error);
                     deciding.insert(
                         transfer_id.to_owned(),
                         item.envelope.metadata.event.id.clone(),
                     );
-                    errors.push(TransferErrorRow {
-                        transfer_id: transfer_id.to_owned(),
-                        state: to,
-                        error_code: expired.code().as_u16(),
-                        error_description: expired.description().to_owned(),
-                    });
                     finished.push(transfer_id);
                     metrics::counter!("ferroloop_reservations_total", "outcome" => "expired")
                         .increment(1);
@@ -523,6 +510,32 @@ impl PositionHandler {
 
 /// The reason recorded when a reservation is refused because the transfer already expired.
 const EXPIRED_UNRESERVED_REASON: &str = "Expired before its reservation";
+
+/// `RECEIVED_PREPARE → EXPIRED_PREPARED` with 3303 recorded, for a transfer whose reservation
+/// comes too late.
+fn expire_unreserved(
+    transfer: &TransferRecord,
+    now_db: time::PrimitiveDateTime,
+) -> Result<(StateChange, TransferErrorRow), HandlerError> {
+    let expired = FspiopError::new(ErrorCode::TRANSFER_EXPIRED);
+    let to = transition(Some(transfer.state), TransferEvent::ExpirePrepared)
+        .map_err(|e| HandlerError::permanent(format!("{}: {e}", transfer.transfer_id)))?;
+    Ok((
+        StateChange {
+            transfer_id: transfer.transfer_id.clone(),
+            from: Some(transfer.state),
+            to,
+            reason: Some(EXPIRED_UNRESERVED_REASON.to_owned()),
+            at: now_db,
+        },
+        TransferErrorRow {
+            transfer_id: transfer.transfer_id.clone(),
+            state: to,
+            error_code: expired.code().as_u16(),
+            error_description: expired.description().to_owned(),
+        },
+    ))
+}
 
 fn is_expired(transfer: &TransferRecord, now: OffsetDateTime) -> bool {
     transfer.expiration.is_some_and(|e| e.assume_utc() <= now)

@@ -473,13 +473,29 @@ impl FulfilHandler {
         transfers::insert_errors(&mut tx, &writes.errors)
             .await
             .map_err(db_error)?;
+        self.repeat_from_storage(&mut tx, &items, &stored, &writes, &mut output)
+            .await?;
+        tx.commit().await.map_err(|e| db_error(e.into()))?;
+        Ok(output)
+    }
+
+    /// The answers that need stored data: hub aborts produced again from the recorded error,
+    /// and the state bodies of duplicates of finished transfers.
+    async fn repeat_from_storage(
+        &self,
+        tx: &mut ferroloop_store::MySqlConnection,
+        items: &[Item],
+        stored: &HashMap<String, TransferRecord>,
+        writes: &Writes,
+        output: &mut Vec<OutboundMessage>,
+    ) -> Result<(), HandlerError> {
         if !writes.replay_aborts.is_empty() {
             let ids: Vec<&str> = writes
                 .replay_aborts
                 .iter()
                 .map(|i| items[*i].transfer_id.as_str())
                 .collect();
-            let errors = transfers::load_errors(&mut tx, &ids)
+            let errors = transfers::load_errors(&mut *tx, &ids)
                 .await
                 .map_err(db_error)?;
             for index in &writes.replay_aborts {
@@ -508,7 +524,7 @@ impl FulfilHandler {
                 .iter()
                 .map(|i| items[*i].transfer_id.as_str())
                 .collect();
-            let views = transfers::load_views(&mut tx, &ids)
+            let views = transfers::load_views(&mut *tx, &ids)
                 .await
                 .map_err(db_error)?;
             for index in &writes.resend_state {
@@ -527,8 +543,7 @@ impl FulfilHandler {
                 }
             }
         }
-        tx.commit().await.map_err(|e| db_error(e.into()))?;
-        Ok(output)
+        Ok(())
     }
 
     /// Checks that come before the duplicate check, so that a stranger's request cannot occupy

@@ -525,7 +525,7 @@ async fn a_transfer_past_its_expiration_is_not_reserved_by_a_lagging_position_ha
     let payer = p.onboard("payerfsp", "1000", "1000").await;
     p.onboard("payeefsp", "1000", "0").await;
     prepare_handler_running(&p).await;
-    let body = p.prepare_body("payerfsp", "payeefsp", "10", Duration::from_secs(1));
+    let body = p.prepare_body("payerfsp", "payeefsp", "10", Duration::from_secs(3));
     let id = id_of(&body);
     p.send_prepares(&[Pipeline::prepare_envelope(&body, "payerfsp")])
         .await;
@@ -656,7 +656,7 @@ async fn the_payers_expiry_notification_survives_a_failed_produce_after_the_comm
     p.onboard("payerfsp", "1000", "1000").await;
     p.onboard("payeefsp", "1000", "0").await;
     prepare_handler_running(&p).await;
-    let body = p.prepare_body("payerfsp", "payeefsp", "10", Duration::from_secs(1));
+    let body = p.prepare_body("payerfsp", "payeefsp", "10", Duration::from_secs(3));
     let id = id_of(&body);
     p.send_prepares(&[Pipeline::prepare_envelope(&body, "payerfsp")])
         .await;

@@ -102,6 +102,10 @@ impl PrepareHandler {
                     .dead_letter(message, &format!("not an envelope: {error}")));
             }
         };
+        // Every answer goes to the authenticated sender; without one there is nobody to answer.
+        let Some(sender) = self.boundary.sender(&envelope) else {
+            return Err(self.outputs.dead_letter(message, NO_PRINCIPAL));
+        };
         if envelope.action() != action::PREPARE {
             let error = FspiopError::with_detail(
                 ErrorCode::INTERNAL_SERVER_ERROR,
@@ -114,7 +118,7 @@ impl PrepareHandler {
             return Err(self.notification(&events::error_from_switch(
                 &envelope,
                 &self.hub,
-                &envelope.from,
+                sender,
                 action::PREPARE,
                 &error,
             )));
@@ -124,7 +128,7 @@ impl PrepareHandler {
             self.notification(&events::error_from_switch(
                 &envelope,
                 &self.hub,
-                &envelope.from,
+                sender,
                 action::PREPARE,
                 &error,
             ))
@@ -138,9 +142,6 @@ impl PrepareHandler {
             .map_err(|e| invalid(format!("Payload is not a transfer prepare: {e}")))?;
         // Only the payer may prepare: a request the adapter authenticated as anyone else is
         // answered to its sender alone, and stores nothing (it must not occupy the id).
-        let Some(sender) = self.boundary.sender(&envelope) else {
-            return Err(self.outputs.dead_letter(message, NO_PRINCIPAL));
-        };
         if sender != body.payer_fsp {
             let error = FspiopError::with_detail(
                 ErrorCode::VALIDATION_ERROR,

@@ -11,7 +11,8 @@ use std::time::Duration;
 use ferroloop_core::state::TransferState;
 use ferroloop_messaging::events::{InboundKind, InboundRequest, inbound_envelope};
 use ferroloop_messaging::{
-    Authentication, BatchConsumer, BatchProducer, Envelope, KafkaArgs, OutboundMessage, Principal,
+    Authentication, BatchConsumer, BatchProducer, BoundaryArgs, Envelope, KafkaArgs,
+    OutboundMessage, Principal,
 };
 use ferroloop_store::admin;
 use ferroloop_telemetry::TelemetryArgs;
@@ -208,6 +209,16 @@ impl Pipeline {
     /// Starts handlers that can be stopped on their own (consumer groups named after
     /// `group_prefix`, so a restarted group resumes from its committed offsets).
     pub async fn start_group(&self, handlers: Handlers, group_prefix: &str) -> HandlerGroup {
+        self.start_group_with(handlers, group_prefix, BoundaryArgs::default())
+            .await
+    }
+
+    async fn start_group_with(
+        &self,
+        handlers: Handlers,
+        group_prefix: &str,
+        boundary: BoundaryArgs,
+    ) -> HandlerGroup {
         let database = self.db.args();
         let kafka = self.kafka();
         let shutdown = self.shutdown.child_token();
@@ -220,6 +231,8 @@ impl Pipeline {
                 consumer_group: format!("{group_prefix}prepare"),
                 hub_name: HUB.into(),
                 enable_on_us_transfers: false,
+                transfer_max_expiry_seconds: ferroloop_core::prepare::DEFAULT_MAX_EXPIRY_SECONDS,
+                boundary,
             };
             let running = ferroloop_prepare_handler::run(config, shutdown.clone())
                 .await
@@ -246,6 +259,7 @@ impl Pipeline {
                 telemetry: Self::telemetry(),
                 consumer_group: format!("{group_prefix}fulfil"),
                 hub_name: HUB.into(),
+                boundary,
             };
             let running = ferroloop_fulfil_handler::run(config, shutdown.clone())
                 .await
@@ -266,6 +280,7 @@ impl Pipeline {
                 telemetry: Self::telemetry(),
                 consumer_group: format!("{group_prefix}get"),
                 hub_name: HUB.into(),
+                boundary,
             };
             let running = ferroloop_get_handler::run(config, shutdown.clone())
                 .await
@@ -273,6 +288,17 @@ impl Pipeline {
             tasks.push(running.task);
         }
         HandlerGroup { shutdown, tasks }
+    }
+
+    /// Starts handlers that trust the boundary: envelopes without a principal (another adapter
+    /// in front) are authorised on FSPIOP-Source.
+    pub async fn start_group_trusting_boundary(
+        &self,
+        handlers: Handlers,
+        group_prefix: &str,
+    ) -> HandlerGroup {
+        self.start_group_with(handlers, group_prefix, BoundaryArgs::trusting(true))
+            .await
     }
 
     /// Stops every handler (clean shutdown) and waits for them.
@@ -531,6 +557,7 @@ pub fn timeout_config(
         interval_ms: 100,
         batch_size: 500,
         redrive_after_ms: 2_000,
+        redrive_max_ms: 60_000,
     }
 }
 

@@ -208,6 +208,24 @@ async fn every_handler_fed_the_same_batch_twice_has_one_effect_and_the_same_outp
     .await;
     assert_eq!(finished.len(), 3);
 
+    // The fulfil batch again, after the position handler moved every transfer on (COMMITTED,
+    // ABORTED_ERROR twice): a replay after downstream progress sends nothing to anyone.
+    let before = snapshot(&pool).await;
+    let late = fulfil
+        .handle(&envelopes(&topics.fulfil, &fulfils))
+        .await
+        .expect("late replay");
+    assert_eq!(
+        snapshot(&pool).await,
+        before,
+        "the late replay changed the database"
+    );
+    assert!(
+        late.is_empty(),
+        "a replay after commit or abort said something: {:?}",
+        normalised(&late)
+    );
+
     // Get: answers are the same however often they are asked.
     let gets: Vec<Envelope> = ids
         .iter()
@@ -218,4 +236,171 @@ async fn every_handler_fed_the_same_batch_twice_has_one_effect_and_the_same_outp
     assert_eq!(answers.len(), ids.len());
 
     p.assert_invariants().await;
+}
+
+/// A pipeline with payerfsp and payeefsp, and one transfer of 10 RESERVED through the handlers
+/// themselves (no consumers running: every step is a direct call).
+struct Direct {
+    p: Pipeline,
+    topics: Topics,
+    fulfil: ferroloop_fulfil_handler::FulfilHandler,
+    id: String,
+}
+
+async fn reserved_direct() -> Direct {
+    let mut p = Pipeline::start_with(Handlers::NONE).await;
+    p.onboard("payerfsp", "1000", "1000").await;
+    p.onboard("payeefsp", "1000", "0").await;
+    let pool = p.db.pool.clone();
+    let topics: Topics = p.broker.topics();
+    let body = p.prepare_body("payerfsp", "payeefsp", "10", Duration::from_secs(60));
+    let id = body["transferId"].as_str().unwrap().to_owned();
+    let mut prepare = ferroloop_prepare_handler::PrepareHandler::new(
+        pool.clone(),
+        topics.clone(),
+        HUB.into(),
+        false,
+    );
+    let prepared = prepare
+        .handle(&envelopes(
+            &topics.prepare,
+            &[Pipeline::prepare_envelope(&body, "payerfsp")],
+        ))
+        .await
+        .unwrap();
+    let mut position =
+        ferroloop_position_handler::PositionHandler::new(pool.clone(), topics.clone(), HUB.into());
+    position
+        .handle(&received(
+            &topics.position,
+            &only(&topics.position, &prepared),
+        ))
+        .await
+        .unwrap();
+    let fulfil =
+        ferroloop_fulfil_handler::FulfilHandler::new(pool.clone(), topics.clone(), HUB.into());
+    Direct {
+        p,
+        topics,
+        fulfil,
+        id,
+    }
+}
+
+/// The transfers, their journal and the positions (not the request log).
+async fn ledger(pool: &MySqlPool) -> Vec<String> {
+    snapshot(pool)
+        .await
+        .split(|row| row == "--")
+        .take(4)
+        .flatten()
+        .cloned()
+        .collect()
+}
+
+fn payee_error() -> Value {
+    json!({"errorInformation": {"errorCode": "5100", "errorDescription": "Payee rejected"}})
+}
+
+#[tokio::test]
+async fn a_payee_error_after_a_hub_abort_is_a_duplicate_not_the_hubs_replay() {
+    let mut d = reserved_direct().await;
+    let (_, _, wrong) = ilp_pair();
+    // The payee's wrong fulfilment makes the hub abort (RECEIVED_ERROR, reversal pending).
+    let aborted = d
+        .fulfil
+        .handle(&envelopes(
+            &d.topics.fulfil,
+            &[Pipeline::fulfil_envelope(
+                &d.id,
+                &json!({"transferState": "COMMITTED", "fulfilment": wrong}),
+                "payeefsp",
+                Some("payerfsp"),
+            )],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(only(&d.topics.position, &aborted).len(), 1);
+    assert_eq!(
+        d.p.state(&d.id).await,
+        Some(ferroloop_core::state::TransferState::ReceivedError)
+    );
+    // Then its own PUT /error arrives: not a second abort.
+    let before = ledger(&d.p.db.pool).await;
+    let answer = d
+        .fulfil
+        .handle(&envelopes(
+            &d.topics.fulfil,
+            &[Pipeline::error_envelope(
+                &d.id,
+                &payee_error(),
+                "payeefsp",
+                Some("payerfsp"),
+            )],
+        ))
+        .await
+        .unwrap();
+    assert!(
+        only(&d.topics.position, &answer).is_empty(),
+        "no second abort for the position handler: {:?}",
+        normalised(&answer)
+    );
+    assert_eq!(
+        ledger(&d.p.db.pool).await,
+        before,
+        "the transfer and positions changed"
+    );
+}
+
+#[tokio::test]
+async fn a_fulfil_after_the_payees_own_error_is_a_modified_request_not_the_hubs_replay() {
+    let mut d = reserved_direct().await;
+    let (fulfilment, _, _) = ilp_pair();
+    let aborted = d
+        .fulfil
+        .handle(&envelopes(
+            &d.topics.fulfil,
+            &[Pipeline::error_envelope(
+                &d.id,
+                &payee_error(),
+                "payeefsp",
+                Some("payerfsp"),
+            )],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(only(&d.topics.position, &aborted).len(), 1);
+    // The payee changes its mind and fulfils.
+    let before = ledger(&d.p.db.pool).await;
+    let answer = d
+        .fulfil
+        .handle(&envelopes(
+            &d.topics.fulfil,
+            &[Pipeline::fulfil_envelope(
+                &d.id,
+                &json!({"transferState": "COMMITTED", "fulfilment": fulfilment}),
+                "payeefsp",
+                Some("payerfsp"),
+            )],
+        ))
+        .await
+        .unwrap();
+    assert!(
+        only(&d.topics.position, &answer).is_empty(),
+        "no abort replayed: {:?}",
+        normalised(&answer)
+    );
+    let told = only(&d.topics.notification, &answer);
+    assert_eq!(told.len(), 1, "{:?}", normalised(&answer));
+    let envelope = Envelope::from_json_bytes(&told[0].payload).unwrap();
+    assert_eq!(envelope.to, "payeefsp");
+    assert_eq!(
+        ferroloop_tests::error_code(&envelope).as_deref(),
+        Some("3106")
+    );
+    assert_eq!(
+        ledger(&d.p.db.pool).await,
+        before,
+        "the transfer and positions changed"
+    );
 }

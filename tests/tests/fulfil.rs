@@ -195,7 +195,9 @@ async fn a_fulfilment_after_expiry_gets_3303_and_changes_nothing() {
         ..Handlers::ALL
     })
     .await;
-    let expires_in = Duration::from_secs(2);
+    // Long enough for a cold pipeline to reserve it: a transfer already past its expiration
+    // when the position handler reaches it is expired, not reserved.
+    let expires_in = Duration::from_secs(6);
     let id = reserved(&s.p, expires_in).await;
     let expiration: time::PrimitiveDateTime =
         sqlx::query_scalar("SELECT expiration FROM transfer WHERE transfer_id = ?")

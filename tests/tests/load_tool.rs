@@ -76,7 +76,9 @@ async fn a_run_onboards_drives_every_payee_kind_and_passes_its_gate() {
             "--silent-percent",
             "10",
             "--expiry-seconds",
-            "3",
+            // Long enough for a cold pipeline: a transfer already past its expiration when the
+            // position handler reaches it is expired, not reserved.
+            "8",
         ],
     )
     .await;

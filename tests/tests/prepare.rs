@@ -172,6 +172,17 @@ async fn every_validation_rule_makes_the_transfer_invalid_with_its_reason() {
             .wait_for(case.name, |e| e.transfer_id() == id)
             .await;
         assert_eq!(error_code(&error).as_deref(), Some("3100"), "{}", case.name);
+        if case.source != payer {
+            // A prepare the adapter authenticated as someone other than the payer is answered
+            // to that sender alone and stores nothing (docs/transfer-states.md#who-may-change-a-transfer).
+            assert_eq!(
+                error.to, case.source,
+                "{}: the error goes to the sender",
+                case.name
+            );
+            assert_eq!(p.state(id).await, None, "{}: nothing stored", case.name);
+            continue;
+        }
         assert_eq!(
             payload(&error)["errorInformation"]["errorDescription"],
             json!(format!("Generic validation error - {}", case.reason)),

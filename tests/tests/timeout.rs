@@ -65,7 +65,9 @@ async fn a_reserved_transfer_expires_to_both_sides_and_the_payer_is_restored() {
     .await;
     let payer = p.onboard("payerfsp", "1000", "1000").await;
     p.onboard("payeefsp", "1000", "0").await;
-    let body = p.prepare_body("payerfsp", "payeefsp", "10", Duration::from_millis(1500));
+    // Long enough for a cold pipeline to reserve it: a transfer already past its expiration
+    // when the position handler reaches it is expired unreserved (3303 to the payer only).
+    let body = p.prepare_body("payerfsp", "payeefsp", "10", Duration::from_secs(4));
     let id = body["transferId"].as_str().unwrap().to_owned();
     p.send_prepares(&[Pipeline::prepare_envelope(&body, "payerfsp")])
         .await;

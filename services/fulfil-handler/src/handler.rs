@@ -8,15 +8,17 @@ use ferroloop_core::api::{
 use ferroloop_core::error::{ErrorCode, FspiopError};
 use ferroloop_core::hash::{RequestHash, request_hash};
 use ferroloop_core::ilp::verify_fulfilment;
+use ferroloop_core::payee_response::{Answer, PayeeRequest, Situation, classify};
 use ferroloop_core::state::{ApiTransferState, TransferEvent, TransferState, transition};
+use ferroloop_messaging::boundary::NO_PRINCIPAL;
 use ferroloop_messaging::events::{self, action, event_type};
 use ferroloop_messaging::{
-    BatchHandler, Envelope, EventState, HandlerError, OutboundMessage, Outputs, ReceivedMessage,
-    Topics,
+    BatchHandler, BoundaryArgs, Envelope, EventState, HandlerError, OutboundMessage, Outputs,
+    ReceivedMessage, Topics,
 };
 use ferroloop_store::transfers::{
-    self, DuplicateCheck, DuplicateClaim, ExtensionPhase, ExtensionRow, FulfilmentRow, StateChange,
-    TransferErrorRow, TransferRecord,
+    self, DecidingEvents, DuplicateCheck, DuplicateClaim, DuplicateRecord, ExtensionPhase,
+    ExtensionRow, FulfilmentRow, StateChange, TransferErrorRow, TransferKind, TransferRecord,
 };
 use ferroloop_store::{MySqlPool, StoreError, db_time};
 use time::OffsetDateTime;
@@ -26,6 +28,7 @@ pub struct FulfilHandler {
     pool: MySqlPool,
     outputs: Outputs,
     hub: String,
+    boundary: BoundaryArgs,
 }
 
 /// What the payee sent.
@@ -66,11 +69,10 @@ impl Kind {
         }
     }
 
-    /// The state this step leaves an accepted request in.
-    const fn produces(self) -> TransferState {
+    const fn request(self) -> PayeeRequest {
         match self {
-            Kind::Abort => TransferState::ReceivedError,
-            Kind::Commit | Kind::Reserve | Kind::Reject => TransferState::ReceivedFulfil,
+            Kind::Abort => PayeeRequest::Error,
+            Kind::Commit | Kind::Reserve | Kind::Reject => PayeeRequest::Fulfil,
         }
     }
 }
@@ -83,15 +85,11 @@ struct Item {
     hash: RequestHash,
     bytes: Vec<u8>,
     event_id: String,
+    /// The authenticated sender (the envelope's principal), never a header the DFSP wrote.
+    sender: String,
 }
 
 impl Item {
-    fn source(&self) -> &str {
-        self.envelope
-            .header("fspiop-source")
-            .unwrap_or(self.envelope.from.as_str())
-    }
-
     fn destination(&self) -> Option<&str> {
         self.envelope.header("fspiop-destination")
     }
@@ -124,6 +122,8 @@ struct Writes {
     resend_state: Vec<usize>,
     /// Replayed fulfilments whose hub abort must be produced again: (item index).
     replay_aborts: Vec<usize>,
+    /// The event that made each change (by transfer id).
+    deciding: DecidingEvents,
 }
 
 impl FulfilHandler {
@@ -132,7 +132,15 @@ impl FulfilHandler {
             pool,
             outputs: Outputs::new(topics, "fulfil"),
             hub,
+            boundary: BoundaryArgs::default(),
         }
+    }
+
+    /// Whether envelopes without a principal are believed (`ACCEPT_ENVELOPES_WITHOUT_PRINCIPAL`).
+    #[must_use]
+    pub fn with_boundary(mut self, boundary: BoundaryArgs) -> Self {
+        self.boundary = boundary;
+        self
     }
 
     fn decode(&self, message: &ReceivedMessage) -> Result<Item, OutboundMessage> {
@@ -140,11 +148,10 @@ impl FulfilHandler {
             self.outputs
                 .dead_letter(message, &format!("not an envelope: {error}"))
         })?;
+        let Some(sender) = self.boundary.sender(&envelope).map(str::to_owned) else {
+            return Err(self.outputs.dead_letter(message, NO_PRINCIPAL));
+        };
         let to_sender = |error: FspiopError| {
-            let sender = envelope
-                .header("fspiop-source")
-                .unwrap_or(envelope.from.as_str())
-                .to_owned();
             self.outputs.notification(&events::error_from_switch(
                 &envelope,
                 &self.hub,
@@ -176,6 +183,7 @@ impl FulfilHandler {
             hash,
             bytes,
             event_id,
+            sender,
         })
     }
 
@@ -184,9 +192,20 @@ impl FulfilHandler {
         self.outputs.notification(&events::error_from_switch(
             &item.envelope,
             &self.hub,
-            item.source(),
+            &item.sender,
             action::COMMIT,
             error,
+        ))
+    }
+
+    /// 3106 to the sender: the transfer was answered differently before.
+    fn modified(&self, item: &Item) -> OutboundMessage {
+        self.outputs.notification(&events::error_from_switch(
+            &item.envelope,
+            &self.hub,
+            &item.sender,
+            item.kind.duplicate_action(),
+            &FspiopError::new(ErrorCode::MODIFIED_REQUEST),
         ))
     }
 
@@ -234,6 +253,7 @@ impl FulfilHandler {
         output: &mut Vec<OutboundMessage>,
     ) -> Result<TransferState, HandlerError> {
         let to = self.change(
+            item,
             transfer,
             TransferEvent::PayeeAbort,
             Some(error.description()),
@@ -286,6 +306,7 @@ impl FulfilHandler {
 
     fn change(
         &self,
+        item: &Item,
         transfer: &TransferRecord,
         event: TransferEvent,
         reason: Option<&str>,
@@ -294,6 +315,9 @@ impl FulfilHandler {
     ) -> Result<TransferState, HandlerError> {
         let to = transition(Some(transfer.state), event)
             .map_err(|e| HandlerError::permanent(format!("{}: {e}", transfer.transfer_id)))?;
+        writes
+            .deciding
+            .insert(transfer.transfer_id.clone(), item.event_id.clone());
         writes.changes.push(StateChange {
             transfer_id: transfer.transfer_id.clone(),
             from: Some(transfer.state),
@@ -360,68 +384,16 @@ impl FulfilHandler {
             .await
             .map_err(db_error)?;
 
-        // Checks that come before the duplicate check: they must not let a stranger's request
-        // occupy the transfer's duplicate-check record.
-        let mut passed = Vec::with_capacity(items.len());
-        for (index, item) in items.iter().enumerate() {
-            if item.kind == Kind::Reserve && item.is_version_1_0() {
-                // FSPIOP v1.0 has no PATCH to tell the payee the outcome: Mojaloop drops it and
-                // the transfer times out.
-                tracing::info!(transfer_id = %item.transfer_id, "v1.0 RESERVED response dropped");
-                metrics::counter!("ferroloop_fulfils_total", "outcome" => "dropped-v1.0-reserved")
-                    .increment(1);
-                continue;
-            }
-            let Some(transfer) = stored.get(&item.transfer_id) else {
-                output.push(self.to_sender(
-                    item,
-                    &FspiopError::with_detail(
-                        ErrorCode::INTERNAL_SERVER_ERROR,
-                        "transfer not found",
-                    ),
-                ));
-                continue;
-            };
-            if !item.source().eq_ignore_ascii_case(&transfer.payee_fsp) {
-                metrics::counter!("ferroloop_fulfils_total", "outcome" => "not-payee").increment(1);
-                output.push(self.to_sender(
-                    item,
-                    &validation(
-                        "fspiop-source does not match payee fsp on the Fulfil callback response",
-                    ),
-                ));
-                continue;
-            }
-            if item.kind == Kind::Reject {
-                output.push(self.to_sender(
-                    item,
-                    &validation("transferState ABORTED is not supported, use PUT /transfers/{ID}/error to abort"),
-                ));
-                continue;
-            }
-            passed.push(index);
-        }
-
-        // Duplicate checks, one statement per table.
-        let mut claims: HashMap<DuplicateCheck, Vec<DuplicateClaim<'_>>> = HashMap::new();
-        for &index in &passed {
-            let item = &items[index];
-            claims
-                .entry(item.kind.duplicate_check())
-                .or_default()
-                .push((
-                    item.transfer_id.as_str(),
-                    *item.hash.as_bytes(),
-                    item.event_id.as_str(),
-                ));
-        }
-        let mut records = HashMap::new();
-        for (check, list) in &claims {
-            let found = transfers::claim_duplicate_checks(&mut tx, *check, list)
-                .await
-                .map_err(db_error)?;
-            records.insert(*check, found);
-        }
+        let passed = self.refuse_strangers(&items, &stored, &mut output);
+        let records = claim(&mut tx, &items, &passed).await?;
+        let waiting: Vec<&str> = passed
+            .iter()
+            .map(|&i| items[i].transfer_id.as_str())
+            .filter(|id| stored[*id].state != TransferState::Reserved)
+            .collect();
+        let decided = transfers::load_deciding_events(&mut tx, &waiting)
+            .await
+            .map_err(db_error)?;
 
         let mut writes = Writes::default();
         let mut changed_in_batch: HashMap<String, usize> = HashMap::new();
@@ -444,53 +416,42 @@ impl FulfilHandler {
                     ))
                 })?;
             if record.source_event_id != item.event_id {
-                // Another request for this transfer came first.
-                let duplicate_action = item.kind.duplicate_action();
-                if record.request_hash != Some(*item.hash.as_bytes()) {
-                    metrics::counter!("ferroloop_fulfils_total", "outcome" => "modified")
-                        .increment(1);
-                    output.push(self.outputs.notification(&events::error_from_switch(
-                        &item.envelope,
-                        &self.hub,
-                        item.source(),
-                        duplicate_action,
-                        &FspiopError::new(ErrorCode::MODIFIED_REQUEST),
-                    )));
-                } else if matches!(
-                    transfer.state.api_state(),
-                    ApiTransferState::Committed | ApiTransferState::Aborted
-                ) {
-                    metrics::counter!("ferroloop_fulfils_total", "outcome" => "duplicate-resent")
-                        .increment(1);
-                    writes.resend_state.push(index);
-                } else {
-                    metrics::counter!("ferroloop_fulfils_total", "outcome" => "duplicate-ignored")
-                        .increment(1);
+                self.another_request_came_first(
+                    item,
+                    record,
+                    &transfer,
+                    index,
+                    &mut writes,
+                    &mut output,
+                );
+                continue;
+            }
+            let decided_it = writes.deciding.get(&item.transfer_id) == Some(&item.event_id)
+                || decided.get(&(item.transfer_id.clone(), transfer.state)) == Some(&item.event_id);
+            let situation = Situation {
+                request: item.kind.request(),
+                state: transfer.state,
+                redelivered: record.stored_before,
+                decided_it,
+            };
+            let new_state = match classify(situation) {
+                Answer::Decide => match item.kind {
+                    Kind::Commit | Kind::Reserve | Kind::Reject => {
+                        self.fulfil(item, &transfer, now, &mut writes, &mut output)?
+                    }
+                    Kind::Abort => self.abort(item, &transfer, now, &mut writes, &mut output)?,
+                },
+                answer => {
+                    self.answer_without_deciding(
+                        answer,
+                        item,
+                        &transfer,
+                        index,
+                        &mut writes,
+                        &mut output,
+                    )?;
+                    None
                 }
-                continue;
-            }
-            if transfer.state == item.kind.produces() {
-                // Our own earlier work, replayed: produce the same output again.
-                metrics::counter!("ferroloop_fulfils_total", "outcome" => "replay").increment(1);
-                output.push(self.accepted_output(item, &transfer)?);
-                continue;
-            }
-            if item.kind != Kind::Abort && transfer.state == TransferState::ReceivedError {
-                // Our fulfilment, replayed after it made the hub abort the transfer (invalid
-                // fulfilment, wrong destination): produce that abort again.
-                metrics::counter!("ferroloop_fulfils_total", "outcome" => "replay").increment(1);
-                writes.replay_aborts.push(index);
-                continue;
-            }
-            if transfer.state != TransferState::Reserved {
-                output.push(self.to_sender(item, &validation("non-RESERVED transfer state")));
-                continue;
-            }
-            let new_state = match item.kind {
-                Kind::Commit | Kind::Reserve | Kind::Reject => {
-                    self.fulfil(item, &transfer, now, &mut writes, &mut output)?
-                }
-                Kind::Abort => self.abort(item, &transfer, now, &mut writes, &mut output)?,
             };
             if let Some(state) = new_state {
                 if let Some(t) = stored.get_mut(&item.transfer_id) {
@@ -500,7 +461,7 @@ impl FulfilHandler {
             }
         }
 
-        transfers::change_states(&mut tx, &writes.changes)
+        transfers::change_states_decided_by(&mut tx, &writes.changes, &writes.deciding)
             .await
             .map_err(db_error)?;
         transfers::insert_fulfilments(&mut tx, &writes.fulfilments)
@@ -512,13 +473,29 @@ impl FulfilHandler {
         transfers::insert_errors(&mut tx, &writes.errors)
             .await
             .map_err(db_error)?;
+        self.repeat_from_storage(&mut tx, &items, &stored, &writes, &mut output)
+            .await?;
+        tx.commit().await.map_err(|e| db_error(e.into()))?;
+        Ok(output)
+    }
+
+    /// The answers that need stored data: hub aborts produced again from the recorded error,
+    /// and the state bodies of duplicates of finished transfers.
+    async fn repeat_from_storage(
+        &self,
+        tx: &mut ferroloop_store::MySqlConnection,
+        items: &[Item],
+        stored: &HashMap<String, TransferRecord>,
+        writes: &Writes,
+        output: &mut Vec<OutboundMessage>,
+    ) -> Result<(), HandlerError> {
         if !writes.replay_aborts.is_empty() {
             let ids: Vec<&str> = writes
                 .replay_aborts
                 .iter()
                 .map(|i| items[*i].transfer_id.as_str())
                 .collect();
-            let errors = transfers::load_errors(&mut tx, &ids)
+            let errors = transfers::load_errors(&mut *tx, &ids)
                 .await
                 .map_err(db_error)?;
             for index in &writes.replay_aborts {
@@ -547,7 +524,7 @@ impl FulfilHandler {
                 .iter()
                 .map(|i| items[*i].transfer_id.as_str())
                 .collect();
-            let views = transfers::load_views(&mut tx, &ids)
+            let views = transfers::load_views(&mut *tx, &ids)
                 .await
                 .map_err(db_error)?;
             for index in &writes.resend_state {
@@ -556,7 +533,7 @@ impl FulfilHandler {
                     output.push(self.outputs.notification(&events::from_switch(
                         &item.envelope,
                         &self.hub,
-                        item.source(),
+                        &item.sender,
                         event_type::NOTIFICATION,
                         item.kind.duplicate_action(),
                         EventState::success(),
@@ -566,8 +543,127 @@ impl FulfilHandler {
                 }
             }
         }
-        tx.commit().await.map_err(|e| db_error(e.into()))?;
-        Ok(output)
+        Ok(())
+    }
+
+    /// Checks that come before the duplicate check, so that a stranger's request cannot occupy
+    /// the transfer's duplicate-check record: the transfer must exist and be a DFSP-to-DFSP
+    /// transfer (a funds transfer answers as unknown), the authenticated sender must be its
+    /// payee (names compare exactly), and a `PUT /error` must name the payer as its
+    /// destination. Returns the indexes of the items that passed.
+    fn refuse_strangers(
+        &self,
+        items: &[Item],
+        stored: &HashMap<String, TransferRecord>,
+        output: &mut Vec<OutboundMessage>,
+    ) -> Vec<usize> {
+        let mut passed = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            if item.kind == Kind::Reserve && item.is_version_1_0() {
+                // FSPIOP v1.0 has no PATCH to tell the payee the outcome: Mojaloop drops it and
+                // the transfer times out.
+                tracing::info!(transfer_id = %item.transfer_id, "v1.0 RESERVED response dropped");
+                metrics::counter!("ferroloop_fulfils_total", "outcome" => "dropped-v1.0-reserved")
+                    .increment(1);
+                continue;
+            }
+            let refusal = match stored.get(&item.transfer_id) {
+                Some(t) if t.kind != TransferKind::Transfer => Some(not_found()),
+                None => Some(not_found()),
+                Some(t) if item.sender != t.payee_fsp => {
+                    metrics::counter!("ferroloop_fulfils_total", "outcome" => "not-payee")
+                        .increment(1);
+                    Some(validation(
+                        "fspiop-source does not match payee fsp on the Fulfil callback response",
+                    ))
+                }
+                Some(t) if item.kind == Kind::Abort && item.destination() != Some(&t.payer_fsp) => {
+                    metrics::counter!("ferroloop_fulfils_total", "outcome" => "wrong-destination")
+                        .increment(1);
+                    Some(validation(
+                        "fspiop-destination does not match payer fsp on the Error callback",
+                    ))
+                }
+                Some(_) if item.kind == Kind::Reject => Some(validation(
+                    "transferState ABORTED is not supported, use PUT /transfers/{ID}/error to abort",
+                )),
+                Some(_) => None,
+            };
+            match refusal {
+                Some(error) => output.push(self.to_sender(item, &error)),
+                None => passed.push(index),
+            }
+        }
+        passed
+    }
+
+    /// A request whose kind's duplicate-check record another request holds: a DFSP resend.
+    fn another_request_came_first(
+        &self,
+        item: &Item,
+        record: &DuplicateRecord,
+        transfer: &TransferRecord,
+        index: usize,
+        writes: &mut Writes,
+        output: &mut Vec<OutboundMessage>,
+    ) {
+        if record.request_hash != Some(*item.hash.as_bytes()) {
+            metrics::counter!("ferroloop_fulfils_total", "outcome" => "modified").increment(1);
+            output.push(self.modified(item));
+        } else if matches!(
+            transfer.state.api_state(),
+            ApiTransferState::Committed | ApiTransferState::Aborted
+        ) {
+            metrics::counter!("ferroloop_fulfils_total", "outcome" => "duplicate-resent")
+                .increment(1);
+            writes.resend_state.push(index);
+        } else {
+            metrics::counter!("ferroloop_fulfils_total", "outcome" => "duplicate-ignored")
+                .increment(1);
+        }
+    }
+
+    /// The payee's request meets a transfer that is not RESERVED
+    /// (`ferroloop_core::payee_response`).
+    fn answer_without_deciding(
+        &self,
+        answer: Answer,
+        item: &Item,
+        transfer: &TransferRecord,
+        index: usize,
+        writes: &mut Writes,
+        output: &mut Vec<OutboundMessage>,
+    ) -> Result<(), HandlerError> {
+        let outcome = match answer {
+            Answer::Decide => return Ok(()),
+            Answer::RepeatAccepted => {
+                output.push(self.accepted_output(item, transfer)?);
+                "replay"
+            }
+            Answer::RepeatHubAbort => {
+                writes.replay_aborts.push(index);
+                "replay"
+            }
+            Answer::Nothing => "nothing-more",
+            Answer::SendState => {
+                writes.resend_state.push(index);
+                "duplicate-resent"
+            }
+            Answer::Modified => {
+                output.push(self.modified(item));
+                "modified"
+            }
+            Answer::Expired => {
+                output.push(self.to_sender(item, &FspiopError::new(ErrorCode::TRANSFER_EXPIRED)));
+                "expired"
+            }
+            Answer::NotReserved => {
+                output.push(self.to_sender(item, &validation("non-RESERVED transfer state")));
+                "not-reserved"
+            }
+        };
+        metrics::counter!("ferroloop_fulfils_total", "outcome" => outcome).increment(1);
+        Ok(())
     }
 
     /// A `PUT` with a fulfilment for a RESERVED transfer. Returns the new state if it changed.
@@ -582,10 +678,7 @@ impl FulfilHandler {
         let body: Option<FulfilBody> = serde_json::from_slice(&item.bytes).ok();
         let fulfilment = body.as_ref().and_then(|b| b.fulfilment.clone());
         // Destination must be the payer (when named): a payee answering to someone else aborts.
-        if item
-            .destination()
-            .is_some_and(|d| !d.eq_ignore_ascii_case(&transfer.payer_fsp))
-        {
+        if item.destination().is_some_and(|d| d != transfer.payer_fsp) {
             metrics::counter!("ferroloop_fulfils_total", "outcome" => "wrong-destination")
                 .increment(1);
             let error = validation(
@@ -618,7 +711,14 @@ impl FulfilHandler {
             output.push(self.to_sender(item, &FspiopError::new(ErrorCode::TRANSFER_EXPIRED)));
             return Ok(None);
         }
-        let to = self.change(transfer, TransferEvent::FulfilAccepted, None, now, writes)?;
+        let to = self.change(
+            item,
+            transfer,
+            TransferEvent::FulfilAccepted,
+            None,
+            now,
+            writes,
+        )?;
         let completed = body
             .as_ref()
             .and_then(|b| b.completed_timestamp.as_deref())
@@ -665,6 +765,7 @@ impl FulfilHandler {
         }
         let (code, description) = payee_error(&item.bytes);
         let to = self.change(
+            item,
             transfer,
             TransferEvent::PayeeAbort,
             Some(&description),
@@ -721,6 +822,39 @@ fn payee_error(bytes: &[u8]) -> (u16, String) {
         ),
         _ => undefined(),
     }
+}
+
+/// The answer to a request about a transfer the hub does not know as a DFSP-to-DFSP transfer.
+fn not_found() -> FspiopError {
+    FspiopError::with_detail(ErrorCode::INTERNAL_SERVER_ERROR, "transfer not found")
+}
+
+/// Claims the duplicate-check records of the items that passed, one statement per table.
+async fn claim(
+    tx: &mut ferroloop_store::MySqlConnection,
+    items: &[Item],
+    passed: &[usize],
+) -> Result<HashMap<DuplicateCheck, HashMap<String, DuplicateRecord>>, HandlerError> {
+    let mut claims: HashMap<DuplicateCheck, Vec<DuplicateClaim<'_>>> = HashMap::new();
+    for &index in passed {
+        let item = &items[index];
+        claims
+            .entry(item.kind.duplicate_check())
+            .or_default()
+            .push((
+                item.transfer_id.as_str(),
+                *item.hash.as_bytes(),
+                item.event_id.as_str(),
+            ));
+    }
+    let mut records = HashMap::new();
+    for (check, list) in &claims {
+        let found = transfers::claim_duplicate_checks(tx, *check, list)
+            .await
+            .map_err(db_error)?;
+        records.insert(*check, found);
+    }
+    Ok(records)
 }
 
 fn is_expired(transfer: &TransferRecord, now: OffsetDateTime) -> bool {

@@ -3,13 +3,18 @@
 //!
 //! Per message, in this order (docs/transfer-states.md#payee-responses, with
 //! docs/mojaloop-differences.md#routing-check-without-state-change): a v1.0 `RESERVED` is dropped;
-//! the transfer must exist; the sender must be the payee (else 3100 to the sender and no state
-//! change — nobody but the payee can abort a transfer); a payee naming another destination than the
-//! payer aborts it; `transferState: ABORTED` is refused (v1.1 aborts with `PUT /error`); the
-//! duplicate check; then for a fulfilment: state RESERVED, a fulfilment whose SHA-256 is the
-//! condition (else abort), not expired (else 3303). Accepted fulfilments become `RECEIVED_FULFIL`
-//! and go to the position handler keyed by the payee's account; payee errors become
-//! `RECEIVED_ERROR` and go keyed by the payer's account.
+//! the transfer must exist and be a DFSP-to-DFSP transfer (a funds transfer answers as unknown);
+//! the authenticated sender (the envelope's principal, never `FSPIOP-Source`) must be the payee,
+//! names compared exactly (else 3100 to the sender and no state change — nobody but the payee can
+//! abort a transfer); a `PUT /error` must name the payer as `FSPIOP-Destination` (else 3100 to
+//! the sender, forwarded to nobody); `transferState: ABORTED` is refused (v1.1 aborts with
+//! `PUT /error`); the duplicate check; then, for a transfer that is not RESERVED, the pure
+//! classification of `ferroloop_core::payee_response` (a redelivery after the transfer moved on
+//! says nothing); for a fulfilment: a destination other than the payer aborts, a fulfilment
+//! whose SHA-256 is the condition (else abort), not expired (else 3303). Accepted fulfilments
+//! become `RECEIVED_FULFIL` and go to the position handler keyed by the payee's account; payee
+//! errors become `RECEIVED_ERROR` and go keyed by the payer's account. Every change records the
+//! event that made it.
 
 mod handler;
 
@@ -42,6 +47,8 @@ pub struct Config {
     /// The hub's FSPIOP name: the source of the errors it sends.
     #[arg(long, env = "HUB_NAME", default_value = "Hub")]
     pub hub_name: String,
+    #[command(flatten)]
+    pub boundary: ferroloop_messaging::BoundaryArgs,
 }
 
 /// A started handler: its operations address and the batch loop, which ends after `shutdown`.
@@ -66,7 +73,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         &[topics.fulfil.as_str()],
         health.part("fulfil-consumer"),
     )?;
-    let handler = FulfilHandler::new(pool, topics, config.hub_name);
+    let handler = FulfilHandler::new(pool, topics, config.hub_name).with_boundary(config.boundary);
     let task = tokio::spawn(ferroloop_messaging::batch_loop::run(
         parts, handler, shutdown,
     ));

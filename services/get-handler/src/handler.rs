@@ -1,13 +1,14 @@
 //! One batch of GET requests: one participant lookup and four view queries per batch.
 
 use ferroloop_core::error::{ErrorCode, FspiopError};
+use ferroloop_messaging::boundary::NO_PRINCIPAL;
 use ferroloop_messaging::events::{self, action, event_type};
 use ferroloop_messaging::{
-    BatchHandler, Envelope, EventState, HandlerError, OutboundMessage, Outputs, ReceivedMessage,
-    Topics,
+    BatchHandler, BoundaryArgs, Envelope, EventState, HandlerError, OutboundMessage, Outputs,
+    ReceivedMessage, Topics,
 };
 use ferroloop_store::participants::ParticipantCache;
-use ferroloop_store::transfers;
+use ferroloop_store::transfers::{self, TransferKind};
 use ferroloop_store::{MySqlPool, StoreError};
 
 /// The detail Mojaloop gives with 3208 (docs/fspiop-api.md#answering-get).
@@ -18,6 +19,7 @@ pub struct GetHandler {
     pool: MySqlPool,
     outputs: Outputs,
     hub: String,
+    boundary: BoundaryArgs,
     participants: ParticipantCache,
 }
 
@@ -32,8 +34,16 @@ impl GetHandler {
             pool,
             outputs: Outputs::new(topics, "get"),
             hub,
+            boundary: BoundaryArgs::default(),
             participants: ParticipantCache::default(),
         }
+    }
+
+    /// Whether envelopes without a principal are believed (`ACCEPT_ENVELOPES_WITHOUT_PRINCIPAL`).
+    #[must_use]
+    pub fn with_boundary(mut self, boundary: BoundaryArgs) -> Self {
+        self.boundary = boundary;
+        self
     }
 
     async fn handle_batch(
@@ -44,13 +54,23 @@ impl GetHandler {
         let mut requests = Vec::with_capacity(batch.len());
         for message in batch {
             match Envelope::from_json_bytes(&message.payload) {
-                Ok(envelope) => requests.push(envelope),
+                Ok(envelope) if self.boundary.sender(&envelope).is_some() => {
+                    requests.push(envelope);
+                }
+                Ok(_) => output.push(self.outputs.dead_letter(message, NO_PRINCIPAL)),
                 Err(error) => output.push(
                     self.outputs
                         .dead_letter(message, &format!("not an envelope: {error}")),
                 ),
             }
         }
+        let boundary = self.boundary;
+        let requester = |request: &Envelope| -> String {
+            boundary
+                .sender(request)
+                .map(str::to_owned)
+                .unwrap_or_default()
+        };
         if requests.is_empty() {
             return Ok(output);
         }
@@ -59,18 +79,19 @@ impl GetHandler {
             .refresh(&mut conn)
             .await
             .map_err(db_error)?;
-        let requesters: Vec<&str> = requests.iter().map(requester).collect();
+        let requesters: Vec<String> = requests.iter().map(requester).collect();
+        let names: Vec<&str> = requesters.iter().map(String::as_str).collect();
         let known = self
             .participants
-            .get_many(&mut conn, &requesters)
+            .get_many(&mut conn, &names)
             .await
             .map_err(db_error)?;
         let ids: Vec<&str> = requests.iter().map(Envelope::transfer_id).collect();
         let views = transfers::load_views(&mut conn, &ids)
             .await
             .map_err(db_error)?;
-        for request in &requests {
-            let who = requester(request);
+        for (request, who) in requests.iter().zip(&names) {
+            let who: &str = who;
             if !known.get(who).is_some_and(|p| p.is_active) {
                 tracing::info!(
                     requester = who,
@@ -80,7 +101,11 @@ impl GetHandler {
                     .increment(1);
                 continue;
             }
-            let reply = match views.get(request.transfer_id()) {
+            // Only DFSP-to-DFSP transfers exist for FSPIOP: a funds transfer answers as unknown.
+            let found = views
+                .get(request.transfer_id())
+                .filter(|(transfer, _)| transfer.kind == TransferKind::Transfer);
+            let reply = match found {
                 None => {
                     metrics::counter!("ferroloop_gets_total", "outcome" => "not-found")
                         .increment(1);
@@ -124,13 +149,6 @@ impl GetHandler {
         }
         Ok(output)
     }
-}
-
-/// The participant asking: `FSPIOP-Source`, else the envelope's `from`.
-fn requester(request: &Envelope) -> &str {
-    request
-        .header("fspiop-source")
-        .unwrap_or(request.from.as_str())
 }
 
 impl BatchHandler for GetHandler {

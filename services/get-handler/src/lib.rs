@@ -1,7 +1,8 @@
 //! The get handler: consumes `topic-transfer-get` and answers `GET /transfers/{id}` with a
 //! callback to the requester: the transfer's state body (API enumeration, completedTimestamp,
 //! fulfilment when committed) for its payer or payee, 3000 for anyone else, 3208 when the id is
-//! unknown. A requester that is not an active participant has no callback endpoint to answer
+//! unknown or not a DFSP-to-DFSP transfer (funds in and out exist only for the admin API). The
+//! requester is the authenticated principal, never `FSPIOP-Source`. A requester that is not an active participant has no callback endpoint to answer
 //! to: the request is dropped and counted (as Mojaloop does).
 
 mod handler;
@@ -35,6 +36,8 @@ pub struct Config {
     /// The hub's FSPIOP name: the source of the answers it sends.
     #[arg(long, env = "HUB_NAME", default_value = "Hub")]
     pub hub_name: String,
+    #[command(flatten)]
+    pub boundary: ferroloop_messaging::BoundaryArgs,
 }
 
 /// A started handler: its operations address and the batch loop, which ends after `shutdown`.
@@ -59,7 +62,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         &[topics.get.as_str()],
         health.part("get-consumer"),
     )?;
-    let handler = GetHandler::new(pool, topics, config.hub_name);
+    let handler = GetHandler::new(pool, topics, config.hub_name).with_boundary(config.boundary);
     let task = tokio::spawn(ferroloop_messaging::batch_loop::run(
         parts, handler, shutdown,
     ));

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ferroloop_core::amount::Amount;
 use ferroloop_core::api::ErrorInformation;
-use ferroloop_core::error::FspiopError;
+use ferroloop_core::error::{ErrorCode, FspiopError};
 use ferroloop_core::position::{
     AccountLimits, AccountPosition, OpOutcome, OpResult, PositionOp, apply_batch,
 };
@@ -15,7 +15,9 @@ use ferroloop_messaging::{
     Topics,
 };
 use ferroloop_store::positions::{self, LockedPosition, PositionChange, PositionPhase};
-use ferroloop_store::transfers::{self, StateChange, TransferErrorRow, TransferRecord};
+use ferroloop_store::transfers::{
+    self, DecidingEvents, StateChange, TransferErrorRow, TransferKind, TransferRecord,
+};
 use ferroloop_store::{MySqlPool, StoreError, db_time};
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
@@ -68,7 +70,9 @@ impl Request {
             Request::Reserve => {
                 matches!(
                     state,
-                    TransferState::Reserved | TransferState::AbortedRejected
+                    TransferState::Reserved
+                        | TransferState::AbortedRejected
+                        | TransferState::ExpiredPrepared
                 )
             }
             Request::Commit { .. } => state == TransferState::Committed,
@@ -95,8 +99,12 @@ enum Decision {
         op: PositionOp,
         slot: usize,
     },
-    /// The transfer is already where this step leaves it: produce the output again.
+    /// The transfer is already where this step leaves it: produce the output again (if this
+    /// very message took it there).
     Replay(TransferState),
+    /// A reservation asked for a transfer already past its expiration (the position topic
+    /// lagged): expire it instead, as the timeout handler would.
+    ExpireUnreserved,
     /// Nothing to do (the transfer moved on, or the message is about no transfer).
     Skip,
 }
@@ -183,6 +191,19 @@ impl PositionHandler {
             if changed_in_batch.contains(&item.transfer_id) {
                 continue;
             }
+            if transfer.kind != TransferKind::Transfer {
+                // Funds transfers move only through the admin API's own steps.
+                tracing::warn!(transfer_id = %item.transfer_id, "position message for a funds transfer ignored");
+                continue;
+            }
+            if item.request == Request::Reserve
+                && state == item.request.expects()
+                && is_expired(transfer, now)
+            {
+                item.decision = Decision::ExpireUnreserved;
+                changed_in_batch.insert(item.transfer_id.clone());
+                continue;
+            }
             if state == item.request.expects() {
                 let (Some(account_id), Some(amount)) = (
                     account_of(item.request, transfer),
@@ -233,6 +254,17 @@ impl PositionHandler {
             results.insert(*account_id, outcome.results);
         }
 
+        // Which message moved each replayed transfer where it is: only that one says it again.
+        let replayed: Vec<&str> = items
+            .iter()
+            .filter(|i| matches!(i.decision, Decision::Replay(_)))
+            .map(|i| i.transfer_id.as_str())
+            .collect();
+        let decided = transfers::load_deciding_events(&mut tx, &replayed)
+            .await
+            .map_err(db_error)?;
+        let mut deciding = DecidingEvents::new();
+
         // Turn decisions into state changes, journal entries and notifications.
         let mut changes = Vec::new();
         let mut journal = Vec::new();
@@ -244,8 +276,34 @@ impl PositionHandler {
             let transfer_id = item.transfer_id.as_str();
             match item.decision {
                 Decision::Skip => {}
+                Decision::ExpireUnreserved => {
+                    let transfer = &stored[transfer_id];
+                    let (change, error) = expire_unreserved(transfer, now_db)?;
+                    changes.push(change);
+                    errors.push(error);
+                    deciding.insert(
+                        transfer_id.to_owned(),
+                        item.envelope.metadata.event.id.clone(),
+                    );
+                    finished.push(transfer_id);
+                    metrics::counter!("ferroloop_reservations_total", "outcome" => "expired")
+                        .increment(1);
+                    output.push(self.expired_notification(item, transfer));
+                }
                 Decision::Replay(state) => {
-                    metrics::counter!("ferroloop_position_replays_total").increment(1);
+                    let recorded = decided.get(&(item.transfer_id.clone(), state));
+                    if recorded.is_some_and(|event| *event != item.envelope.metadata.event.id) {
+                        // Another message (the original, or an earlier re-drive) moved the
+                        // transfer and was told: this copy says nothing more.
+                        metrics::counter!("ferroloop_position_replays_total", "outcome" => "suppressed").increment(1);
+                        continue;
+                    }
+                    metrics::counter!("ferroloop_position_replays_total", "outcome" => "repeated")
+                        .increment(1);
+                    if (item.request, state) == (Request::Reserve, TransferState::ExpiredPrepared) {
+                        output.push(self.expired_notification(item, &stored[transfer_id]));
+                        continue;
+                    }
                     match (item.request, state) {
                         (Request::Reserve, TransferState::AbortedRejected) => {
                             replayed_rejections.push(index);
@@ -294,6 +352,10 @@ impl PositionHandler {
                         reason,
                         at: now_db,
                     });
+                    deciding.insert(
+                        transfer_id.to_owned(),
+                        item.envelope.metadata.event.id.clone(),
+                    );
                     if let Some(phase) = phase {
                         journal.push(PositionChange {
                             account_id,
@@ -346,7 +408,7 @@ impl PositionHandler {
             }
         }
 
-        transfers::change_states(&mut tx, &changes)
+        transfers::change_states_decided_by(&mut tx, &changes, &deciding)
             .await
             .map_err(db_error)?;
         positions::apply_position_changes(&mut tx, &journal)
@@ -414,6 +476,22 @@ impl PositionHandler {
         Ok(output)
     }
 
+    /// 3303 to the payer of a transfer that expired before it was reserved (what the timeout
+    /// handler sends for the same transition).
+    fn expired_notification(&self, item: &Item, transfer: &TransferRecord) -> OutboundMessage {
+        let expired = FspiopError::new(ErrorCode::TRANSFER_EXPIRED);
+        self.outputs.notification(&events::from_switch(
+            &item.envelope,
+            &self.hub,
+            &transfer.payer_fsp,
+            event_type::NOTIFICATION,
+            action::TIMEOUT_RECEIVED,
+            EventState::error(expired.code().as_u16(), expired.description()),
+            events::json_payload(&expired.to_body()),
+            None,
+        ))
+    }
+
     /// The notification of a step that succeeded: the consumed message re-addressed to the
     /// notification handler, keeping an error decided upstream (abort, expiry).
     fn success_notification(&self, item: &Item) -> OutboundMessage {
@@ -428,6 +506,39 @@ impl PositionHandler {
         };
         self.outputs.notification(&envelope)
     }
+}
+
+/// The reason recorded when a reservation is refused because the transfer already expired.
+const EXPIRED_UNRESERVED_REASON: &str = "Expired before its reservation";
+
+/// `RECEIVED_PREPARE → EXPIRED_PREPARED` with 3303 recorded, for a transfer whose reservation
+/// comes too late.
+fn expire_unreserved(
+    transfer: &TransferRecord,
+    now_db: time::PrimitiveDateTime,
+) -> Result<(StateChange, TransferErrorRow), HandlerError> {
+    let expired = FspiopError::new(ErrorCode::TRANSFER_EXPIRED);
+    let to = transition(Some(transfer.state), TransferEvent::ExpirePrepared)
+        .map_err(|e| HandlerError::permanent(format!("{}: {e}", transfer.transfer_id)))?;
+    Ok((
+        StateChange {
+            transfer_id: transfer.transfer_id.clone(),
+            from: Some(transfer.state),
+            to,
+            reason: Some(EXPIRED_UNRESERVED_REASON.to_owned()),
+            at: now_db,
+        },
+        TransferErrorRow {
+            transfer_id: transfer.transfer_id.clone(),
+            state: to,
+            error_code: expired.code().as_u16(),
+            error_description: expired.description().to_owned(),
+        },
+    ))
+}
+
+fn is_expired(transfer: &TransferRecord, now: OffsetDateTime) -> bool {
+    transfer.expiration.is_some_and(|e| e.assume_utc() <= now)
 }
 
 fn op_is_reserve(op: PositionOp) -> bool {

@@ -3,9 +3,10 @@
 //!
 //! Per batch, in one transaction: lock the batch's transfers, then the positions they touch and
 //! the settlement positions that give the liquidity cover (`SELECT … FOR UPDATE`, id order);
-//! check each message against its transfer's state (a message for a transfer that already moved
-//! on is a replay: its output is produced again while the transfer still is where this step
-//! left it); apply every account's operations in arrival order with
+//! read the net debit caps only now, under the lock; check each message against its transfer's
+//! state (a message for a transfer that already moved on is a replay: its output is produced
+//! again only if this very message made that change, so re-drive copies stay silent); expire
+//! instead of reserving a transfer already past its expiration; ignore funds transfers; apply every account's operations in arrival order with
 //! `ferroloop_core::position::apply_batch`; write the states, the journal and the positions;
 //! then produce the notifications.
 

@@ -11,10 +11,11 @@ use ferroloop_core::id::TransferId;
 use ferroloop_core::prepare::{AccountView, ParticipantView, PrepareCheck, validate_prepare};
 use ferroloop_core::state::{ApiTransferState, TransferEvent, TransferState, transition};
 use ferroloop_core::view::TransferView;
+use ferroloop_messaging::boundary::NO_PRINCIPAL;
 use ferroloop_messaging::events::{self, action, event_type};
 use ferroloop_messaging::{
-    BatchHandler, Envelope, EventState, HandlerError, OutboundMessage, Outputs, ReceivedMessage,
-    Topics,
+    BatchHandler, BoundaryArgs, Envelope, EventState, HandlerError, OutboundMessage, Outputs,
+    ReceivedMessage, Topics,
 };
 use ferroloop_store::participants::{ParticipantCache, ParticipantRecord};
 use ferroloop_store::transfers::{
@@ -34,6 +35,8 @@ pub struct PrepareHandler {
     outputs: Outputs,
     hub: String,
     allow_on_us: bool,
+    max_expiry: time::Duration,
+    boundary: BoundaryArgs,
     participants: ParticipantCache,
 }
 
@@ -66,8 +69,26 @@ impl PrepareHandler {
             outputs: Outputs::new(topics, "prepare"),
             hub,
             allow_on_us,
+            max_expiry: time::Duration::seconds(i64::from(
+                ferroloop_core::prepare::DEFAULT_MAX_EXPIRY_SECONDS,
+            )),
+            boundary: BoundaryArgs::default(),
             participants: ParticipantCache::default(),
         }
+    }
+
+    /// How far ahead an expiration may lie (`TRANSFER_MAX_EXPIRY_SECONDS`).
+    #[must_use]
+    pub fn with_max_expiry(mut self, max_expiry: time::Duration) -> Self {
+        self.max_expiry = max_expiry;
+        self
+    }
+
+    /// Whether envelopes without a principal are believed (`ACCEPT_ENVELOPES_WITHOUT_PRINCIPAL`).
+    #[must_use]
+    pub fn with_boundary(mut self, boundary: BoundaryArgs) -> Self {
+        self.boundary = boundary;
+        self
     }
 
     /// Decodes a message, or returns what to send instead (an error to the sender, or the
@@ -81,6 +102,10 @@ impl PrepareHandler {
                     .dead_letter(message, &format!("not an envelope: {error}")));
             }
         };
+        // Every answer goes to the authenticated sender; without one there is nobody to answer.
+        let Some(sender) = self.boundary.sender(&envelope) else {
+            return Err(self.outputs.dead_letter(message, NO_PRINCIPAL));
+        };
         if envelope.action() != action::PREPARE {
             let error = FspiopError::with_detail(
                 ErrorCode::INTERNAL_SERVER_ERROR,
@@ -93,7 +118,7 @@ impl PrepareHandler {
             return Err(self.notification(&events::error_from_switch(
                 &envelope,
                 &self.hub,
-                &envelope.from,
+                sender,
                 action::PREPARE,
                 &error,
             )));
@@ -103,7 +128,7 @@ impl PrepareHandler {
             self.notification(&events::error_from_switch(
                 &envelope,
                 &self.hub,
-                &envelope.from,
+                sender,
                 action::PREPARE,
                 &error,
             ))
@@ -115,6 +140,21 @@ impl PrepareHandler {
             request_hash(&bytes).map_err(|e| invalid(format!("Payload is not JSON: {e}")))?;
         let body: PrepareBody = serde_json::from_slice(&bytes)
             .map_err(|e| invalid(format!("Payload is not a transfer prepare: {e}")))?;
+        // Only the payer may prepare: a request the adapter authenticated as anyone else is
+        // answered to its sender alone, and stores nothing (it must not occupy the id).
+        if sender != body.payer_fsp {
+            let error = FspiopError::with_detail(
+                ErrorCode::VALIDATION_ERROR,
+                "FSPIOP-Source header should match Payer",
+            );
+            return Err(self.notification(&events::error_from_switch(
+                &envelope,
+                &self.hub,
+                sender,
+                action::PREPARE,
+                &error,
+            )));
+        }
         let transfer_id = TransferId::parse(&body.transfer_id)
             .map_err(|e| invalid(format!("transferId {} is invalid: {e}", body.transfer_id)))?;
         let event_id = envelope.metadata.event.id.clone();
@@ -428,6 +468,7 @@ impl PrepareHandler {
             payee: payee.as_ref(),
             now,
             allow_on_us: self.allow_on_us,
+            max_expiry: self.max_expiry,
         };
         let now_db = db_time(now);
         match validate_prepare(&check) {

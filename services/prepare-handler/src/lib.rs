@@ -5,6 +5,9 @@
 //! 3. validates new prepares with `ferroloop_core::prepare` and stores them as
 //!    `RECEIVED_PREPARE` (or `INVALID` with the 3100 reason);
 //!
+//! A prepare whose authenticated sender (the envelope's principal) is not the payer is answered
+//! to that sender with 3100 before step 1: it stores nothing and claims no id.
+//!
 //! then produces position messages keyed by the payer's position account and error
 //! notifications, and only then stores offsets (see `ferroloop_messaging::batch_loop`).
 
@@ -12,7 +15,7 @@ mod handler;
 
 use std::net::SocketAddr;
 
-use ferroloop_messaging::{KafkaArgs, LoopParts};
+use ferroloop_messaging::{BoundaryArgs, KafkaArgs, LoopParts};
 use ferroloop_store::DatabaseArgs;
 use ferroloop_telemetry::{Health, TelemetryArgs};
 use tokio_util::sync::CancellationToken;
@@ -42,6 +45,13 @@ pub struct Config {
     /// Allow payer = payee (scheme rule ENABLE_ON_US_TRANSFERS).
     #[arg(long, env = "ENABLE_ON_US_TRANSFERS", default_value_t = false, action = clap::ArgAction::Set)]
     pub enable_on_us_transfers: bool,
+    /// Longest a transfer may be prepared for, in seconds from now: a later expiration is
+    /// refused with 3100. Without a bound a payer could hold its reservation, and a payee a
+    /// pending transfer, practically forever.
+    #[arg(long, env = "TRANSFER_MAX_EXPIRY_SECONDS", default_value_t = ferroloop_core::prepare::DEFAULT_MAX_EXPIRY_SECONDS)]
+    pub transfer_max_expiry_seconds: u32,
+    #[command(flatten)]
+    pub boundary: BoundaryArgs,
 }
 
 /// A started handler: its operations address and the batch loop, which ends after `shutdown`.
@@ -66,7 +76,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         &[topics.prepare.as_str()],
         health.part("prepare-consumer"),
     )?;
-    let handler = PrepareHandler::new(pool, topics, config.hub_name, config.enable_on_us_transfers);
+    let handler = PrepareHandler::new(pool, topics, config.hub_name, config.enable_on_us_transfers)
+        .with_max_expiry(time::Duration::seconds(i64::from(
+            config.transfer_max_expiry_seconds,
+        )))
+        .with_boundary(config.boundary);
     let task = tokio::spawn(ferroloop_messaging::batch_loop::run(
         parts, handler, shutdown,
     ));

@@ -7,7 +7,12 @@
 //!   payer and tells payer and payee (3303);
 //! - a transfer still in `RESERVED_TIMEOUT`, `RECEIVED_FULFIL` or `RECEIVED_ERROR` a grace period
 //!   after entering it lost its position message: the message is produced again (the position
-//!   handler ignores a second copy), so nothing stays in an intermediate state forever.
+//!   handler ignores a second copy, and says nothing for it), so nothing stays in an
+//!   intermediate state forever. The pause between re-drives of one transfer doubles, up to
+//!   `TIMEOUT_REDRIVE_MAX_MS`, so a lagging position handler is not flooded;
+//! - the timeout row of an expired prepare stays until the payer's 3303 is acknowledged by the
+//!   broker, so a crash or a broker outage between the commit and the produce delays the
+//!   notification but never loses it.
 //!
 //! Every change is checked with `ferroloop_core::state::transition` under the transfer's row lock
 //! and the state journal's unique key, so two replicas never expire one transfer twice.
@@ -48,6 +53,11 @@ pub struct Config {
     /// its position message counts as lost and is produced again.
     #[arg(long, env = "TIMEOUT_REDRIVE_AFTER_MS", default_value_t = 5_000)]
     pub redrive_after_ms: u64,
+    /// Longest pause between two re-drives of one transfer. The pause doubles from
+    /// TIMEOUT_REDRIVE_AFTER_MS up to this, so a lagging position handler is not buried under
+    /// copies of messages it simply has not reached yet (each copy is also work for it).
+    #[arg(long, env = "TIMEOUT_REDRIVE_MAX_MS", default_value_t = 60_000)]
+    pub redrive_max_ms: u64,
 }
 
 /// A started handler: its operations address and the scan loop, which ends after `shutdown`.
@@ -71,7 +81,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         config.hub_name.clone(),
         config.batch_size,
         Duration::from_millis(config.redrive_after_ms),
-    );
+    )
+    .with_redrive_max(Duration::from_millis(config.redrive_max_ms));
     let ready = health.part("timeout-scanner");
     let interval = Duration::from_millis(config.interval_ms);
     let task = tokio::spawn(async move {

@@ -87,6 +87,9 @@ fn benches(c: &mut Criterion) {
                 payee: Some(&payee),
                 now,
                 allow_on_us: false,
+                max_expiry: time::Duration::seconds(i64::from(
+                    ferroloop_core::prepare::DEFAULT_MAX_EXPIRY_SECONDS,
+                )),
             }))
         })
     });

@@ -34,6 +34,7 @@ pub mod hash;
 pub mod id;
 pub mod ilp;
 pub mod participant;
+pub mod payee_response;
 pub mod position;
 pub mod prepare;
 pub mod state;

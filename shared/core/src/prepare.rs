@@ -42,7 +42,13 @@ pub struct PrepareCheck<'a> {
     pub now: OffsetDateTime,
     /// Scheme rule `ENABLE_ON_US_TRANSFERS` (off by default).
     pub allow_on_us: bool,
+    /// How far ahead an expiration may lie (`TRANSFER_MAX_EXPIRY_SECONDS`): a payer must not
+    /// hold a reservation, and the payee a pending transfer, practically forever.
+    pub max_expiry: time::Duration,
 }
+
+/// The default of `TRANSFER_MAX_EXPIRY_SECONDS`: one day.
+pub const DEFAULT_MAX_EXPIRY_SECONDS: u32 = 86_400;
 
 /// A prepare that passed every rule, with its parsed values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +133,13 @@ pub fn validate_prepare(check: &PrepareCheck<'_>) -> Result<ValidPrepare, Prepar
         return Err(reject(format!(
             "Expiration date {} is already in the past",
             crate::fspiop_time::format(expiration)
+        )));
+    }
+    if expiration > check.now + check.max_expiry {
+        return Err(reject(format!(
+            "Expiration date {} is more than {} seconds ahead",
+            crate::fspiop_time::format(expiration),
+            check.max_expiry.whole_seconds()
         )));
     }
     // 7. Payer and payee differ (case-insensitively), unless the scheme allows on-us transfers.
@@ -229,6 +242,7 @@ mod tests {
             payee,
             now: NOW,
             allow_on_us: false,
+            max_expiry: time::Duration::seconds(i64::from(DEFAULT_MAX_EXPIRY_SECONDS)),
         }
     }
 
@@ -354,6 +368,21 @@ mod tests {
             ))),
             "Participant payerfsp USD account is inactive"
         );
+    }
+
+    #[test]
+    fn an_expiration_beyond_the_maximum_is_refused_and_one_at_it_passes() {
+        let (payer, payee) = (dfsp(1), dfsp(2));
+        let mut b = body();
+        b.expiration = "2026-11-23T10:00:00.001Z".into();
+        assert_eq!(
+            reason(validate_prepare(&check(&b, Some(&payer), Some(&payee)))),
+            "Expiration date 2026-11-23T10:00:00.001Z is more than 86400 seconds ahead"
+        );
+        b.expiration = "2026-11-23T10:00:00.000Z".into();
+        assert!(validate_prepare(&check(&b, Some(&payer), Some(&payee))).is_ok());
+        b.expiration = "9999-12-31T23:59:59.999Z".into();
+        assert!(validate_prepare(&check(&b, Some(&payer), Some(&payee))).is_err());
     }
 
     #[test]

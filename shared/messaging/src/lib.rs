@@ -8,10 +8,12 @@
 //! - [`batch_loop`]: the consume → handle → produce → store-offsets loop with bounded retries and
 //!   a dead-letter topic.
 //! - [`events`]: the event vocabulary and builders for forwarded and hub-originated messages.
+//! - [`boundary`]: who sent a request, as handlers may believe it (the authenticated principal).
 //! - [`admin`]: topic creation.
 
 pub mod admin;
 pub mod batch_loop;
+pub mod boundary;
 pub mod config;
 pub mod consumer;
 pub mod envelope;
@@ -20,6 +22,7 @@ pub mod output;
 pub mod producer;
 
 pub use batch_loop::{BatchHandler, HandlerError, LoopParts, RetryPolicy};
+pub use boundary::BoundaryArgs;
 pub use config::{KafkaArgs, Topics};
 pub use consumer::{BatchConsumer, ReceivedMessage};
 pub use envelope::{Authentication, Envelope, EventState, Payload, Principal};

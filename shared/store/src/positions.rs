@@ -39,8 +39,12 @@ impl LockedPosition {
     }
 }
 
-/// Locks the positions of `account_ids` and of their settlement accounts, and reads their NDC.
+/// Locks the positions of `account_ids` and of their settlement accounts, then reads their NDC.
 /// Accounts without a position row are absent from the result.
+///
+/// The limit is read after the lock is held: an NDC change locks the same position row
+/// (`admin::set_net_debit_cap`), so a reservation that commits after a change was decided
+/// under the new limit, never under the one in force before it.
 pub async fn lock_positions(
     conn: &mut MySqlConnection,
     account_ids: &[u32],
@@ -51,40 +55,17 @@ pub async fn lock_positions(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    // 1. Which settlement account backs each position account, and its NDC.
-    let mut builder = QueryBuilder::<MySql>::new(
-        "SELECT a.account_id, s.account_id AS settlement_account_id, l.value AS ndc
-         FROM account a
-         LEFT JOIN account s ON s.participant_id = a.participant_id AND s.currency = a.currency
-                            AND s.ledger_account_type = 'SETTLEMENT'
-         LEFT JOIN participant_limit l ON l.account_id = a.account_id AND l.limit_type = 'NET_DEBIT_CAP'
-         WHERE a.account_id IN (",
-    );
-    let mut list = builder.separated(", ");
-    for id in &ids {
-        list.push_bind(*id);
-    }
-    list.push_unseparated(")");
-    let mut meta: HashMap<u32, (Option<u32>, Option<Decimal>)> = HashMap::new();
-    for row in builder.build().fetch_all(&mut *conn).await? {
-        meta.insert(
-            row.try_get("account_id")?,
-            (row.try_get("settlement_account_id")?, row.try_get("ndc")?),
-        );
-    }
-    // 2. Lock every involved position row in ascending account order.
+    let settlement_of = settlement_accounts(conn, &ids).await?;
+    // Lock every involved position row in ascending account order.
     let mut lock_ids: Vec<u32> = ids.clone();
-    lock_ids.extend(meta.values().filter_map(|(s, _)| *s));
+    lock_ids.extend(settlement_of.values().flatten());
     lock_ids.sort_unstable();
     lock_ids.dedup();
     let mut builder = QueryBuilder::<MySql>::new(
         "SELECT account_id, value, reserved_value FROM participant_position WHERE account_id IN (",
     );
-    let mut list = builder.separated(", ");
-    for id in &lock_ids {
-        list.push_bind(*id);
-    }
-    list.push_unseparated(") ORDER BY account_id FOR UPDATE");
+    push_u32_list(&mut builder, &lock_ids);
+    builder.push(" ORDER BY account_id FOR UPDATE");
     let mut values: HashMap<u32, (Decimal, Decimal)> = HashMap::new();
     for row in builder.build().fetch_all(&mut *conn).await? {
         values.insert(
@@ -92,19 +73,20 @@ pub async fn lock_positions(
             (row.try_get("value")?, row.try_get("reserved_value")?),
         );
     }
+    let caps = net_debit_caps(conn, &ids).await?;
     let mut locked = HashMap::with_capacity(ids.len());
     for id in ids {
         let Some((value, reserved_value)) = values.get(&id).copied() else {
             continue;
         };
-        let (settlement_account_id, net_debit_cap) = meta.get(&id).copied().unwrap_or_default();
+        let settlement_account_id = settlement_of.get(&id).copied().flatten();
         locked.insert(
             id,
             LockedPosition {
                 account_id: id,
                 value,
                 reserved_value,
-                net_debit_cap,
+                net_debit_cap: caps.get(&id).copied(),
                 settlement_account_id,
                 settlement_value: settlement_account_id
                     .and_then(|s| values.get(&s))
@@ -113,6 +95,51 @@ pub async fn lock_positions(
         );
     }
     Ok(locked)
+}
+
+fn push_u32_list(builder: &mut QueryBuilder<MySql>, ids: &[u32]) {
+    let mut list = builder.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    list.push_unseparated(")");
+}
+
+/// Which settlement account backs each position account (same participant and currency).
+async fn settlement_accounts(
+    conn: &mut MySqlConnection,
+    ids: &[u32],
+) -> Result<HashMap<u32, Option<u32>>> {
+    let mut builder = QueryBuilder::<MySql>::new(
+        "SELECT a.account_id, s.account_id AS settlement_account_id
+         FROM account a
+         LEFT JOIN account s ON s.participant_id = a.participant_id AND s.currency = a.currency
+                            AND s.ledger_account_type = 'SETTLEMENT'
+         WHERE a.account_id IN (",
+    );
+    push_u32_list(&mut builder, ids);
+    let mut found = HashMap::new();
+    for row in builder.build().fetch_all(&mut *conn).await? {
+        found.insert(
+            row.try_get("account_id")?,
+            row.try_get("settlement_account_id")?,
+        );
+    }
+    Ok(found)
+}
+
+/// The net debit caps of `ids`; call with their position rows locked.
+async fn net_debit_caps(conn: &mut MySqlConnection, ids: &[u32]) -> Result<HashMap<u32, Decimal>> {
+    let mut builder = QueryBuilder::<MySql>::new(
+        "SELECT account_id, value FROM participant_limit
+         WHERE limit_type = 'NET_DEBIT_CAP' AND account_id IN (",
+    );
+    push_u32_list(&mut builder, ids);
+    let mut found = HashMap::new();
+    for row in builder.build().fetch_all(&mut *conn).await? {
+        found.insert(row.try_get("account_id")?, row.try_get("value")?);
+    }
+    Ok(found)
 }
 
 /// The phase of a position journal entry (see the schema): RESERVE debits the payer (+amount),

@@ -187,6 +187,9 @@ pub type DuplicateClaim<'a> = (&'a str, [u8; 32], &'a str);
 pub struct DuplicateRecord {
     pub request_hash: Option<[u8; 32]>,
     pub source_event_id: String,
+    /// The record was committed before this claim: with the caller's own event id, the message
+    /// is a redelivery of one handled before, not a first request.
+    pub stored_before: bool,
 }
 
 /// Insert-first duplicate check (docs/duplicates-and-replays.md#insert-first-claims): inserts a
@@ -204,6 +207,10 @@ pub async fn claim_duplicate_checks(
     // Stable: of several requests for one id in a batch, the first in batch order claims it.
     requests.sort_by(|a, b| a.0.cmp(b.0));
     requests.dedup_by(|later, first| later.0 == first.0);
+    let ids: Vec<&str> = requests.iter().map(|r| r.0).collect();
+    // Committed before this transaction (a racing uncommitted first request is not seen here,
+    // and its record, read back below, carries another event id anyway).
+    let stored_before = existing_claims(conn, check, &ids).await?;
     for chunk in requests.chunks(MAX_ROWS_PER_STATEMENT) {
         let mut builder = QueryBuilder::<MySql>::new(format!(
             "INSERT IGNORE INTO {} (transfer_id, request_hash, source_event_id) ",
@@ -216,7 +223,6 @@ pub async fn claim_duplicate_checks(
         });
         builder.build().execute(&mut *conn).await?;
     }
-    let ids: Vec<&str> = requests.iter().map(|r| r.0).collect();
     let mut records = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(MAX_ROWS_PER_STATEMENT) {
         let mut builder = QueryBuilder::<MySql>::new(format!(
@@ -233,16 +239,38 @@ pub async fn claim_duplicate_checks(
                         StoreError::Corrupt("request hash is not 32 bytes".to_owned())
                     })?),
                 };
+            let id: String = row.try_get("transfer_id")?;
             records.insert(
-                row.try_get("transfer_id")?,
+                id.clone(),
                 DuplicateRecord {
                     request_hash,
                     source_event_id: row.try_get("source_event_id")?,
+                    stored_before: stored_before.contains(&id),
                 },
             );
         }
     }
     Ok(records)
+}
+
+/// The ids among `ids` that already have a committed duplicate-check record.
+async fn existing_claims(
+    conn: &mut MySqlConnection,
+    check: DuplicateCheck,
+    ids: &[&str],
+) -> Result<std::collections::HashSet<String>> {
+    let mut found = std::collections::HashSet::new();
+    for chunk in ids.chunks(MAX_ROWS_PER_STATEMENT) {
+        let mut builder = QueryBuilder::<MySql>::new(format!(
+            "SELECT transfer_id FROM {} WHERE transfer_id IN (",
+            check.table()
+        ));
+        push_id_list(&mut builder, chunk);
+        for row in builder.build().fetch_all(&mut *conn).await? {
+            found.insert(row.try_get("transfer_id")?);
+        }
+    }
+    Ok(found)
 }
 
 /// A transfer to insert together with its first journal row.
@@ -287,7 +315,38 @@ pub async fn insert_transfers(conn: &mut MySqlConnection, transfers: &[NewTransf
             at: t.record.state_changed_at,
         })
         .collect();
-    insert_state_changes(conn, &changes).await
+    insert_state_changes(conn, &changes, &DecidingEvents::new()).await
+}
+
+/// The events recorded as having moved each of `ids` into each state:
+/// `(transfer id, state) → event id`. Changes without a recorded event are absent.
+pub async fn load_deciding_events(
+    conn: &mut MySqlConnection,
+    ids: &[&str],
+) -> Result<HashMap<(String, TransferState), String>> {
+    let ids = sorted_unique(ids);
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(MAX_ROWS_PER_STATEMENT) {
+        let mut builder = QueryBuilder::<MySql>::new(
+            "SELECT transfer_id, state, event_id FROM transfer_state_change \
+             WHERE event_id IS NOT NULL AND transfer_id IN (",
+        );
+        push_id_list(&mut builder, chunk);
+        for row in builder.build().fetch_all(&mut *conn).await? {
+            let state: String = row.try_get("state")?;
+            let state =
+                state
+                    .parse()
+                    .map_err(|e: ferroloop_core::state::UnknownTransferState| {
+                        StoreError::Corrupt(e.to_string())
+                    })?;
+            found.insert(
+                (row.try_get("transfer_id")?, state),
+                row.try_get("event_id")?,
+            );
+        }
+    }
+    Ok(found)
 }
 
 /// One state change of one transfer.
@@ -307,10 +366,17 @@ fn truncate_chars(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
 
-async fn insert_state_changes(conn: &mut MySqlConnection, changes: &[StateChange]) -> Result<()> {
+/// Which event made each change, by transfer id (absent: not recorded).
+pub type DecidingEvents = HashMap<String, String>;
+
+async fn insert_state_changes(
+    conn: &mut MySqlConnection,
+    changes: &[StateChange],
+    events: &DecidingEvents,
+) -> Result<()> {
     for chunk in changes.chunks(MAX_ROWS_PER_STATEMENT) {
         let mut builder = QueryBuilder::<MySql>::new(
-            "INSERT INTO transfer_state_change (transfer_id, from_state, state, reason, created_at) ",
+            "INSERT INTO transfer_state_change (transfer_id, from_state, state, reason, created_at, event_id) ",
         );
         builder.push_values(chunk, |mut row, c| {
             row.push_bind(c.transfer_id.clone())
@@ -321,7 +387,8 @@ async fn insert_state_changes(conn: &mut MySqlConnection, changes: &[StateChange
                         .as_deref()
                         .map(|r| truncate_chars(r, MAX_REASON_CHARS)),
                 )
-                .push_bind(c.at);
+                .push_bind(c.at)
+                .push_bind(events.get(&c.transfer_id).cloned());
         });
         builder.build().execute(&mut *conn).await?;
     }
@@ -331,12 +398,25 @@ async fn insert_state_changes(conn: &mut MySqlConnection, changes: &[StateChange
 /// Moves existing transfers to new states: appends the journal rows and updates the current
 /// state column in one statement per table. The caller holds the rows' locks and has checked
 /// every transition with `ferroloop_core::state::transition`; the journal's unique key rejects a
-/// state entered twice, so a doubly applied transition fails the whole transaction.
+/// state entered twice, so a doubly applied transition fails the whole transaction. Each update
+/// also requires the transfer to be in the change's `from` state, so a caller working from a
+/// stale view fails (nothing is written) instead of overwriting a newer state.
 pub async fn change_states(conn: &mut MySqlConnection, changes: &[StateChange]) -> Result<()> {
+    change_states_decided_by(conn, changes, &DecidingEvents::new()).await
+}
+
+/// [`change_states`], recording which event made each change (`events`, by transfer id): a
+/// handler meeting the transfer again tells its own redelivered message from another request
+/// ([`load_deciding_events`]).
+pub async fn change_states_decided_by(
+    conn: &mut MySqlConnection,
+    changes: &[StateChange],
+    events: &DecidingEvents,
+) -> Result<()> {
     if changes.is_empty() {
         return Ok(());
     }
-    insert_state_changes(conn, changes).await?;
+    insert_state_changes(conn, changes, events).await?;
     for chunk in changes.chunks(MAX_ROWS_PER_STATEMENT) {
         let mut builder =
             QueryBuilder::<MySql>::new("UPDATE transfer SET state = CASE transfer_id");
@@ -355,13 +435,22 @@ pub async fn change_states(conn: &mut MySqlConnection, changes: &[StateChange]) 
                 .push(" THEN ")
                 .push_bind(c.at);
         }
-        builder.push(" END WHERE transfer_id IN (");
+        builder.push(" END WHERE state = CASE transfer_id");
+        for c in chunk {
+            builder
+                .push(" WHEN ")
+                .push_bind(c.transfer_id.clone())
+                .push(" THEN ")
+                .push_bind(c.from.map(TransferState::as_str));
+        }
+        builder.push(" END AND transfer_id IN (");
         let ids: Vec<&str> = chunk.iter().map(|c| c.transfer_id.as_str()).collect();
         push_id_list(&mut builder, &ids);
         let updated = builder.build().execute(&mut *conn).await?.rows_affected();
         if updated != ids.len() as u64 {
             return Err(StoreError::Corrupt(format!(
-                "state update touched {updated} of {} transfers",
+                "state update touched {updated} of {} transfers: some were not in the state \
+                 the change leaves",
                 ids.len()
             )));
         }
@@ -649,6 +738,29 @@ pub async fn postpone_timeouts(
         let mut builder = QueryBuilder::<MySql>::new("UPDATE transfer_timeout SET due_at = ");
         builder.push_bind(due_at).push(" WHERE transfer_id IN (");
         push_id_list(&mut builder, chunk);
+        builder.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Pushes each transfer's next check to its own time (re-drives back off one by one).
+pub async fn postpone_timeouts_each(
+    conn: &mut MySqlConnection,
+    rows: &[(&str, PrimitiveDateTime)],
+) -> Result<()> {
+    for chunk in rows.chunks(MAX_ROWS_PER_STATEMENT) {
+        let mut builder =
+            QueryBuilder::<MySql>::new("UPDATE transfer_timeout SET due_at = CASE transfer_id");
+        for (id, due_at) in chunk {
+            builder
+                .push(" WHEN ")
+                .push_bind(id.to_string())
+                .push(" THEN ")
+                .push_bind(*due_at);
+        }
+        builder.push(" END WHERE transfer_id IN (");
+        let ids: Vec<&str> = chunk.iter().map(|(id, _)| *id).collect();
+        push_id_list(&mut builder, &ids);
         builder.build().execute(&mut *conn).await?;
     }
     Ok(())

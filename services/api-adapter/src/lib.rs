@@ -151,8 +151,9 @@ pub struct Config {
     #[arg(long, env = "JWS_VERIFICATION_KEYS_DIRECTORY")]
     pub jws_verification_keys_directory: Option<PathBuf>,
     /// Database of the admin API, for `JWS_KEYS_SOURCE=database` only: read by a background task
-    /// (the admin change epoch every interval, the keys when it moved), never per request.
-    #[arg(long, env = "DATABASE_URL")]
+    /// (the admin change epoch every interval, the keys when it moved), never per request. Never
+    /// printed by `--help` (it holds the password).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// How often the key source is checked for changes: a rotated key is in use at most this
     /// long after it was registered.

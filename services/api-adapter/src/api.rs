@@ -259,7 +259,10 @@ async fn handle(app: &AppState, parts: &Parts, body: Body) -> Result<Response, R
     let mut admitted = if verifies && authenticated_by == Authentication::None {
         None
     } else {
-        Some(admit(app, validated.source())?)
+        Some(admit(
+            app,
+            &Principal::new(validated.source(), authenticated_by),
+        )?)
     };
     let _capacity = app
         .capacity
@@ -275,11 +278,11 @@ async fn handle(app: &AppState, parts: &Parts, body: Body) -> Result<Response, R
             authenticated_by = Authentication::Jws;
         }
     }
+    let principal = Principal::new(validated.source(), authenticated_by);
     if admitted.is_none() {
-        admitted = Some(admit(app, validated.source())?);
+        admitted = Some(admit(app, &principal)?);
     }
 
-    let principal = Principal::new(validated.source(), authenticated_by);
     let answer = produce(
         app,
         operation,
@@ -301,12 +304,12 @@ fn peer_identity(parts: &Parts) -> Option<&ferroloop_tls::identity::PeerIdentity
         .and_then(|ConnectInfo(peer)| peer.identity.as_deref())
 }
 
-/// A place for one more request of `fsp`, or the refusal.
-fn admit(app: &AppState, fsp: &str) -> Result<Admitted, Refusal> {
-    app.admission.try_admit(fsp).ok_or_else(|| {
+/// A place for one more request of `sender`, or the refusal.
+fn admit(app: &AppState, sender: &Principal) -> Result<Admitted, Refusal> {
+    app.admission.try_admit(sender).ok_or_else(|| {
         metrics::counter!("ferroloop_api_admission_refusals_total").increment(1);
-        tracing::debug!(fsp, "over the per-DFSP in-flight limit");
-        Refusal::Busy(fsp.to_owned())
+        tracing::debug!(fsp = %sender.fsp, "over the per-DFSP in-flight limit");
+        Refusal::Busy(sender.fsp.clone())
     })
 }
 

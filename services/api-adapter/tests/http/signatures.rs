@@ -197,17 +197,7 @@ fn with_protected_header(request: Req, protected_json: &str) -> Req {
 /// Every way a request can fail the signature document's checks is 400 / 3105, over HTTP.
 #[tokio::test]
 async fn every_failed_signature_check_is_3105() {
-    let dir = TempDir(std::env::temp_dir().join(format!("ferroloop-jws-{}", new_id())));
-    std::fs::create_dir_all(&dir.0).unwrap();
-    let public = key_file("sdk-standard-components_jwsValidationKey.pem");
-    std::fs::write(dir.0.join(format!("{PAYER}.pem")), &public).unwrap();
-    std::fs::write(dir.0.join(format!("{PAYEE}.pem")), &public).unwrap();
-    let keys_dir = dir.0.clone();
-    let app = TestApp::start_with(|c| {
-        c.jws_mode = Some(ferroloop_api_adapter::JwsMode::Required);
-        c.jws_verification_keys_directory = Some(keys_dir);
-    })
-    .await;
+    let (app, _dir) = signing_app(|_| {}).await;
     let key = sdk_key();
     let post = || Req::post(&prepare_body(&new_id()));
     let put = || Req::put(&new_id(), &fulfil_body("COMMITTED"));

@@ -140,9 +140,10 @@ struct FloodStats {
     other_answers: AtomicUsize,
 }
 
-/// One DFSP sending slow requests (each holds its place until the adapter's deadline) at a fixed
-/// rate, regardless of the answers, until `stop`. `sent` is published on `progress`.
-fn flood(app: &TestApp, period: Duration, stop: CancellationToken) -> Flood {
+/// One DFSP sending slow requests (each holds its place until the flood stops or the adapter's
+/// deadline): a burst of `burst`, then one every `period`, regardless of the answers, until
+/// `stop`. `sent` is published on `progress`.
+fn flood(app: &TestApp, burst: usize, period: Duration, stop: CancellationToken) -> Flood {
     let stats = Arc::new(FloodStats::default());
     let (progress, watch) = watch::channel(0usize);
     let addr = app.addr;
@@ -151,10 +152,12 @@ fn flood(app: &TestApp, period: Duration, stop: CancellationToken) -> Flood {
         let mut connections = tokio::task::JoinSet::new();
         let mut ticks = tokio::time::interval(period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => break,
-                _ = ticks.tick() => {}
+        for opened in 0.. {
+            if opened >= burst {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = ticks.tick() => {}
+                }
             }
             let stats = Arc::clone(&task_stats);
             let stop = stop.clone();
@@ -235,10 +238,11 @@ async fn one_dfsp_flooding_does_not_slow_the_others() {
     // Many short alternating windows spread the machine's own noise over both sides.
     const PER_WINDOW: usize = 30;
     const ROUNDS: usize = 8;
-    // Global capacity 32, 4 per DFSP; the flood opens 100 requests a second, each holding its
-    // place until the flood stops (or the 20 s deadline): unbounded, it takes every place within
-    // a third of a second. The rate is kept moderate so that what the test measures is the
-    // places, not the CPU a faster flood would take from everyone on a 2-core machine.
+    // Global capacity 32, 4 per DFSP; the flood opens 40 requests at once, then 50 a second,
+    // each holding its place until the flood stops (or the 20 s deadline): unbounded, it takes
+    // every place at once and keeps them. The rate is kept moderate so that what the test
+    // measures is the places, not the CPU a faster flood would take from everyone on a 2-core
+    // machine.
     let app = gateway_app(4, 32).await;
     // Warm up connections and the producer.
     latencies(&app, &OTHERS, 5).await;
@@ -249,7 +253,7 @@ async fn one_dfsp_flooding_does_not_slow_the_others() {
         quiet.extend(latencies(&app, &OTHERS, PER_WINDOW).await);
 
         let stop = CancellationToken::new();
-        let mut flood = flood(&app, Duration::from_millis(10), stop.clone());
+        let mut flood = flood(&app, 40, Duration::from_millis(20), stop.clone());
         // The flood is on once it has sent more than the adapter's whole capacity.
         tokio::time::timeout(WAIT, flood.watch.wait_for(|sent| *sent >= 40))
             .await

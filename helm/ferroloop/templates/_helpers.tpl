@@ -451,7 +451,9 @@ certificates (TLS with a client CA), required signatures, an authenticating gate
 {{- if and $v.tls.fspiop.enabled (or $v.tls.fspiop.existingSecret $v.tls.fspiop.ca) -}}
 {{- $methods = append $methods "client certificates" -}}
 {{- end -}}
-{{- if $v.jws.validate -}}
+{{- /* JWS_MODE verify-if-present (services.api-adapter.env) lets unsigned requests through. */ -}}
+{{- $jwsMode := toString (get (get $v.services "api-adapter").env "JWS_MODE" | default "required") -}}
+{{- if and $v.jws.validate (eq $jwsMode "required") -}}
 {{- $methods = append $methods "signatures" -}}
 {{- end -}}
 {{- if $v.senderAuthentication.gateway -}}

@@ -215,33 +215,14 @@ impl From<FspiopError> for Refusal {
 }
 
 async fn handle(app: &AppState, parts: &Parts, body: Body) -> Result<Response, Refusal> {
-    let path = parts.uri.path();
     let declared_length = content_length(&parts.headers);
     if declared_length.is_some_and(|len| len > app.max_body_bytes) {
         return Err(payload_too_large().into());
     }
-
-    let resource = headers::resource_from_path(path);
-    let validated = if headers::is_validated_resource(resource) {
-        Some(headers::validate_request_headers(
-            &parts.method,
-            resource,
-            &parts.headers,
-            &app.versions,
-        )?)
-    } else {
-        None
-    };
     // How the sender is established so far; a verified signature may still add JWS.
-    let mut authenticated_by = Authentication::None;
-    if let Some(validated) = &validated {
-        authenticated_by = app.sender.check(validated, peer_identity(parts))?;
-        if let Some(window) = app.date_max_skew {
-            check_date_window(validated, window, time::OffsetDateTime::now_utc())?;
-        }
-    }
+    let (validated, mut authenticated_by) = check_headers(app, parts)?;
 
-    let operation = match (classify(path), &parts.method) {
+    let operation = match (classify(parts.uri.path()), &parts.method) {
         (Route::Transfers, &Method::POST) => Operation::Prepare,
         (Route::Transfer(id), &Method::PUT) => Operation::Fulfil(id),
         (Route::Transfer(id), &Method::GET) => Operation::Get(id),
@@ -256,13 +237,11 @@ async fn handle(app: &AppState, parts: &Parts, body: Body) -> Result<Response, R
 
     let verifies = signature_checked(app, &parts.method, &validated);
     // Admitted now unless only the signature will tell who the sender is.
-    let mut admitted = if verifies && authenticated_by == Authentication::None {
+    let early = if verifies && authenticated_by == Authentication::None {
         None
     } else {
-        Some(admit(
-            app,
-            &Principal::new(validated.source(), authenticated_by),
-        )?)
+        let sender = Principal::new(validated.source(), authenticated_by);
+        Some(admit(app, &sender)?)
     };
     let _capacity = app
         .capacity
@@ -279,21 +258,33 @@ async fn handle(app: &AppState, parts: &Parts, body: Body) -> Result<Response, R
         }
     }
     let principal = Principal::new(validated.source(), authenticated_by);
-    if admitted.is_none() {
-        admitted = Some(admit(app, &principal)?);
-    }
+    // Held until the answer: the place is the sender's while its request is in flight.
+    let _admitted = match early {
+        Some(admitted) => admitted,
+        None => admit(app, &principal)?,
+    };
+    let parsed = parsed.as_ref();
+    Ok(produce(app, operation, validated, principal, &bytes, parsed).await?)
+}
 
-    let answer = produce(
-        app,
-        operation,
-        validated,
-        principal,
-        &bytes,
-        parsed.as_ref(),
-    )
-    .await;
-    drop(admitted);
-    Ok(answer?)
+/// Step 2 of the module documentation, on the validated resources: the header rules, the sender
+/// and the Date window. Returns the validated headers (none on other resources) and how the
+/// sender is authenticated so far.
+fn check_headers(
+    app: &AppState,
+    parts: &Parts,
+) -> Result<(Option<ValidatedHeaders>, Authentication), FspiopError> {
+    let resource = headers::resource_from_path(parts.uri.path());
+    if !headers::is_validated_resource(resource) {
+        return Ok((None, Authentication::None));
+    }
+    let validated =
+        headers::validate_request_headers(&parts.method, resource, &parts.headers, &app.versions)?;
+    let authenticated_by = app.sender.check(&validated, peer_identity(parts))?;
+    if let Some(window) = app.date_max_skew {
+        check_date_window(&validated, window, time::OffsetDateTime::now_utc())?;
+    }
+    Ok((Some(validated), authenticated_by))
 }
 
 /// The verified client certificate's identity of the request's connection, if any.

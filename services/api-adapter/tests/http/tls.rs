@@ -192,8 +192,8 @@ async fn a_certificate_cannot_speak_for_another_dfsp_through_fspiop_proxy() {
     let payee = client(&dir, &ca, Some(&ca.client(PAYEE)));
     let payer = client(&dir, &ca, Some(&ca.client(PAYER)));
 
-    // The review's scenario: the payee's certificate, FSPIOP-Proxy naming the payee, the
-    // payer as source and payerFsp: a prepare debiting the payer.
+    // A DFSP acting for another through FSPIOP-Proxy: the payee's certificate, the proxy naming
+    // it, the payer as source and payerFsp: a prepare debiting the payer.
     let steal = Req::post(&prepare_body(&new_id()))
         .with("FSPIOP-Source", Some(PAYER))
         .with("FSPIOP-Proxy", Some(PAYEE));

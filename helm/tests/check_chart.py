@@ -39,6 +39,10 @@ SERVICES = [
     "api-adapter", "admin-api", "prepare-handler", "position-handler", "fulfil-handler",
     "timeout-handler", "notification-handler", "get-handler",
 ]
+# Where api-adapter's FSPIOP listener certificates are mounted.
+TLS_FSPIOP = "/etc/ferroloop/tls/fspiop"
+# What NOTES.txt says when api-adapter takes FSPIOP-Source as written.
+NO_SENDER_AUTHENTICATION = "NO SENDER AUTHENTICATION"
 # Variables the chart sets for security features the binaries are gaining (README, "TLS").
 PROPOSED_ENV: dict[str, set[str]] = {}
 
@@ -418,6 +422,15 @@ def scenario_defaults() -> None:
     off = Rendered({"adminAuth": {"mode": "off"}}).get("ConfigMap", name("admin-api"))["data"]
     C.check(off.get("ADMIN_AUTH") == "off" and "ADMIN_AUTH_AUDIENCE" not in off, "adminAuth.mode off: only ADMIN_AUTH=off")
     C.check("WARNING" not in r.notes, "defaults: NOTES.txt has no replica warning")
+    api = r.get("ConfigMap", name("api-adapter"))["data"]
+    C.check(api.get("JWS_VALIDATE") == "true" and api.get("FSPIOP_TLS_CLIENT_CA_PATH") == f"{TLS_FSPIOP}/ca.crt",
+            "defaults: api-adapter requires signatures and client certificates (secure by default)", json.dumps(api))
+    api_pod = r.get("Deployment", name("api-adapter"))["spec"]["template"]["spec"]["containers"][0]
+    mounts = {m["mountPath"] for m in api_pod.get("volumeMounts", [])}
+    C.check({api.get("JWS_VERIFICATION_KEYS_DIRECTORY"), TLS_FSPIOP} <= mounts,
+            "defaults: api-adapter mounts the DFSPs' keys and its certificates where its variables point", str(mounts))
+    C.check(api.get("HUB_NAME") == r.values["hubName"], "defaults: api-adapter knows the hub's name (no DFSP sends as the hub)")
+    C.check(NO_SENDER_AUTHENTICATION not in r.notes, "defaults: NOTES.txt does not warn about sender authentication")
     over = Rendered({"services": {"prepare-handler": {"replicas": 9}}})
     C.check("prepare-handler may run 9 replicas but topic-transfer-prepare has 6 partitions" in over.notes,
             "NOTES.txt warns about consumer replicas beyond the partitions", over.notes)
@@ -449,6 +462,38 @@ def scenario_production() -> None:
     C.check(r.get("ConfigMap", name("position-handler"))["data"]["DATABASE_MAX_CONNECTIONS"] == "24",
             "production: per-service env overrides the common setting")
     C.check("WARNING" not in r.notes, "production: no consumer has more replicas than partitions", r.notes)
+
+
+def scenario_sender_authentication() -> None:
+    """api-adapter renders only with a sender authentication (client certificates with a CA,
+    required signatures, or an authenticating gateway) unless a values file explicitly allows
+    none for development (values-dev.yaml) - and never with none behind an exposed ingress."""
+    dev = load_values(CHART / "values-dev.yaml")
+    r = Rendered(dev)
+    validate_kubernetes(r, "dev")
+    check_common(r, "dev")
+    check_lint(dev, "dev")
+    api = r.get("ConfigMap", name("api-adapter"))["data"]
+    C.check(api.get("JWS_VALIDATE") == "false" and not any(k.startswith("FSPIOP_TLS_") for k in api)
+            and api.get("FSPIOP_GATEWAY_AUTHENTICATION", "false") == "false",
+            "dev: api-adapter runs without sender authentication", json.dumps(api))
+    C.check(NO_SENDER_AUTHENTICATION in r.notes, "dev: NOTES.txt warns that senders are not authenticated", r.notes)
+    off = {"jws": {"validate": False}, "tls": {"fspiop": {"enabled": False}}}
+    for label, values, var, expected in [
+        ("client certificates", {"jws": {"validate": False}}, "FSPIOP_TLS_CLIENT_CA_PATH", f"{TLS_FSPIOP}/ca.crt"),
+        ("signatures", {"tls": {"fspiop": {"enabled": False}}}, "JWS_VALIDATE", "true"),
+        ("a gateway", {**off, "senderAuthentication": {"gateway": True}}, "FSPIOP_GATEWAY_AUTHENTICATION", "true"),
+    ]:
+        r = Rendered(values)
+        api = r.get("ConfigMap", name("api-adapter"))["data"]
+        C.check(api.get(var) == expected and NO_SENDER_AUTHENTICATION not in r.notes,
+                f"sender authentication by {label} alone is enough", json.dumps(api))
+    gateway = Rendered({**off, "senderAuthentication": {"gateway": True}})
+    C.check("FSPIOP_GATEWAY_AUTHENTICATION" in gateway.get("ConfigMap", name("api-adapter"))["data"]
+            and "X-Client-Id" in gateway.notes, "gateway mode: set, and NOTES.txt says what it relies on", gateway.notes)
+    # Without api-adapter there is nobody to authenticate.
+    none = Rendered({**off, "services": {"api-adapter": {"enabled": False}}})
+    C.check(NO_SENDER_AUTHENTICATION not in none.notes, "no api-adapter: no sender authentication needed")
 
 
 def scenario_good_files() -> None:
@@ -618,7 +663,8 @@ CHART_SET = {
     "FSPIOP_TLS_CLIENT_CA_PATH": "`tls.fspiop` ca.crt (mounted)",
     "CALLBACK_TLS_CERT_PATH": "`tls.callbacks` (mounted)", "CALLBACK_TLS_KEY_PATH": "`tls.callbacks` (mounted)",
     "CALLBACK_TLS_CA_PATH": "`tls.callbacks` ca.crt (mounted)",
-    "JWS_VALIDATE": "`jws.validate`", "JWS_VERIFICATION_KEYS_DIRECTORY": "`jws.verificationKeys` (mounted)",
+    "JWS_VALIDATE": "`jws.validate`",
+    "FSPIOP_GATEWAY_AUTHENTICATION": "`senderAuthentication.gateway`", "JWS_VERIFICATION_KEYS_DIRECTORY": "`jws.verificationKeys` (mounted)",
     "JWS_KEYS_RELOAD_INTERVAL_MS": "`jws.verificationKeys.reloadIntervalMs`",
     "JWS_SIGN": "`jws.sign`", "JWS_SIGNING_KEY_PATH": "`jws.signingKey` (mounted)",
     "JWS_SIGNING_ALGORITHM": "`jws.signingKey.algorithm`",
@@ -700,6 +746,7 @@ def main() -> int:
     for what, fn in [
         ("default values", scenario_defaults),
         ("production values", scenario_production),
+        ("sender authentication", scenario_sender_authentication),
         ("good values files", scenario_good_files),
         ("disabling services", scenario_toggles),
         ("checksum annotations", scenario_checksums),

@@ -44,8 +44,8 @@ pub struct Args {
     #[arg(long, env = "LOAD_CALLBACK_URL")]
     pub callback_url: Option<String>,
     /// MySQL URL of the hub's database, for the validity gate. Without it only the callback half
-    /// of the gate runs.
-    #[arg(long, env = "DATABASE_URL")]
+    /// of the gate runs. Never printed by `--help` (it holds the password).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// The hub's Kafka broker, in words (e.g. "tansu 0.6.0, sqlite engine, 8 partitions per
     /// topic"): the tool cannot see it, so whoever runs it says; printed with the table and kept

@@ -53,7 +53,7 @@ topic it consumes (so replica counts can be checked against partitions). The map
 binary names; the chart runs /usr/local/bin/<key>.
 */}}
 {{- define "ferroloop.facts" -}}
-api-adapter:          { database: false, kafka: true,  hubName: false, listener: fspiop, consumes: "" }
+api-adapter:          { database: false, kafka: true,  hubName: true,  listener: fspiop, consumes: "" }
 admin-api:            { database: true,  kafka: false, hubName: true,  listener: admin,  consumes: "" }
 prepare-handler:      { database: true,  kafka: true,  hubName: true,  listener: "",     consumes: topic-transfer-prepare }
 position-handler:     { database: true,  kafka: true,  hubName: true,  listener: "",     consumes: topic-transfer-position }
@@ -254,6 +254,9 @@ chart's ports and mounts depend on are not in here (values.schema.json refuses t
 {{- end -}}
 {{- if eq .name "api-adapter" -}}
 {{- $_ := set $env "JWS_VALIDATE" $v.jws.validate -}}
+{{- if $v.senderAuthentication.gateway -}}
+{{- $_ := set $env "FSPIOP_GATEWAY_AUTHENTICATION" true -}}
+{{- end -}}
 {{- if $v.jws.validate -}}
 {{- $_ := set $env "JWS_VERIFICATION_KEYS_DIRECTORY" "/etc/ferroloop/jws/verification" -}}
 {{- $_ := set $env "JWS_KEYS_RELOAD_INTERVAL_MS" $v.jws.verificationKeys.reloadIntervalMs -}}
@@ -436,4 +439,25 @@ httpGet:
   path: {{ .path }}
   port: ops
 {{ toYaml .timing }}
+{{- end -}}
+
+{{/*
+How api-adapter authenticates senders, as a comma-separated list (empty: not at all): client
+certificates (TLS with a client CA), required signatures, an authenticating gateway.
+*/}}
+{{- define "ferroloop.senderAuthentication" -}}
+{{- $v := .Values -}}
+{{- $methods := list -}}
+{{- if and $v.tls.fspiop.enabled (or $v.tls.fspiop.existingSecret $v.tls.fspiop.ca) -}}
+{{- $methods = append $methods "client certificates" -}}
+{{- end -}}
+{{- /* JWS_MODE verify-if-present (services.api-adapter.env) lets unsigned requests through. */ -}}
+{{- $jwsMode := toString (get (get $v.services "api-adapter").env "JWS_MODE" | default "required") -}}
+{{- if and $v.jws.validate (eq $jwsMode "required") -}}
+{{- $methods = append $methods "signatures" -}}
+{{- end -}}
+{{- if $v.senderAuthentication.gateway -}}
+{{- $methods = append $methods "gateway X-Client-Id" -}}
+{{- end -}}
+{{- join ", " $methods -}}
 {{- end -}}

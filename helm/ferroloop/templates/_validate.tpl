@@ -63,6 +63,16 @@ the render with a message that names the values to change.
 {{- fail "kafka.tls: a client certificate needs both kafka.tls.cert and kafka.tls.key (or kafka.tls.existingSecret)" -}}
 {{- end -}}
 
+{{- $senders := include "ferroloop.senderAuthentication" . -}}
+{{- if and $api.enabled (not $senders) -}}
+{{- if $v.ingress.fspiop.enabled -}}
+{{- fail "ingress.fspiop exposes api-adapter without sender authentication: anyone could act for any DFSP. Require client certificates (tls.fspiop with ca.crt), signatures (jws.validate) or a gateway (senderAuthentication.gateway)" -}}
+{{- end -}}
+{{- if not $v.senderAuthentication.allowNone -}}
+{{- fail "api-adapter would take FSPIOP-Source as written (no client CA in tls.fspiop, jws.validate false, no senderAuthentication.gateway): require one, or for development set senderAuthentication.allowNone (values-dev.yaml)" -}}
+{{- end -}}
+{{- end -}}
+
 {{- $ing := $v.ingress.fspiop -}}
 {{- if $ing.enabled -}}
 {{- if not $api.enabled -}}

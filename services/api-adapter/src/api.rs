@@ -7,40 +7,45 @@
 //! 2. **Headers** (`ferroloop_fspiop::headers`, docs/fspiop-api.md#header-rules) for paths of the
 //!    `transfers` and `fxTransfers` resources, on any method and also on paths that do not exist:
 //!    Mojaloop's header plugin runs before openapi-backend routes the request.
-//!    Then, on those resources: **client identity** — with client certificates required
-//!    (`FSPIOP_TLS_CLIENT_CA_PATH`), `FSPIOP-Source` (or `FSPIOP-Proxy` when present) must be the
-//!    connection's certificate identity, else 3100 "Generic validation error - FSPIOP-Source does
-//!    not match the client certificate" — before the body is read, so nothing is produced; and
-//!    the **Date window** — a `Date` further than `FSPIOP_DATE_MAX_SKEW_SECONDS` from the
-//!    adapter's clock is 3100 "Generic validation error - Date header is outside the accepted
-//!    window of ±N s" (replay protection; the header is well-formed and present, so neither 3101
-//!    nor 3102, and the check stands on its own whether or not the request is signed).
+//!    Then, on those resources: the **sender** ([`crate::sender`]): `FSPIOP-Proxy` refused, no
+//!    `FSPIOP-Source` equal to the hub's name, the gateway's `X-Client-Id` and the client
+//!    certificate's identity equal to `FSPIOP-Source` (3100) — before the body is read, so
+//!    nothing is produced; and the **Date window** — a `Date` further than
+//!    `FSPIOP_DATE_MAX_SKEW_SECONDS` from the adapter's clock is 3100 "Generic validation error -
+//!    Date header is outside the accepted window of ±N s" (replay protection; the header is
+//!    well-formed and present, so neither 3101 nor 3102, and the check stands on its own whether
+//!    or not the request is signed).
 //! 3. **Route** — unknown path 404 / 3002 "Unknown URI", known path with another method 405 /
 //!    3000 "Generic client error - Method Not Allowed".
-//! 4. **Body** — read up to the limit (3104 "Too large payload - Payload size is too large" beyond
+//! 4. **Admission** ([`crate::admission`]) — when the sender is already established (mTLS, a
+//!    gateway, or no sender authentication): more than `FSPIOP_MAX_IN_FLIGHT_PER_FSP` of its
+//!    requests in flight is 503 / 2003 with `Retry-After`. Then a place in the adapter's capacity
+//!    (`FSPIOP_MAX_CONCURRENT_REQUESTS`; further requests wait).
+//! 5. **Body** — read up to the limit (3104 "Too large payload - Payload size is too large" beyond
 //!    it, for chunked bodies too), then the schema of the operation (`ferroloop_fspiop::body`:
 //!    3100–3103 with `"<message> - <path> <reason>"`; invalid JSON 3101). GET bodies are not read.
-//! 5. **Parameters** — after the body, as openapi-backend validates the body before the
+//! 6. **Parameters** — after the body, as openapi-backend validates the body before the
 //!    parameters: the path `{ID}` must be a transfer id (see [`check_path_id`]), and a query
 //!    string is 3103 `/query must NOT have additional properties` (no transfer operation defines
 //!    query parameters and openapi-backend closes the query object).
-//! 6. `PATCH /transfers/{ID}` (after its body and parameters are valid, as in Mojaloop, whose
+//! 7. `PATCH /transfers/{ID}` (after its body and parameters are valid, as in Mojaloop, whose
 //!    handler throws) → 501 / 2002.
-//! 7. `PUT /transfers/{ID}`: the `completedTimestamp` window
-//!    (docs/fspiop-api.md#the-completedtimestamp-window), skipped when an `FSPIOP-Proxy` header is
-//!    present.
-//! 8. JWS (`JWS_MODE`, or `JWS_VALIDATE=true` = `required`), on non-GET requests, last because
+//! 8. `PUT /transfers/{ID}`: the `completedTimestamp` window
+//!    (docs/fspiop-api.md#the-completedtimestamp-window).
+//! 9. JWS (`JWS_MODE`, or `JWS_VALIDATE=true` = `required`), on non-GET requests, last because
 //!    it is the costliest check: a missing `FSPIOP-Signature` is 3105 when required and passes
-//!    with `verify-if-present`; a present one needs the source's key and must verify (raw or
-//!    canonical body, protected headers equal to the HTTP headers) → 3105.
-//! 9. Produce the boundary envelope (no key) and wait for the broker's acknowledgement; a failure
-//!    is 500 / 2001 "Internal server error" (the broker's reason is logged, not sent to the DFSP).
+//!    with `verify-if-present`; a present one needs the source's key, its `FSPIOP-URI` and
+//!    `FSPIOP-HTTP-Method` must name this request (the path received behind
+//!    `FSPIOP_EXTERNAL_BASE_PATH`, and the method), and it must verify (raw or canonical body,
+//!    protected headers equal to the HTTP headers) → 3105. A sender that only the signature
+//!    establishes is admitted (step 4) now.
+//! 10. Produce the boundary envelope (no key) with the **principal** — `FSPIOP-Source` and how
+//!     it was authenticated — and wait for the broker's acknowledgement; a failure is 500 / 2001
+//!     "Internal server error" (the broker's reason is logged, not sent to the DFSP).
 //!
-//! Around all of it (tower layers): a global bound on requests in flight
-//! (`FSPIOP_MAX_CONCURRENT_REQUESTS`; further requests wait) and a deadline per request
-//! (`FSPIOP_REQUEST_TIMEOUT_MS`, queueing included) answered with 2004 "Server timed out" — a
-//! produce that was already in flight may still be delivered then, and the DFSP's resend is a
-//! duplicate the handlers recognise.
+//! Around all of it: a deadline per request (`FSPIOP_REQUEST_TIMEOUT_MS`, queueing included)
+//! answered with 2004 "Server timed out" — a produce that was already in flight may still be
+//! delivered then, and the DFSP's resend is a duplicate the handlers recognise.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -56,7 +61,7 @@ use ferroloop_core::error::{ErrorCode, FspiopError, method_not_allowed};
 use ferroloop_core::id::TransferId;
 use ferroloop_fspiop::body::{self as body_rules, CORRELATION_ID, PAYLOAD_TOO_LARGE};
 use ferroloop_fspiop::headers::{self, ValidatedHeaders, names};
-use ferroloop_fspiop::jws;
+use ferroloop_fspiop::jws::{self, RequestTarget};
 use ferroloop_messaging::events::{InboundKind, InboundRequest, inbound_envelope};
 use ferroloop_messaging::{Authentication, OutboundMessage, Principal};
 use futures::StreamExt as _;
@@ -64,13 +69,10 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use metrics::SharedString;
 use serde_json::Value;
-use tower::limit::GlobalConcurrencyLimitLayer;
 
+use crate::admission::{self, Admitted};
 use crate::tls::Peer;
 use crate::{AppState, JwsMode};
-
-/// Detail of 3100 when the client certificate is not the request's source.
-pub const CERTIFICATE_MISMATCH: &str = "FSPIOP-Source does not match the client certificate";
 
 /// Detail of 3100 for a path `{ID}` that is not a transfer id: the text openapi-backend/ajv
 /// produces for a path parameter whose schema is `CorrelationId`.
@@ -84,10 +86,9 @@ pub fn invalid_path_id_detail() -> String {
 /// Detail of 3103 for a query string (openapi-backend closes the query object).
 pub const QUERY_NOT_ALLOWED: &str = "/query must NOT have additional properties";
 
-pub(crate) fn router(state: Arc<AppState>, max_concurrent_requests: usize) -> Router {
+pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .fallback(dispatch)
-        .layer(GlobalConcurrencyLimitLayer::new(max_concurrent_requests))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             observe,
@@ -195,55 +196,145 @@ async fn dispatch(State(app): State<Arc<AppState>>, request: Request) -> Respons
     let (parts, body) = request.into_parts();
     match handle(&app, &parts, body).await {
         Ok(response) => response,
-        Err(error) => error_response(&error),
+        Err(Refusal::Fspiop(error)) => error_response(&error),
+        Err(Refusal::Busy(fsp)) => busy_response(&app, &fsp),
     }
 }
 
-async fn handle(app: &AppState, parts: &Parts, body: Body) -> Result<Response, FspiopError> {
-    let path = parts.uri.path();
+/// Why a request is not produced.
+enum Refusal {
+    Fspiop(FspiopError),
+    /// The sender is over its in-flight limit.
+    Busy(String),
+}
+
+impl From<FspiopError> for Refusal {
+    fn from(error: FspiopError) -> Self {
+        Refusal::Fspiop(error)
+    }
+}
+
+async fn handle(app: &AppState, parts: &Parts, body: Body) -> Result<Response, Refusal> {
     let declared_length = content_length(&parts.headers);
     if declared_length.is_some_and(|len| len > app.max_body_bytes) {
-        return Err(payload_too_large());
+        return Err(payload_too_large().into());
     }
+    // How the sender is established so far; a verified signature may still add JWS.
+    let (validated, mut authenticated_by) = check_headers(app, parts)?;
 
-    let resource = headers::resource_from_path(path);
-    let validated = if headers::is_validated_resource(resource) {
-        Some(headers::validate_request_headers(
-            &parts.method,
-            resource,
-            &parts.headers,
-            &app.versions,
-        )?)
-    } else {
-        None
-    };
-    // The strongest sender authentication that passed; the handlers authorise on it.
-    let mut authenticated_by = Authentication::None;
-    if let Some(validated) = &validated {
-        if app.client_identity_required {
-            check_client_identity(parts, validated)?;
-            authenticated_by = Authentication::Mtls;
-        } else if app.versions.check_client_id && validated.get(names::X_CLIENT_ID).is_some() {
-            authenticated_by = Authentication::Gateway;
-        }
-        if let Some(window) = app.date_max_skew {
-            check_date_window(validated, window, time::OffsetDateTime::now_utc())?;
-        }
-    }
-
-    let operation = match (classify(path), &parts.method) {
+    let operation = match (classify(parts.uri.path()), &parts.method) {
         (Route::Transfers, &Method::POST) => Operation::Prepare,
         (Route::Transfer(id), &Method::PUT) => Operation::Fulfil(id),
         (Route::Transfer(id), &Method::GET) => Operation::Get(id),
         (Route::Transfer(id), &Method::PATCH) => Operation::Patch(id),
         (Route::TransferError(id), &Method::PUT) => Operation::Error(id),
         (Route::Health, &Method::GET) => return Ok(health(app)),
-        (Route::Unknown, _) => return Err(FspiopError::new(ErrorCode::UNKNOWN_URI)),
-        _ => return Err(FspiopError::from_entry(method_not_allowed(), None)),
+        (Route::Unknown, _) => return Err(FspiopError::new(ErrorCode::UNKNOWN_URI).into()),
+        _ => return Err(FspiopError::from_entry(method_not_allowed(), None).into()),
     };
     // Every transfer route is on a validated resource.
     let validated = validated.ok_or_else(|| FspiopError::new(ErrorCode::INTERNAL_SERVER_ERROR))?;
 
+    let verifies = signature_checked(app, &parts.method, &validated);
+    // Admitted now unless only the signature will tell who the sender is.
+    let early = if verifies && authenticated_by == Authentication::None {
+        None
+    } else {
+        let sender = Principal::new(validated.source(), authenticated_by);
+        Some(admit(app, &sender)?)
+    };
+    let _capacity = app
+        .capacity
+        .acquire()
+        .await
+        .map_err(|_| FspiopError::new(ErrorCode::INTERNAL_SERVER_ERROR))?;
+
+    let (bytes, parsed) = read_and_check(app, parts, body, declared_length, operation).await?;
+
+    if verifies {
+        verify_signature(app, parts, &validated, &bytes)?;
+        if authenticated_by == Authentication::None {
+            authenticated_by = Authentication::Jws;
+        }
+    }
+    let principal = Principal::new(validated.source(), authenticated_by);
+    // Held until the answer: the place is the sender's while its request is in flight.
+    let _admitted = match early {
+        Some(admitted) => admitted,
+        None => admit(app, &principal)?,
+    };
+    let parsed = parsed.as_ref();
+    Ok(produce(app, operation, validated, principal, &bytes, parsed).await?)
+}
+
+/// Step 2 of the module documentation, on the validated resources: the header rules, the sender
+/// and the Date window. Returns the validated headers (none on other resources) and how the
+/// sender is authenticated so far.
+fn check_headers(
+    app: &AppState,
+    parts: &Parts,
+) -> Result<(Option<ValidatedHeaders>, Authentication), FspiopError> {
+    let resource = headers::resource_from_path(parts.uri.path());
+    if !headers::is_validated_resource(resource) {
+        return Ok((None, Authentication::None));
+    }
+    let validated =
+        headers::validate_request_headers(&parts.method, resource, &parts.headers, &app.versions)?;
+    let authenticated_by = app.sender.check(&validated, peer_identity(parts))?;
+    if let Some(window) = app.date_max_skew {
+        check_date_window(&validated, window, time::OffsetDateTime::now_utc())?;
+    }
+    Ok((Some(validated), authenticated_by))
+}
+
+/// The verified client certificate's identity of the request's connection, if any.
+fn peer_identity(parts: &Parts) -> Option<&ferroloop_tls::identity::PeerIdentity> {
+    parts
+        .extensions
+        .get::<ConnectInfo<Peer>>()
+        .and_then(|ConnectInfo(peer)| peer.identity.as_deref())
+}
+
+/// A place for one more request of `sender`, or the refusal.
+fn admit(app: &AppState, sender: &Principal) -> Result<Admitted, Refusal> {
+    app.admission.try_admit(sender).ok_or_else(|| {
+        metrics::counter!("ferroloop_api_admission_refusals_total").increment(1);
+        tracing::debug!(fsp = %sender.fsp, "over the per-DFSP in-flight limit");
+        Refusal::Busy(sender.fsp.clone())
+    })
+}
+
+/// 503 / 2003 with `Retry-After`.
+fn busy_response(app: &AppState, fsp: &str) -> Response {
+    let mut response = error_response(&admission::busy(fsp));
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(app.busy_retry_after_seconds),
+    );
+    response
+}
+
+/// Whether this request's signature is verified (`JWS_MODE`; never on GET).
+fn signature_checked(app: &AppState, method: &Method, validated: &ValidatedHeaders) -> bool {
+    if app.keys.is_none() || *method == Method::GET {
+        return false;
+    }
+    // verify-if-present: an unsigned request passes; a signed one is checked in full.
+    app.jws_mode == JwsMode::Required
+        || validated
+            .get(names::FSPIOP_SIGNATURE)
+            .is_some_and(|s| !s.is_empty())
+}
+
+/// Steps 5–8 of the module documentation: the body and its schema, the parameters, PATCH, and
+/// the `completedTimestamp` window.
+async fn read_and_check(
+    app: &AppState,
+    parts: &Parts,
+    body: Body,
+    declared_length: Option<usize>,
+    operation: Operation<'_>,
+) -> Result<(Bytes, Option<Value>), FspiopError> {
     let bytes = match operation {
         Operation::Get(_) => Bytes::new(),
         _ => read_body(body, declared_length, app.max_body_bytes).await?,
@@ -260,16 +351,10 @@ async fn handle(app: &AppState, parts: &Parts, body: Body) -> Result<Response, F
         check_path_id(id)?;
     }
     check_query(parts.uri.query())?;
-
     match operation {
         Operation::Patch(_) => return Err(FspiopError::new(ErrorCode::NOT_IMPLEMENTED)),
         Operation::Fulfil(_) => {
-            let proxied = validated
-                .get(names::FSPIOP_PROXY)
-                .is_some_and(|p| !p.is_empty());
-            if !proxied
-                && let Some(completed) = parsed.as_ref().and_then(body_rules::completed_timestamp)
-            {
+            if let Some(completed) = parsed.as_ref().and_then(body_rules::completed_timestamp) {
                 body_rules::check_completed_timestamp(
                     completed,
                     time::OffsetDateTime::now_utc(),
@@ -280,64 +365,37 @@ async fn handle(app: &AppState, parts: &Parts, body: Body) -> Result<Response, F
         }
         _ => {}
     }
-
-    if let Some(keys) = &app.keys
-        && parts.method != Method::GET
-    {
-        let signed = validated
-            .get(names::FSPIOP_SIGNATURE)
-            .is_some_and(|s| !s.is_empty());
-        // verify-if-present: an unsigned request passes; a signed one is checked in full.
-        if signed || app.jws_mode == JwsMode::Required {
-            let keys = keys.keys();
-            let key = keys.get(validated.source()).ok_or_else(|| {
-                FspiopError::with_detail(
-                    ErrorCode::INVALID_SIGNATURE,
-                    format!("No public key for FSPIOP-Source {}", validated.source()),
-                )
-            })?;
-            jws::verify(&bytes, validated.headers(), key)?;
-            if authenticated_by == Authentication::None {
-                authenticated_by = Authentication::Jws;
-            }
-        }
-    }
-
-    let principal = Principal::new(validated.source(), authenticated_by);
-    produce(
-        app,
-        operation,
-        validated,
-        principal,
-        &bytes,
-        parsed.as_ref(),
-    )
-    .await
+    Ok((bytes, parsed))
 }
 
-/// The connection's client certificate must stand for the request's sender: `FSPIOP-Proxy` when
-/// present (a proxy sends for others, as with the gateway's `X-Client-Id` rule), else
-/// `FSPIOP-Source`.
-fn check_client_identity(parts: &Parts, validated: &ValidatedHeaders) -> Result<(), FspiopError> {
-    let sender = validated
-        .get(names::FSPIOP_PROXY)
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| validated.source());
-    let identity = parts
-        .extensions
-        .get::<ConnectInfo<Peer>>()
-        .and_then(|ConnectInfo(peer)| peer.identity.as_ref());
-    match identity {
-        Some(identity) if identity.is(sender) => Ok(()),
-        other => {
-            metrics::counter!("ferroloop_api_identity_mismatches_total").increment(1);
-            tracing::warn!(sender, certificate = %other.map(|i| i.to_string()).unwrap_or_default(),
-                "FSPIOP-Source is not the client certificate's identity");
-            Err(FspiopError::with_detail(
-                ErrorCode::VALIDATION_ERROR,
-                CERTIFICATE_MISMATCH,
-            ))
-        }
+/// The signature must be the source's, over this body, for this request: the path (and query)
+/// as the DFSP addressed it (behind `FSPIOP_EXTERNAL_BASE_PATH`) and the method.
+fn verify_signature(
+    app: &AppState,
+    parts: &Parts,
+    validated: &ValidatedHeaders,
+    bytes: &[u8],
+) -> Result<(), FspiopError> {
+    let keys = app.keys.as_ref().map(|k| k.keys()).unwrap_or_default();
+    let key = keys.get(validated.source()).ok_or_else(|| {
+        FspiopError::with_detail(
+            ErrorCode::INVALID_SIGNATURE,
+            format!("No public key for FSPIOP-Source {}", validated.source()),
+        )
+    })?;
+    let uri = external_uri(&app.external_base_path, &parts.uri);
+    let target = RequestTarget {
+        method: parts.method.as_str(),
+        uri: &uri,
+    };
+    jws::verify_request(bytes, validated.headers(), key, target)
+}
+
+/// The URI the DFSP sent the request to: `base` + path (+ `?query`, as received).
+pub fn external_uri(base: &str, uri: &http::Uri) -> String {
+    match uri.query() {
+        Some(query) => format!("{base}{}?{query}", uri.path()),
+        None => format!("{base}{}", uri.path()),
     }
 }
 

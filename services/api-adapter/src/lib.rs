@@ -21,9 +21,11 @@
 //! in every other ferroloop process, so metrics are never exposed to DFSPs; only Mojaloop's
 //! `GET /health` is on the FSPIOP port (load balancers in Mojaloop deployments probe it there).
 
+pub mod admission;
 pub mod api;
 mod broker;
 pub mod keys;
+pub mod sender;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -40,7 +42,9 @@ use ferroloop_telemetry::{Health, TelemetryArgs};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::admission::Admission;
 use crate::keys::{KeySource, KeySourceError, KeySourceKind, KeyStore};
+use crate::sender::SenderRules;
 use crate::tls::{HandshakeLimits, Peer, TlsListener};
 use ferroloop_tls::rustls::ServerConfig;
 use ferroloop_tls::{Reloading, ServerFiles};
@@ -95,9 +99,35 @@ pub struct Config {
         default_value = "1.1,1.0,2.0"
     )]
     pub content_versions: Vec<String>,
-    /// Enforce `FSPIOP-Source` (or `FSPIOP-Proxy`) = `X-Client-Id` when a gateway set the latter.
+    /// Mojaloop's switch: when a request carries `X-Client-Id`, it must be `FSPIOP-Source`
+    /// (3100 "Invalid fspiop-source header"). On its own this authenticates nobody (the header is
+    /// optional); `FSPIOP_GATEWAY_AUTHENTICATION` makes it the sender authentication.
     #[arg(long, env = "ENABLED_SOURCE_HEADER_VALIDATION", default_value_t = true, action = clap::ArgAction::Set)]
     pub source_header_validation: bool,
+    /// The FSPIOP port is reachable only through an authenticating API gateway that sets
+    /// `X-Client-Id` to the DFSP it authenticated: every transfer request must carry it (3100
+    /// without) and it must be `FSPIOP-Source`. Turn on only where nothing but the gateway can
+    /// reach the port (a NetworkPolicy): anyone else could write the header.
+    #[arg(long, env = "FSPIOP_GATEWAY_AUTHENTICATION", default_value_t = false, action = clap::ArgAction::Set)]
+    pub gateway_authentication: bool,
+    /// The hub's own participant name: no DFSP may send as the hub (`FSPIOP-Source` equal to it
+    /// is 3100), since the hub's name is what hub-originated messages carry.
+    #[arg(long, env = "HUB_NAME", default_value = "Hub")]
+    pub hub_name: String,
+    /// The path prefix the DFSPs see in front of `/transfers` when an ingress rewrites paths
+    /// (e.g. `/fspiop`): a signature's `FSPIOP-URI` must be this prefix plus the path (and query)
+    /// the adapter receives, so that it binds the request it came with. Empty: no rewrite.
+    #[arg(long, env = "FSPIOP_EXTERNAL_BASE_PATH", default_value = "", value_parser = parse_base_path)]
+    pub external_base_path: String,
+    /// Requests of one DFSP (its authenticated `FSPIOP-Source`) in flight at once; beyond it that
+    /// DFSP gets 503 / 2003 with `Retry-After` at once, so that one DFSP flooding the API cannot
+    /// take the capacity (`FSPIOP_MAX_CONCURRENT_REQUESTS`) the others need. Keep it well below
+    /// that.
+    #[arg(long, env = "FSPIOP_MAX_IN_FLIGHT_PER_FSP", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight_per_fsp: u32,
+    /// `Retry-After` (seconds) of the answer to a DFSP over its in-flight limit.
+    #[arg(long, env = "FSPIOP_BUSY_RETRY_AFTER_SECONDS", default_value_t = 1)]
+    pub busy_retry_after_seconds: u32,
     /// Refuse body members the schemas do not define (3103), as the FSPIOP v2.0 definition does;
     /// `false` is Mojaloop's leniency.
     #[arg(long, env = "FSPIOP_REJECT_ADDITIONAL_PROPERTIES", default_value_t = true, action = clap::ArgAction::Set)]
@@ -121,8 +151,9 @@ pub struct Config {
     #[arg(long, env = "JWS_VERIFICATION_KEYS_DIRECTORY")]
     pub jws_verification_keys_directory: Option<PathBuf>,
     /// Database of the admin API, for `JWS_KEYS_SOURCE=database` only: read by a background task
-    /// (the admin change epoch every interval, the keys when it moved), never per request.
-    #[arg(long, env = "DATABASE_URL")]
+    /// (the admin change epoch every interval, the keys when it moved), never per request. Never
+    /// printed by `--help` (it holds the password).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// How often the key source is checked for changes: a rotated key is in use at most this
     /// long after it was registered.
@@ -166,6 +197,11 @@ impl Config {
             accept_any_version: true,
             content_versions: DEFAULT_CONTENT_VERSIONS.map(str::to_owned).to_vec(),
             source_header_validation: true,
+            gateway_authentication: false,
+            hub_name: ferroloop_fspiop::callback::DEFAULT_HUB_NAME.to_owned(),
+            external_base_path: String::new(),
+            max_in_flight_per_fsp: 256,
+            busy_retry_after_seconds: 1,
             reject_additional_properties: true,
             jws_validate: false,
             jws_mode: None,
@@ -197,8 +233,32 @@ impl Config {
             accept_versions: self.accept_versions.clone(),
             accept_any_version: self.accept_any_version,
             content_versions: self.content_versions.clone(),
-            check_client_id: self.source_header_validation,
         }
+    }
+
+    /// How senders are authenticated, with the JWS mode in force.
+    pub fn sender_rules(&self, jws_mode: JwsMode) -> SenderRules {
+        SenderRules {
+            client_certificates: self.tls.files().is_some() && self.tls.client_ca_path.is_some(),
+            gateway: self.gateway_authentication,
+            compare_client_id: self.source_header_validation,
+            signatures_required: jws_mode == JwsMode::Required,
+            hub_name: self.hub_name.clone(),
+        }
+    }
+}
+
+/// `FSPIOP_EXTERNAL_BASE_PATH`: empty, or `/` followed by segments, without a trailing `/`.
+fn parse_base_path(value: &str) -> Result<String, String> {
+    let well_formed = value.is_empty()
+        || (value.starts_with('/')
+            && !value.ends_with('/')
+            && !value.contains(['?', '#'])
+            && !value.chars().any(|c| c.is_whitespace() || c.is_control()));
+    if well_formed {
+        Ok(value.to_owned())
+    } else {
+        Err("a path prefix such as /fspiop: starts with /, no trailing /, no query".to_owned())
     }
 }
 
@@ -302,9 +362,16 @@ pub(crate) struct AppState {
     pub(crate) keys: Option<Arc<KeyStore>>,
     /// `FSPIOP_DATE_MAX_SKEW_SECONDS`; `None` = no check.
     pub(crate) date_max_skew: Option<time::Duration>,
-    /// Client certificates are required: every transfer request's source must be the
-    /// connection's certificate identity.
-    pub(crate) client_identity_required: bool,
+    /// Who may send: the sender authentication in force.
+    pub(crate) sender: SenderRules,
+    /// `FSPIOP_EXTERNAL_BASE_PATH`.
+    pub(crate) external_base_path: String,
+    /// In-flight requests per sender (`FSPIOP_MAX_IN_FLIGHT_PER_FSP`).
+    pub(crate) admission: Arc<Admission>,
+    /// `FSPIOP_BUSY_RETRY_AFTER_SECONDS`.
+    pub(crate) busy_retry_after_seconds: u32,
+    /// Admitted requests being handled at once (`FSPIOP_MAX_CONCURRENT_REQUESTS`); the rest wait.
+    pub(crate) capacity: tokio::sync::Semaphore,
     /// The broker answered the last probe or produce.
     pub(crate) broker_up: Arc<AtomicBool>,
     /// The listener serves (false before start and from the start of a shutdown).
@@ -318,7 +385,6 @@ pub(crate) struct AppState {
 pub struct App {
     state: Arc<AppState>,
     health: Health,
-    max_concurrent_requests: usize,
     key_source: Option<KeySource>,
     tls: Option<Arc<Reloading<ServerConfig>>>,
 }
@@ -326,7 +392,7 @@ pub struct App {
 impl App {
     /// The FSPIOP router (state applied, limits and metrics layered).
     pub fn router(&self) -> Router {
-        api::router(Arc::clone(&self.state), self.max_concurrent_requests)
+        api::router(Arc::clone(&self.state))
     }
 
     /// Readiness of the adapter's parts (`broker`, `fspiop-listener`).
@@ -404,7 +470,17 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
         date_max_skew: (config.date_max_skew_seconds > 0).then(|| {
             time::Duration::seconds(i64::try_from(config.date_max_skew_seconds).unwrap_or(i64::MAX))
         }),
-        client_identity_required: tls.is_some() && config.tls.client_ca_path.is_some(),
+        sender: config.sender_rules(jws_mode),
+        external_base_path: config.external_base_path.clone(),
+        admission: Admission::new(
+            usize::try_from(config.max_in_flight_per_fsp).unwrap_or(usize::MAX),
+        ),
+        busy_retry_after_seconds: config.busy_retry_after_seconds,
+        capacity: tokio::sync::Semaphore::new(
+            config
+                .max_concurrent_requests
+                .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+        ),
         broker_up,
         serving,
         started: Instant::now(),
@@ -413,7 +489,6 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
     Ok(App {
         state: Arc::new(state),
         health,
-        max_concurrent_requests: config.max_concurrent_requests.max(1),
         key_source,
         tls,
     })
@@ -457,6 +532,8 @@ pub async fn run(
     )
     .await
     .map_err(StartError::Ops)?;
+    // After the operations listener, whose recorder the gauges need.
+    app.state.sender.report();
 
     broker::spawn_probe(
         &config.kafka,
@@ -598,6 +675,29 @@ mod tests {
     }
 
     #[test]
+    fn external_base_path_and_admission_limits_are_checked_at_parsing() {
+        let parse = |args: &[&str]| {
+            let mut argv = vec!["api-adapter"];
+            argv.extend_from_slice(args);
+            Config::try_parse_from(argv)
+        };
+        for ok in ["", "/fspiop", "/api/fspiop"] {
+            let config = parse(&["--external-base-path", ok]).unwrap();
+            assert_eq!(config.external_base_path, ok);
+        }
+        for bad in ["fspiop", "/fspiop/", "/", "/a?b", "/a b"] {
+            assert!(parse(&["--external-base-path", bad]).is_err(), "{bad:?}");
+        }
+        assert!(parse(&["--max-in-flight-per-fsp", "0"]).is_err());
+        assert_eq!(
+            parse(&["--max-in-flight-per-fsp", "8"])
+                .unwrap()
+                .max_in_flight_per_fsp,
+            8
+        );
+    }
+
+    #[test]
     fn jws_mode_and_mojaloops_switch() {
         <Config as clap::CommandFactory>::command().debug_assert();
         let mode = |args: &[&str]| {
@@ -624,6 +724,19 @@ mod tests {
         ));
         let config = Config::try_parse_from(["api-adapter"]).unwrap();
         assert_eq!(config.date_max_skew_seconds, 300);
+        // Secure defaults of the sender rules: only the hub's name is refused by default, and
+        // nothing is authenticated without configuration (the start-up warning says so).
+        let rules = config.sender_rules(JwsMode::Off);
+        assert!(!rules.authenticates());
+        assert_eq!(rules.hub_name, "Hub");
+        assert_eq!(config.max_in_flight_per_fsp, 256);
+        assert_eq!(config.busy_retry_after_seconds, 1);
+        assert!(config.sender_rules(JwsMode::Required).authenticates());
+        assert!(
+            !config
+                .sender_rules(JwsMode::VerifyIfPresent)
+                .authenticates()
+        );
         assert!(config.tls.files().is_none());
         // A certificate without its key (or the reverse) is refused at parsing.
         assert!(Config::try_parse_from(["api-adapter", "--fspiop-tls-cert-path", "c"]).is_err());

@@ -6,8 +6,8 @@
 //! none fails the handshake, before any HTTP. The certificate's identity
 //! (`ferroloop_tls::identity`: subject CN or a SAN dNSName) is attached to every request of the
 //! connection ([`Peer`]), and the request path requires it to be the request's `FSPIOP-Source`
-//! (or its `FSPIOP-Proxy`, when one is present) — else 3100, before the body is read and so before
-//! anything is produced.
+//! ([`crate::sender`]; `FSPIOP-Proxy` is refused) — else 3100, before the body is read and so
+//! before anything is produced.
 //!
 //! Handshakes run on their own tasks, at most `FSPIOP_TLS_MAX_PENDING_HANDSHAKES` at once and
 //! each bounded by `FSPIOP_TLS_HANDSHAKE_TIMEOUT_MS`, so a slow or idle client never holds up

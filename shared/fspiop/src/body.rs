@@ -512,8 +512,9 @@ pub fn check_body_size(len: usize) -> Result<(), FspiopError> {
 
 /// The adapter's extra fulfil check (`src/lib/validator.js` in ml-api-adapter;
 /// docs/fspiop-api.md#the-completedtimestamp-window): a
-/// `completedTimestamp` must lie in `[now - max_fulfil_timeout, now + max_lag]`, else 3100. The
-/// adapter skips it when an `FSPIOP-Proxy` header is present; that decision is the caller's.
+/// `completedTimestamp` must lie in `[now - max_fulfil_timeout, now + max_lag]`, else 3100.
+/// Mojaloop skips it for a request with `FSPIOP-Proxy`; ferroloop's adapter refuses such requests
+/// before the body is read, so it always applies.
 pub fn check_completed_timestamp(
     completed: OffsetDateTime,
     now: OffsetDateTime,

@@ -5,9 +5,10 @@
 //!
 //! Checks, in the plugin's order (the first failure is reported):
 //!
-//! 1. If an API gateway set `x-client-id` (and [`VersionConfig::check_client_id`]): with
-//!    `FSPIOP-Proxy`, proxy must equal the client id, else `FSPIOP-Source` must →
-//!    3100 `"Invalid fspiop-proxy header"` / `"Invalid fspiop-source header"`.
+//! 1. The plugin's first rule — a gateway's `x-client-id` must name the sender — is not here: who
+//!    sent a request is the API adapter's sender authentication (`services/api-adapter`,
+//!    `sender.rs`), which compares `x-client-id` with `FSPIOP-Source` only (never with
+//!    `FSPIOP-Proxy`, which the adapter refuses) and reports [`INVALID_SOURCE_HEADER`].
 //! 2. `Accept` — required for GET, POST and DELETE (docs/fspiop-api.md#content-type-and-accept),
 //!    validated when present and non-empty for PUT/PATCH: missing → 3102 `"Accept is required"`;
 //!    not `application/vnd.interoperability.<resource>+json[;version=X[.Y]]` (comma-separated
@@ -101,8 +102,6 @@ pub const INVALID_DATE_HEADER: &str = "Invalid date header";
 pub const MISSING_SOURCE_HEADER: &str = "/header must have required property 'fspiop-source'";
 /// Detail of 3100 when `FSPIOP-Source` differs from the gateway's `x-client-id`.
 pub const INVALID_SOURCE_HEADER: &str = "Invalid fspiop-source header";
-/// Detail of 3100 when `FSPIOP-Proxy` differs from the gateway's `x-client-id`.
-pub const INVALID_PROXY_HEADER: &str = "Invalid fspiop-proxy header";
 
 /// Headers whose repeated lines Node.js discards, keeping the first (`http.IncomingMessage`
 /// `headers`); every other repeated header is joined with `", "` (`cookie` with `"; "`).
@@ -163,7 +162,7 @@ fn parse_digits(s: &str) -> Option<u16> {
     s.parse().ok()
 }
 
-/// Which protocol versions the adapter accepts, and whether the gateway identity is enforced.
+/// Which protocol versions the adapter accepts.
 ///
 /// Versions are compared as text, as the plugin does (`"1"` and `"1.0"` are different entries;
 /// `"01.1"` is well-formed but matches nothing).
@@ -176,9 +175,6 @@ pub struct VersionConfig {
     pub accept_any_version: bool,
     /// Versions a `Content-Type` may carry (always `major.minor`).
     pub content_versions: Vec<String>,
-    /// Enforce `FSPIOP-Source` (or `FSPIOP-Proxy`) == `x-client-id` when a gateway set the latter
-    /// (`ENABLED_SOURCE_HEADER_VALIDATION`, default true).
-    pub check_client_id: bool,
 }
 
 impl Default for VersionConfig {
@@ -187,7 +183,6 @@ impl Default for VersionConfig {
             accept_versions: DEFAULT_ACCEPT_VERSIONS.map(str::to_owned).to_vec(),
             accept_any_version: true,
             content_versions: DEFAULT_CONTENT_VERSIONS.map(str::to_owned).to_vec(),
-            check_client_id: true,
         }
     }
 }
@@ -288,14 +283,6 @@ pub fn validate_request_headers(
     let headers = lower_cased_headers(headers);
     let get = |name: &str| headers.get(name).map(String::as_str);
 
-    if config.check_client_id {
-        check_client_id(
-            get(names::X_CLIENT_ID),
-            get(names::FSPIOP_SOURCE),
-            get(names::FSPIOP_PROXY),
-        )?;
-    }
-
     // The plugin tests `headers.accept === undefined` for the required case and the header's
     // truthiness for the optional one, so an empty Accept is "malformed" on GET/POST/DELETE and
     // ignored on PUT/PATCH.
@@ -348,29 +335,6 @@ pub fn validate_request_headers(
         destination,
         headers,
     })
-}
-
-fn check_client_id(
-    client_id: Option<&str>,
-    source: Option<&str>,
-    proxy: Option<&str>,
-) -> Result<(), FspiopError> {
-    // No gateway identity: an internal service-to-service call, nothing to compare with.
-    let Some(client_id) = client_id.filter(|c| !c.is_empty()) else {
-        return Ok(());
-    };
-    match proxy {
-        Some(proxy) if proxy != client_id => Err(FspiopError::with_detail(
-            ErrorCode::VALIDATION_ERROR,
-            INVALID_PROXY_HEADER,
-        )),
-        Some(_) => Ok(()),
-        None if source != Some(client_id) => Err(FspiopError::with_detail(
-            ErrorCode::VALIDATION_ERROR,
-            INVALID_SOURCE_HEADER,
-        )),
-        None => Ok(()),
-    }
 }
 
 fn missing(detail: &str) -> FspiopError {
@@ -525,7 +489,6 @@ mod tests {
             (INVALID_ACCEPT_HEADER, "INVALID_ACCEPT_HEADER"),
             (INVALID_CONTENT_TYPE_HEADER, "INVALID_CONTENT_TYPE_HEADER"),
             (INVALID_SOURCE_HEADER, "INVALID_SOURCE_HEADER"),
-            (INVALID_PROXY_HEADER, "INVALID_PROXY_HEADER"),
             (REQUIRE_ACCEPT_HEADER, "REQUIRE_ACCEPT_HEADER"),
             (REQUIRE_CONTENT_TYPE_HEADER, "REQUIRE_CONTENT_TYPE_HEADER"),
             (
@@ -899,37 +862,6 @@ mod tests {
             err(&Method::POST, &h).1,
             "Missing mandatory element - Content-type is required"
         );
-    }
-
-    #[test]
-    fn gateway_client_id_must_match_source_or_proxy() {
-        let mut h = map(&good());
-        h.insert("x-client-id", HeaderValue::from_static("payerfsp"));
-        assert!(check(&Method::POST, &h).is_ok());
-        h.insert("x-client-id", HeaderValue::from_static("other"));
-        assert_eq!(
-            err(&Method::POST, &h),
-            (
-                3100,
-                "Generic validation error - Invalid fspiop-source header".into()
-            )
-        );
-        h.insert("fspiop-proxy", HeaderValue::from_static("proxy1"));
-        assert_eq!(
-            err(&Method::POST, &h),
-            (
-                3100,
-                "Generic validation error - Invalid fspiop-proxy header".into()
-            )
-        );
-        h.insert("x-client-id", HeaderValue::from_static("proxy1"));
-        assert!(check(&Method::POST, &h).is_ok());
-        let config = VersionConfig {
-            check_client_id: false,
-            ..VersionConfig::default()
-        };
-        h.insert("x-client-id", HeaderValue::from_static("someone"));
-        assert!(validate_request_headers(&Method::POST, "transfers", &h, &config).is_ok());
     }
 
     #[test]

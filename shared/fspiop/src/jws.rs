@@ -24,6 +24,12 @@
 //!   header; `FSPIOP-Destination` must be in both or neither and equal; any other member that is
 //!   not a JWS-registered parameter names an HTTP header and must equal it.
 //!
+//! [`verify_request`] — what the hub applies to a request it receives — first requires the
+//! `FSPIOP-URI` and `FSPIOP-HTTP-Method` headers to name that request ([`RequestTarget`]: the
+//! path and query the DFSP addressed, and the method), as the signature document's steps 4 and 5
+//! ask. With the protected-header rule above, the signature then binds the request: a signed
+//! `PUT /transfers/A/error` does not verify on `/transfers/B/error`.
+//!
 //! Any failure is FSPIOP 3105 "Invalid signature" with the reason as detail.
 //!
 //! Algorithms: `RS256` (what the SDK and the spec use), `RS384`, `RS512` (spec), `PS256` and
@@ -250,6 +256,12 @@ pub enum JwsError {
     BadSignature,
     #[error("{0} of the protected header does not match the HTTP header")]
     Mismatch(String),
+    /// `FSPIOP-URI` or `FSPIOP-HTTP-Method` names another request than the one it came with.
+    #[error("{header} does not match the request ({expected})")]
+    NotThisRequest {
+        header: &'static str,
+        expected: String,
+    },
     #[error("signing failed: {0}")]
     Signing(String),
 }
@@ -471,6 +483,49 @@ pub fn verify<H: HeaderSource + ?Sized>(
     verify_detailed(body, headers, public_key)
         .map(|_| ())
         .map_err(FspiopError::from)
+}
+
+/// The request a signature arrived with, as the signer addressed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestTarget<'a> {
+    /// The HTTP method, upper case.
+    pub method: &'a str,
+    /// The path (and `?query`) the signer sent to: the path received, behind the external base
+    /// path when an ingress rewrote it (`/fspiop` + `/transfers/{ID}`).
+    pub uri: &'a str,
+}
+
+/// [`verify`] for a request received by the hub: first, the `FSPIOP-URI` and
+/// `FSPIOP-HTTP-Method` headers must name `target` (so, through the protected-header rule, the
+/// signature does too). Without this a signed `PUT /transfers/A/error` would verify on
+/// `/transfers/B/error` as well — fulfil and error bodies carry no transfer id.
+pub fn verify_request<H: HeaderSource + ?Sized>(
+    body: &[u8],
+    headers: &H,
+    public_key: &VerifyingKey,
+    target: RequestTarget<'_>,
+) -> Result<(), FspiopError> {
+    check_target(headers, target)?;
+    verify(body, headers, public_key)
+}
+
+fn check_target<H: HeaderSource + ?Sized>(
+    headers: &H,
+    target: RequestTarget<'_>,
+) -> Result<(), JwsError> {
+    for (name, header, expected) in [
+        (names::FSPIOP_URI, FSPIOP_URI, target.uri),
+        (names::FSPIOP_HTTP_METHOD, FSPIOP_HTTP_METHOD, target.method),
+    ] {
+        let value = headers.header(name).ok_or(JwsError::MissingHeader(name))?;
+        if value != expected {
+            return Err(JwsError::NotThisRequest {
+                header,
+                expected: expected.to_owned(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// [`verify`] with the reason as a [`JwsError`] and, on success, which body form was signed.

@@ -42,8 +42,14 @@ pub struct KafkaArgs {
     #[arg(long, env = "KAFKA_IDEMPOTENCE", default_value_t = true, action = clap::ArgAction::Set)]
     pub kafka_idempotence: bool,
     /// Extra librdkafka properties, `key=value` separated by commas
-    /// (e.g. `security.protocol=ssl,ssl.ca.location=/etc/ca.pem`).
-    #[arg(long, env = "KAFKA_EXTRA_CONFIG", default_value = "")]
+    /// (e.g. `security.protocol=ssl,ssl.ca.location=/etc/ca.pem`). It may hold SASL passwords, so
+    /// `--help` never prints its value.
+    #[arg(
+        long,
+        env = "KAFKA_EXTRA_CONFIG",
+        default_value = "",
+        hide_env_values = true
+    )]
     pub kafka_extra_config: String,
 }
 
@@ -132,5 +138,23 @@ impl Topics {
         .into_iter()
         .map(|t| (t.as_str(), partitions))
         .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Args as _;
+
+    /// Values that may carry credentials are never printed by `--help`.
+    #[test]
+    fn secret_bearing_values_are_hidden_from_help() {
+        let command = KafkaArgs::augment_args(clap::Command::new("t"));
+        let hidden: Vec<&str> = command
+            .get_arguments()
+            .filter(|a| a.is_hide_env_values_set())
+            .map(|a| a.get_id().as_str())
+            .collect();
+        assert_eq!(hidden, ["kafka_extra_config"]);
     }
 }

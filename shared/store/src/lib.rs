@@ -83,8 +83,9 @@ pub async fn savepoint(conn: &mut MySqlConnection) -> Result<Transaction<'_, MyS
 /// Database settings shared by every process (flattened into each binary's configuration).
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatabaseArgs {
-    /// MySQL/MariaDB URL, e.g. mysql://ferroloop:ferroloop@127.0.0.1:3306/ferroloop
-    #[arg(long, env = "DATABASE_URL")]
+    /// MySQL/MariaDB URL, e.g. mysql://ferroloop:ferroloop@127.0.0.1:3306/ferroloop. It holds the
+    /// password, so `--help` names the variable but never prints its value.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
     /// Upper bound on pooled connections of this process.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 8)]
@@ -172,4 +173,22 @@ fn decode_hex(text: &str) -> Vec<u8> {
         .step_by(2)
         .filter_map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod args_tests {
+    use super::*;
+    use clap::Args as _;
+
+    /// The database URL holds the password: `--help` names the variable, never its value.
+    #[test]
+    fn database_url_is_hidden_from_help() {
+        let command = DatabaseArgs::augment_args(clap::Command::new("t"));
+        let hidden: Vec<&str> = command
+            .get_arguments()
+            .filter(|a| a.is_hide_env_values_set())
+            .map(|a| a.get_id().as_str())
+            .collect();
+        assert_eq!(hidden, ["database_url"]);
+    }
 }

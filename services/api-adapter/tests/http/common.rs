@@ -152,14 +152,19 @@ impl TestApp {
         }
         let response = builder.send().await?;
         let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned());
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        let content_type = header("content-type");
+        let retry_after = header("retry-after");
         let body = response.bytes().await?.to_vec();
         Ok(Answer {
             status,
             content_type,
+            retry_after,
             body,
         })
     }
@@ -276,6 +281,7 @@ impl Req {
 pub struct Answer {
     pub status: u16,
     pub content_type: Option<String>,
+    pub retry_after: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -380,14 +386,17 @@ pub async fn read_answer(mut stream: TcpStream) -> Answer {
         .unwrap()
         .parse()
         .unwrap();
-    let content_type = lines.find_map(|l| {
-        l.split_once(':')
-            .filter(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+    let fields: Vec<(&str, &str)> = lines.filter_map(|l| l.split_once(':')).collect();
+    let header = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.trim().to_owned())
-    });
+    };
     Answer {
         status,
-        content_type,
+        content_type: header("content-type"),
+        retry_after: header("retry-after"),
         body: bytes[split + 4..].to_vec(),
     }
 }
@@ -506,4 +515,22 @@ pub fn produced_count(kafka: &KafkaArgs, topic: &str) -> i64 {
 
 pub fn decode(message: &ReceivedMessage) -> Envelope {
     Envelope::from_json_bytes(&message.payload).expect("a Mojaloop envelope")
+}
+
+/// 400 / 3100 for a request that carries `FSPIOP-Proxy`.
+pub fn proxy_refused() -> (u16, String, String) {
+    (
+        400,
+        "3100".to_owned(),
+        "Generic validation error - FSPIOP-Proxy is not accepted: interscheme proxying is not supported"
+            .to_owned(),
+    )
+}
+
+/// The value of the sample `name` (with its labels, as Prometheus prints them) in a `/metrics`
+/// text.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
 }

@@ -197,17 +197,7 @@ fn with_protected_header(request: Req, protected_json: &str) -> Req {
 /// Every way a request can fail the signature document's checks is 400 / 3105, over HTTP.
 #[tokio::test]
 async fn every_failed_signature_check_is_3105() {
-    let dir = TempDir(std::env::temp_dir().join(format!("ferroloop-jws-{}", new_id())));
-    std::fs::create_dir_all(&dir.0).unwrap();
-    let public = key_file("sdk-standard-components_jwsValidationKey.pem");
-    std::fs::write(dir.0.join(format!("{PAYER}.pem")), &public).unwrap();
-    std::fs::write(dir.0.join(format!("{PAYEE}.pem")), &public).unwrap();
-    let keys_dir = dir.0.clone();
-    let app = TestApp::start_with(|c| {
-        c.jws_mode = Some(ferroloop_api_adapter::JwsMode::Required);
-        c.jws_verification_keys_directory = Some(keys_dir);
-    })
-    .await;
+    let (app, _dir) = signing_app(|_| {}).await;
     let key = sdk_key();
     let post = || Req::post(&prepare_body(&new_id()));
     let put = || Req::put(&new_id(), &fulfil_body("COMMITTED"));
@@ -440,4 +430,153 @@ async fn database_keys_rotate_within_the_refresh_interval() {
         (code.as_str(), description.as_str()),
         ("3105", "Invalid signature - invalid signature")
     );
+}
+
+/// A directory with the SDK test key as both DFSPs' public key, and an adapter requiring
+/// signatures against it, adjusted by `adjust`.
+async fn signing_app(
+    adjust: impl FnOnce(&mut ferroloop_api_adapter::Config),
+) -> (TestApp, TempDir) {
+    let dir = TempDir(std::env::temp_dir().join(format!("ferroloop-jws-{}", new_id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let public = key_file("sdk-standard-components_jwsValidationKey.pem");
+    std::fs::write(dir.0.join(format!("{PAYER}.pem")), &public).unwrap();
+    std::fs::write(dir.0.join(format!("{PAYEE}.pem")), &public).unwrap();
+    let keys_dir = dir.0.clone();
+    let app = TestApp::start_with(|c| {
+        c.jws_mode = Some(ferroloop_api_adapter::JwsMode::Required);
+        c.jws_verification_keys_directory = Some(keys_dir);
+        adjust(c);
+    })
+    .await;
+    (app, dir)
+}
+
+/// Moves a signed request to another path, keeping its headers (signature included) and body.
+fn replayed_on(request: &Req, path: String) -> Req {
+    Req {
+        path,
+        ..request.clone()
+    }
+}
+
+/// The hub forwards the payee's signed `PUT /transfers/A/error` to the payer byte for byte; the
+/// payer must not be able to replay it on `/transfers/B/error` (aborting the payee's other
+/// incoming transfer B), neither keeping the signed `FSPIOP-URI` header nor rewriting it. The
+/// signature binds the request's real path and method.
+#[tokio::test]
+async fn a_signature_replayed_on_another_transfer_is_refused() {
+    let (app, _dir) = signing_app(|_| {}).await;
+    let topics = app.kafka.topics();
+    let key = sdk_key();
+    let (a, b) = (new_id(), new_id());
+    let error_on_a = signed_as(Req::put_error(&a, &error_body()), &key, |_| {});
+    let fulfil_on_a = signed_as(Req::put(&a, &fulfil_body("COMMITTED")), &key, |_| {});
+    let not_this_request = |header: &str, expected: &str| {
+        (
+            400,
+            "3105".to_owned(),
+            format!("Invalid signature - {header} does not match the request ({expected})")
+                .chars()
+                .take(128)
+                .collect::<String>(),
+        )
+    };
+
+    for (what, signed, to_b) in [
+        ("PUT /error", &error_on_a, format!("/transfers/{b}/error")),
+        ("PUT", &fulfil_on_a, format!("/transfers/{b}")),
+    ] {
+        let replay = replayed_on(signed, to_b.clone());
+        assert_eq!(
+            app.send(&replay).await.error(),
+            not_this_request("FSPIOP-URI", &to_b),
+            "{what} kept"
+        );
+        // Rewriting the plain header: the protected one still names A.
+        let rewritten = replay.clone().with("FSPIOP-URI", Some(&to_b));
+        let (status, code, description) = app.send(&rewritten).await.error();
+        assert_eq!((status, code.as_str()), (400, "3105"), "{what} rewritten");
+        assert_eq!(
+            description,
+            "Invalid signature - FSPIOP-URI of the protected header does not match the HTTP header"
+        );
+    }
+    assert_eq!(produced_count(&app.kafka, &topics.fulfil), 0);
+
+    // On their own path both pass, and the key that verified is the principal.
+    assert_eq!(app.send(&error_on_a).await.status, 200);
+    assert_eq!(app.send(&fulfil_on_a).await.status, 200);
+    let produced = consume(&app.kafka, &topics.fulfil, 2).await;
+    for message in &produced {
+        let envelope = decode(message);
+        assert_eq!(envelope.id, a);
+        assert_eq!(
+            envelope
+                .principal()
+                .map(|p| (p.fsp.as_str(), p.authenticated_by)),
+            Some((PAYEE, ferroloop_messaging::Authentication::Jws))
+        );
+    }
+    assert_eq!(produced_count(&app.kafka, &topics.fulfil), 2);
+}
+
+/// The method is bound too: a signature over `PUT` presented with another `FSPIOP-HTTP-Method`
+/// header and request method fails on the method, before anything else.
+#[tokio::test]
+async fn a_signature_binds_the_request_method() {
+    let (app, _dir) = signing_app(|_| {}).await;
+    let topics = app.kafka.topics();
+    let signed = signed_as(Req::post(&prepare_body(&new_id())), &sdk_key(), |p| {
+        p.http_method = "PUT".into();
+    })
+    .with("FSPIOP-HTTP-Method", Some("PUT"));
+    assert_eq!(
+        app.send(&signed).await.error(),
+        (
+            400,
+            "3105".to_owned(),
+            "Invalid signature - FSPIOP-HTTP-Method does not match the request (POST)".to_owned()
+        )
+    );
+    assert_eq!(produced_count(&app.kafka, &topics.prepare), 0);
+}
+
+/// Behind an ingress that serves the API under `/fspiop`, DFSPs sign `/fspiop/transfers/…` and
+/// the adapter receives `/transfers/…`: it compares with the configured external base path, so
+/// the signature binds there too.
+#[tokio::test]
+async fn behind_a_path_rewriting_ingress_the_external_base_path_is_signed() {
+    let (app, _dir) = signing_app(|c| c.external_base_path = "/fspiop".into()).await;
+    let topics = app.kafka.topics();
+    let key = sdk_key();
+    let (a, b) = (new_id(), new_id());
+    // What the payee signed and sent to https://hub/fspiop/transfers/A/error.
+    let external = |request: Req| {
+        let path = request.path.clone();
+        let signed = signed_as(request, &key, |p| p.uri = format!("/fspiop{path}"));
+        signed.with("FSPIOP-URI", Some(&format!("/fspiop{path}")))
+    };
+    let error_on_a = external(Req::put_error(&a, &error_body()));
+    assert_eq!(app.send(&error_on_a).await.status, 200);
+    let post = external(Req::post(&prepare_body(&new_id())));
+    assert_eq!(app.send(&post).await.status, 202);
+
+    // Its replay on B names A: refused.
+    let replay = replayed_on(&error_on_a, format!("/transfers/{b}/error"));
+    let (status, code, description) = app.send(&replay).await.error();
+    assert_eq!((status, code.as_str()), (400, "3105"));
+    assert_eq!(
+        description,
+        format!("Invalid signature - FSPIOP-URI does not match the request (/fspiop/transfers/{b}/error)")
+            .chars()
+            .take(128)
+            .collect::<String>()
+    );
+    // A signature over the internal path is not what the DFSP's request was.
+    let internal = signed_as(Req::put_error(&b, &error_body()), &key, |_| {});
+    let (status, code, _) = app.send(&internal).await.error();
+    assert_eq!((status, code.as_str()), (400, "3105"));
+    assert_eq!(produced_count(&app.kafka, &topics.fulfil), 1);
+    assert_eq!(produced_count(&app.kafka, &topics.prepare), 1);
 }

@@ -179,3 +179,83 @@ async fn certificates_and_the_ca_bundle_reload_when_their_files_change() {
         202
     );
 }
+
+/// The certificate is the sender, whatever `FSPIOP-Proxy` says: the payee's certificate with
+/// `FSPIOP-Proxy: payeefsp` and `FSPIOP-Source: payerfsp` would otherwise prepare a transfer
+/// that debits the payer. Any `FSPIOP-Proxy` is refused (interscheme proxying is not
+/// supported), and nothing reaches the broker.
+#[tokio::test]
+async fn a_certificate_cannot_speak_for_another_dfsp_through_fspiop_proxy() {
+    let ca = TestCa::new("ferroloop test hub CA");
+    let (app, dir) = start(&ca).await;
+    let topics = app.kafka.topics();
+    let payee = client(&dir, &ca, Some(&ca.client(PAYEE)));
+    let payer = client(&dir, &ca, Some(&ca.client(PAYER)));
+
+    // A DFSP acting for another through FSPIOP-Proxy: the payee's certificate, the proxy naming
+    // it, the payer as source and payerFsp: a prepare debiting the payer.
+    let steal = Req::post(&prepare_body(&new_id()))
+        .with("FSPIOP-Source", Some(PAYER))
+        .with("FSPIOP-Proxy", Some(PAYEE));
+    assert_eq!(
+        app.send_with(&payee, &steal).await.unwrap().error(),
+        proxy_refused()
+    );
+    // The same for the payee's other requests on the payer's behalf …
+    let error = Req::put_error(&new_id(), &error_body())
+        .with("FSPIOP-Source", Some(PAYER))
+        .with("FSPIOP-Proxy", Some(PAYEE));
+    assert_eq!(
+        app.send_with(&payee, &error).await.unwrap().error(),
+        proxy_refused()
+    );
+    // … and a proxy header naming the certificate's own DFSP as its own source.
+    let own = Req::post(&prepare_body(&new_id())).with("FSPIOP-Proxy", Some(PAYER));
+    assert_eq!(
+        app.send_with(&payer, &own).await.unwrap().error(),
+        proxy_refused()
+    );
+    assert_eq!(produced_count(&app.kafka, &topics.prepare), 0);
+    assert_eq!(produced_count(&app.kafka, &topics.fulfil), 0);
+
+    // Without the header the payer's own request passes, with the certificate as principal.
+    let id = new_id();
+    let answer = app
+        .send_with(&payer, &Req::post(&prepare_body(&id)))
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 202);
+    let envelope = decode(&consume(&app.kafka, &topics.prepare, 1).await[0]);
+    assert_eq!(envelope.id, id);
+    let principal = envelope.principal().expect("principal");
+    assert_eq!(
+        (principal.fsp.as_str(), principal.authenticated_by),
+        (PAYER, ferroloop_messaging::Authentication::Mtls)
+    );
+}
+
+/// With client certificates required the adapter reports that senders are authenticated.
+#[tokio::test]
+async fn client_certificates_count_as_sender_authentication() {
+    let ca = TestCa::new("ferroloop test hub CA");
+    let (app, _dir) = start(&ca).await;
+    let (_, metrics) = app.get_ops("/metrics").await;
+    assert_eq!(
+        metric(&metrics, "ferroloop_api_sender_authenticated"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "ferroloop_api_sender_authentication{method=\"mtls\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "ferroloop_api_sender_authentication{method=\"jws\"}"
+        ),
+        Some(0.0)
+    );
+}

@@ -686,3 +686,68 @@ fn short_rsa_keys_are_refused() {
         KeyError::RsaTooShort { bits: 1024 }
     );
 }
+
+/// A signature binds the request it came with: the same signed headers and body on another
+/// path, or with another method, are refused (the replay of a signed `PUT /transfers/A` on
+/// `/transfers/B`), before the cryptography runs.
+#[test]
+fn verify_request_binds_path_and_method() {
+    let key = sdk_private();
+    let headers = signed(BODY.as_bytes(), &key, Algorithm::Rs256);
+    let public = key.verifying_key();
+    let signed_uri = "/transfers/b51ec534-ee48-4575-b6a9-ead2955b8069";
+    let target = |method, uri| RequestTarget { method, uri };
+    assert_eq!(
+        verify_request(
+            BODY.as_bytes(),
+            &headers,
+            &public,
+            target("PUT", signed_uri)
+        ),
+        Ok(())
+    );
+    let other = "/transfers/01HZX3NDEKTSV4RRFFQ69G5FAV";
+    let detail = |r: Result<(), FspiopError>| r.unwrap_err().description().to_owned();
+    assert_eq!(
+        detail(verify_request(
+            BODY.as_bytes(),
+            &headers,
+            &public,
+            target("PUT", other)
+        )),
+        format!("Invalid signature - FSPIOP-URI does not match the request ({other})")
+    );
+    assert_eq!(
+        detail(verify_request(
+            BODY.as_bytes(),
+            &headers,
+            &public,
+            target("POST", signed_uri)
+        )),
+        "Invalid signature - FSPIOP-HTTP-Method does not match the request (POST)"
+    );
+    // Behind an ingress that rewrote /fspiop/transfers/… to /transfers/…: the caller passes the
+    // external form, and the signature over the internal one no longer binds.
+    let external = format!("/fspiop{signed_uri}");
+    assert_eq!(
+        code_of(verify_request(
+            BODY.as_bytes(),
+            &headers,
+            &public,
+            target("PUT", &external)
+        )),
+        Some(3105)
+    );
+    // Headers missing: the same reason as for `verify`.
+    let mut missing = headers.clone();
+    missing.remove("fspiop-uri");
+    assert_eq!(
+        detail(verify_request(
+            BODY.as_bytes(),
+            &missing,
+            &public,
+            target("PUT", signed_uri)
+        )),
+        "Invalid signature - fspiop-uri header is required"
+    );
+}

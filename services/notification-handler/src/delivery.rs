@@ -25,10 +25,11 @@
 //! **Isolation.** Each recipient DFSP has its own lane: at most `lanes.max_in_flight` requests on
 //! the wire and at most `lanes.queue_capacity` callbacks waiting; a callback that finds its
 //! DFSP's queue (or the queue of all DFSPs, `retry_queue_capacity`) full is dropped and counted.
-//! A DFSP is *behind* when its circuit is open or one of its callbacks waited for a free slot
-//! longer than `lanes.max_wait`; the batch then hands its callbacks to its queue and moves on. So a
-//! DFSP that hangs holds its own slots and queue, and the first attempts to the other DFSPs go
-//! out as before: never behind its retries, never behind its timeouts.
+//! A DFSP is *behind* when its circuit is open or one of its callbacks waited for it (for a free
+//! slot, or for a connection) longer than `lanes.max_wait`; the batch then leaves its callbacks to
+//! its lane and moves on. So a DFSP that hangs holds its own slots and queue, and the first
+//! attempts to the other DFSPs go out as before: never behind its retries, never behind its
+//! timeouts.
 
 mod client;
 mod lane;
@@ -52,7 +53,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::matrix::Kind;
 pub use client::HostLookup;
-use client::{Attempt, HttpClient, SentBody, classify, error_chain, is_refused};
+use client::{Attempt, HttpClient, OnWire, SentBody, classify, error_chain, is_refused};
 pub use lane::LaneLimits;
 use lane::{Admission, Lane};
 
@@ -166,8 +167,9 @@ impl Outcome {
 pub enum Handoff {
     /// Its first attempt is on the wire (or already failed).
     Sent,
-    /// Waiting in its DFSP's queue: the DFSP is behind.
-    Queued,
+    /// Its DFSP is behind: the callback goes on without the batch (connecting, or waiting in
+    /// the DFSP's queue).
+    Behind,
     /// Not sent, and never will be.
     Dropped,
 }
@@ -387,9 +389,10 @@ impl Delivery {
         )
     }
 
-    /// Hands a callback over: starts its first attempt and returns once the request is on the
-    /// wire; if its DFSP is at its limit, waits for that while the DFSP keeps up, else leaves
-    /// the callback in the DFSP's queue. Answers and retries are handled in the background.
+    /// Hands a callback over: starts its first attempt (or queues it, if its DFSP is at its limit
+    /// or its circuit is open) and returns once the request is on the wire — or as soon as the
+    /// DFSP is behind, leaving the callback to its queue. Answers and retries are handled in the
+    /// background.
     pub async fn deliver(&self, outgoing: Outgoing) -> Handoff {
         let lane = self.lane(&outgoing.recipient);
         let job = Job {
@@ -398,19 +401,23 @@ impl Delivery {
             attempts: 0,
         };
         let (sent, on_wire) = oneshot::channel();
-        if let Some(in_flight) = self.try_start(&lane) {
-            self.spawn(&lane, job, Start::Now(in_flight), sent);
-            let _ = on_wire.await;
-            return Handoff::Sent;
-        }
-        let Some(queued) = self.queue(&lane, &job) else {
-            return Handoff::Dropped;
+        let pending = OnWire {
+            sent,
+            waiting: lane.wait_ticket(),
         };
-        self.spawn(&lane, job, Start::Queued(queued), sent);
+        let start = match self.try_start(&lane) {
+            Some(in_flight) => Start::Now(in_flight),
+            None => match self.queue(&lane, &job) {
+                Some(queued) => Start::Queued(queued),
+                None => return Handoff::Dropped,
+            },
+        };
+        self.spawn(&lane, job, start, pending);
+        // Also while it connects: a DFSP that does not even accept connections is behind too.
         if wait_while_keeping_up(&lane, on_wire).await {
             Handoff::Sent
         } else {
-            Handoff::Queued
+            Handoff::Behind
         }
     }
 
@@ -471,16 +478,16 @@ impl Delivery {
         record_outcome(outgoing.kind, Outcome::Dropped, job.attempts);
     }
 
-    fn spawn(&self, lane: &Arc<Lane>, job: Job, start: Start, sent: oneshot::Sender<()>) {
+    fn spawn(&self, lane: &Arc<Lane>, job: Job, start: Start, on_wire: OnWire) {
         let (this, lane) = (self.clone(), Arc::clone(lane));
         self.inner
             .tasks
-            .spawn(async move { this.run(lane, job, start, sent).await });
+            .spawn(async move { this.run(lane, job, start, on_wire).await });
     }
 
     /// A callback's attempts until success, a final answer, or the policy gives up.
-    async fn run(&self, lane: Arc<Lane>, mut job: Job, start: Start, sent: oneshot::Sender<()>) {
-        let mut sent = Some(sent);
+    async fn run(&self, lane: Arc<Lane>, mut job: Job, start: Start, on_wire: OnWire) {
+        let mut on_wire = Some(on_wire);
         let mut next = Some(start);
         while let Some(start) = next.take() {
             let mut in_flight = match start {
@@ -495,7 +502,7 @@ impl Delivery {
             };
             let result = tokio::select! {
                 () = self.inner.abandon.cancelled() => return self.ended(&job, Ended::Abandoned),
-                result = self.attempt(&job.outgoing, job.attempts + 1, sent.take()) => result,
+                result = self.attempt(&job.outgoing, job.attempts + 1, on_wire.take()) => result,
             };
             job.attempts += 1;
             in_flight.record(result);
@@ -593,14 +600,9 @@ impl Delivery {
         record_outcome(outgoing.kind, Outcome::Failed, job.attempts);
     }
 
-    /// One HTTP request, counted and timed. `sent` fires when the request is on the wire (or
+    /// One HTTP request, counted and timed. `on_wire` fires when the request is on the wire (or
     /// will never be).
-    async fn attempt(
-        &self,
-        outgoing: &Outgoing,
-        number: u32,
-        sent: Option<oneshot::Sender<()>>,
-    ) -> Attempt {
+    async fn attempt(&self, outgoing: &Outgoing, number: u32, on_wire: Option<OnWire>) -> Attempt {
         let host = outgoing.uri.host().unwrap_or("");
         if let Err(error) = self.inner.config.address_policy.check_host(host) {
             return self.failed(
@@ -617,7 +619,7 @@ impl Delivery {
         for (name, value) in &outgoing.headers {
             builder = builder.header(name, value);
         }
-        let request = match builder.body(SentBody::new(outgoing.body.clone(), sent)) {
+        let request = match builder.body(SentBody::new(outgoing.body.clone(), on_wire)) {
             Ok(request) => request,
             Err(error) => {
                 // Method, URI and headers were validated when the callback was built.
@@ -781,19 +783,8 @@ mod tests {
             .unwrap();
         let logs = logs_of(async || {
             let delivery = Delivery::new(config()).unwrap();
-            let outgoing = Outgoing {
-                kind: Kind::Error,
-                method: Method::PUT,
-                uri: format!("http://user:s3cret@{closed}/transfers/1/error?token=t0ken")
-                    .parse()
-                    .unwrap(),
-                headers: vec![],
-                body: Bytes::from_static(b"{}"),
-                not_after: None,
-                transfer_id: "1".into(),
-                recipient: "dfsp".into(),
-            };
-            delivery.deliver(outgoing).await;
+            let uri = format!("http://user:s3cret@{closed}/transfers/1/error?token=t0ken");
+            delivery.deliver(outgoing(uri)).await;
             delivery.shutdown(Duration::from_secs(10)).await;
         });
         assert!(logs.contains("callback attempt failed"), "{logs}");
@@ -803,6 +794,55 @@ mod tests {
         );
         assert!(!logs.contains("s3cret"), "{logs}");
         assert!(!logs.contains("t0ken"), "{logs}");
+    }
+
+    fn outgoing(uri: String) -> Outgoing {
+        Outgoing {
+            kind: Kind::Error,
+            method: Method::PUT,
+            uri: uri.parse().unwrap(),
+            headers: vec![],
+            body: Bytes::from_static(b"{}"),
+            not_after: None,
+            transfer_id: "1".into(),
+            recipient: "dfsp".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dfsp_that_does_not_accept_connections_is_behind_after_the_wait() {
+        // A listener that never accepts, its accept queue filled: further SYNs are dropped, so
+        // a connection to it hangs until the connect timeout.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut fillers = Vec::new();
+        for _ in 0..4 {
+            let connect = tokio::net::TcpStream::connect(addr);
+            if let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_millis(200), connect).await
+            {
+                fillers.push(stream);
+            }
+        }
+        let delivery = Delivery::new(DeliveryConfig {
+            connect_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(30),
+            ..config()
+        })
+        .unwrap();
+        let started = Instant::now();
+        let handoff = delivery
+            .deliver(outgoing(format!("http://{addr}/transfers/1/error")))
+            .await;
+        // The batch stopped waiting after CALLBACK_MAX_WAIT_PER_DFSP_MS, not the connect timeout.
+        assert_eq!(handoff, Handoff::Behind);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        delivery.shutdown(Duration::ZERO).await;
     }
 
     #[test]

@@ -128,9 +128,10 @@ pub struct CallbackArgs {
     /// DFSP can take at most this share of CALLBACK_RETRY_QUEUE_CAPACITY.
     #[arg(long = "callback-queue-capacity-per-dfsp", env = "CALLBACK_QUEUE_CAPACITY_PER_DFSP", default_value_t = CallbackArgs::DEFAULT.queue_capacity_per_dfsp)]
     pub queue_capacity_per_dfsp: usize,
-    /// Longest a batch waits for a DFSP at its in-flight limit. Waiting keeps the consumer's
-    /// pace to what DFSPs take; past this the DFSP counts as behind, the batch moves on and its
-    /// callbacks wait in its queue, so a DFSP that hangs delays the others at most this once.
+    /// Longest a batch waits for a DFSP to take a callback (a free slot under its in-flight
+    /// limit, a connection). Waiting keeps the consumer's pace to what DFSPs take; past this the
+    /// DFSP counts as behind, the batch moves on and its callbacks go on from its queue, so a
+    /// DFSP that hangs or does not accept connections delays the others at most this, once.
     #[arg(long = "callback-max-wait-per-dfsp-ms", env = "CALLBACK_MAX_WAIT_PER_DFSP_MS", default_value_t = CallbackArgs::DEFAULT.max_wait_per_dfsp_ms)]
     pub max_wait_per_dfsp_ms: u64,
     /// Consecutive failed attempts (connection errors, timeouts, 5xx, 429) to one DFSP that open

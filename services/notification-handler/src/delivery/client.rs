@@ -24,6 +24,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::oneshot;
 
 use super::DeliveryConfig;
+use super::lane::WaitTicket;
 
 /// Looks host names up instead of the system resolver: for embedding the handler, and for tests
 /// that must control what a name resolves to. The binary always uses the system resolver.
@@ -93,24 +94,33 @@ impl tower::Service<Name> for CheckedResolver {
     }
 }
 
+/// A first attempt not on the wire yet: the batch waits for `sent`, and while the attempt waits
+/// (for a slot, a connection) it counts towards its DFSP being behind.
+#[derive(Debug)]
+pub(crate) struct OnWire {
+    pub(crate) sent: oneshot::Sender<()>,
+    pub(crate) waiting: WaitTicket,
+}
+
 /// The request body: the callback's bytes, and a signal when the connection took them (or the
 /// request was dropped unsent), so a batch can wait for its first attempts to be on the wire
 /// without waiting for the answers.
 pub(crate) struct SentBody {
     bytes: Option<Bytes>,
-    sent: Option<oneshot::Sender<()>>,
+    on_wire: Option<OnWire>,
 }
 
 impl SentBody {
-    pub(crate) fn new(bytes: Bytes, sent: Option<oneshot::Sender<()>>) -> Self {
+    pub(crate) fn new(bytes: Bytes, on_wire: Option<OnWire>) -> Self {
         Self {
             bytes: Some(bytes).filter(|b| !b.is_empty()),
-            sent,
+            on_wire,
         }
     }
 
     fn signal(&mut self) {
-        if let Some(sent) = self.sent.take() {
+        if let Some(OnWire { sent, waiting }) = self.on_wire.take() {
+            drop(waiting);
             let _ = sent.send(());
         }
     }

@@ -18,8 +18,8 @@ pub struct LaneLimits {
     pub max_in_flight: usize,
     /// Callbacks waiting for one DFSP at once; a callback that finds it full is dropped.
     pub queue_capacity: usize,
-    /// Longest a batch waits for a DFSP whose callbacks queue; after that the DFSP is behind
-    /// and the batch no longer waits for it.
+    /// Longest a batch waits for a DFSP to take a callback (a slot, a connection); after that
+    /// the DFSP is behind and the batch no longer waits for it.
     pub max_wait: Duration,
     /// Consecutive failed attempts that open the circuit (0: never).
     pub circuit_failures: u32,
@@ -130,8 +130,8 @@ pub(crate) struct Lane {
     in_flight: AtomicUsize,
     queued: AtomicUsize,
     breaker: Mutex<Breaker>,
-    /// Attempts waiting for the circuit or a free slot: ticket → since when. The oldest one
-    /// tells whether the DFSP is behind.
+    /// Callbacks waiting for this DFSP (for the circuit, a free slot, a connection): ticket →
+    /// since when. The oldest one tells whether the DFSP is behind.
     waiting: Mutex<BTreeMap<u64, Instant>>,
     next_ticket: AtomicU64,
     /// Woken when the circuit changes.
@@ -210,7 +210,7 @@ impl Lane {
         self.changed.notify_waiters();
     }
 
-    /// Registers an attempt waiting for the circuit or a slot; it leaves when dropped.
+    /// Registers a callback waiting for this DFSP; it leaves when dropped.
     pub(crate) fn wait_ticket(self: &Arc<Self>) -> WaitTicket {
         let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
         lock(&self.waiting).insert(ticket, Instant::now());
@@ -276,7 +276,7 @@ impl Lane {
     }
 }
 
-/// An attempt waiting for its DFSP (see [`Lane::keeps_up`]).
+/// A callback waiting for its DFSP (see [`Lane::keeps_up`]).
 #[derive(Debug)]
 pub(crate) struct WaitTicket {
     lane: Arc<Lane>,

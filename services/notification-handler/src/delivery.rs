@@ -784,7 +784,7 @@ mod tests {
         let logs = logs_of(async || {
             let delivery = Delivery::new(config()).unwrap();
             let uri = format!("http://user:s3cret@{closed}/transfers/1/error?token=t0ken");
-            delivery.deliver(outgoing(uri)).await;
+            delivery.deliver(outgoing(&uri)).await;
             delivery.shutdown(Duration::from_secs(10)).await;
         });
         assert!(logs.contains("callback attempt failed"), "{logs}");
@@ -796,7 +796,7 @@ mod tests {
         assert!(!logs.contains("t0ken"), "{logs}");
     }
 
-    fn outgoing(uri: String) -> Outgoing {
+    fn outgoing(uri: &str) -> Outgoing {
         Outgoing {
             kind: Kind::Error,
             method: Method::PUT,
@@ -833,7 +833,7 @@ mod tests {
         .unwrap();
         let started = Instant::now();
         let handoff = delivery
-            .deliver(outgoing(format!("http://{addr}/transfers/1/error")))
+            .deliver(outgoing(&format!("http://{addr}/transfers/1/error")))
             .await;
         // The batch stopped waiting after CALLBACK_MAX_WAIT_PER_DFSP_MS, not the connect timeout.
         assert_eq!(handoff, Handoff::Behind);

@@ -1,5 +1,5 @@
 //! Sending callbacks: a pooled keep-alive HTTP/1.1 client, one lane per recipient DFSP
-//! ([`lane`]: its in-flight limit, its queue, its circuit breaker), the first attempt of every
+//! (`lane.rs`: its in-flight limit, its queue, its circuit breaker), the first attempt of every
 //! callback started from the batch, and retries from the DFSP's queue.
 //!
 //! **Guarantee.** The batch loop stores a batch's offsets only after the first attempt of every

@@ -114,13 +114,14 @@ pub struct CallbackArgs {
     #[arg(long = "callback-pool-idle-timeout-ms", env = "CALLBACK_POOL_IDLE_TIMEOUT_MS", default_value_t = CallbackArgs::DEFAULT.pool_idle_timeout_ms)]
     pub pool_idle_timeout_ms: u64,
     /// Callback requests on the wire at once, all DFSPs together (first attempts and retries):
-    /// bounds the handler's sockets. Keep it a multiple of CALLBACK_MAX_IN_FLIGHT_PER_DFSP: with
+    /// bounds the handler's sockets. Keep it several times CALLBACK_MAX_IN_FLIGHT_PER_DFSP: with
     /// the defaults, four DFSPs hanging at the same moment take it all until their circuits open.
     #[arg(long = "callback-max-in-flight", env = "CALLBACK_MAX_IN_FLIGHT", default_value_t = CallbackArgs::DEFAULT.max_in_flight)]
     pub max_in_flight: usize,
-    /// Callback requests on the wire to one DFSP at once. A DFSP that accepts connections and
-    /// never answers holds at most this many of the handler's requests; its further callbacks
-    /// wait in its own queue, so the other DFSPs' callbacks never wait behind it.
+    /// Callback requests on the wire to one DFSP at once (at most CALLBACK_MAX_IN_FLIGHT). A DFSP
+    /// that accepts connections and never answers holds at most this many of the handler's
+    /// requests; its further callbacks wait in its own queue, so the other DFSPs' callbacks never
+    /// wait behind it.
     #[arg(long = "callback-max-in-flight-per-dfsp", env = "CALLBACK_MAX_IN_FLIGHT_PER_DFSP", default_value_t = CallbackArgs::DEFAULT.max_in_flight_per_dfsp)]
     pub max_in_flight_per_dfsp: usize,
     /// Callbacks waiting for one DFSP at once (its retries, and its callbacks while it is at its
@@ -248,7 +249,9 @@ impl CallbackArgs {
             },
             retry_queue_capacity: self.retry_queue_capacity,
             lanes: LaneLimits {
-                max_in_flight: self.max_in_flight_per_dfsp.max(1),
+                max_in_flight: self
+                    .max_in_flight_per_dfsp
+                    .clamp(1, self.max_in_flight.max(1)),
                 queue_capacity: self.queue_capacity_per_dfsp,
                 max_wait: Duration::from_millis(self.max_wait_per_dfsp_ms),
                 circuit_failures: self.circuit_failures,

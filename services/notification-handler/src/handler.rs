@@ -1,6 +1,7 @@
 //! One batch of notification events: decode, plan with the matrix, resolve recipients and
-//! endpoints (one epoch check and at most two queries per batch), build the requests, make the
-//! first attempts — the callbacks of one event in order, the events concurrently — and return.
+//! endpoints (one epoch check and at most two queries per batch), build the requests, put their
+//! first attempts on the wire — the callbacks of one event in order, the events concurrently —
+//! and return (answers and retries are the delivery's, per recipient DFSP).
 //!
 //! Every database read happens before the first HTTP request, so a batch that fails on the
 //! database is retried by the batch loop without having sent anything.
@@ -10,8 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferroloop_fspiop::callback::{
-    callback_uri_path, forwarded_callback_headers, hub_callback_headers, render_endpoint,
+    CallbackError, callback_uri_path, forwarded_callback_headers, hub_callback_headers,
+    render_endpoint,
 };
+use ferroloop_fspiop::endpoint::redacted;
 use ferroloop_fspiop::jws::{self, Algorithm, ProtectedHeaders, SigningKey};
 use ferroloop_messaging::{
     BatchHandler, Envelope, HandlerError, OutboundMessage, Outputs, ReceivedMessage, Topics,
@@ -223,26 +226,28 @@ impl NotificationHandler {
             );
             return Err(Outcome::NoEndpoint);
         };
+        // The reason never carries the endpoint's user information or query: they may hold a
+        // token (docs/callbacks.md#endpoints).
         let invalid = |reason: String| {
             tracing::error!(
                 transfer_id,
                 recipient,
                 endpoint_type,
-                template,
                 action = plan.action,
                 reason,
                 "callback cannot be built"
             );
             Outcome::Invalid
         };
-        let url =
-            render_endpoint(template, &plan.transfer_id).map_err(|e| invalid(e.to_string()))?;
+        let url = render_endpoint(template, &plan.transfer_id)
+            .map_err(|e| invalid(template_problem(&e)))?;
         let uri: Uri = url
             .parse()
-            .map_err(|e: http::uri::InvalidUri| invalid(format!("{url:?}: {e}")))?;
+            .map_err(|e: http::uri::InvalidUri| invalid(format!("{}: {e}", redacted(&url))))?;
         if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
             return Err(invalid(format!(
-                "{url:?}: only absolute http:// and https:// endpoints are supported"
+                "{}: only absolute http:// and https:// endpoints are supported",
+                redacted(&url)
             )));
         }
         let method = kind.method();
@@ -290,6 +295,19 @@ impl NotificationHandler {
             Ok(left) => now.checked_add(left),
             Err(_) => Some(now),
         }
+    }
+}
+
+/// What is wrong with an endpoint template, without the template (it may hold a token).
+fn template_problem(error: &CallbackError) -> String {
+    match error {
+        CallbackError::UnterminatedPlaceholder { .. } => {
+            "the endpoint template has an unterminated placeholder".to_owned()
+        }
+        CallbackError::UnknownPlaceholder { name, .. } => {
+            format!("the endpoint template uses the unknown placeholder {name:?}")
+        }
+        other => other.to_string(),
     }
 }
 

@@ -7,8 +7,13 @@
 //!
 //! Differences from Mojaloop's adapter, deliberately:
 //! - callbacks are retried with bounded exponential backoff (Mojaloop never retries);
-//! - offsets are stored after every callback of a batch had its first attempt (Mojaloop
-//!   auto-commits: a crash loses the callbacks in hand);
+//! - each recipient DFSP has its own in-flight limit, queue and circuit breaker, so one DFSP
+//!   that hangs or fails cannot slow the callbacks to the others (Mojaloop has no limits);
+//! - an endpoint whose host is, or resolves to, a link-local or cloud-metadata address is not
+//!   called unless `CALLBACK_ADDRESS_ALLOW_LIST` names it (checked at every connect);
+//! - offsets are stored once every callback of a batch has its first attempt on the wire,
+//!   except those to a DFSP that is behind (Mojaloop auto-commits: a crash loses the callbacks
+//!   in hand);
 //! - the default content version of hub callbacks is 1.1 (`PROTOCOL_VERSION`), the version of the
 //!   bodies the hub builds; Mojaloop's `PROTOCOL_VERSIONS.CONTENT.DEFAULT` is 2.0;
 //! - `abort-validation` always tells the payee too (Mojaloop only with
@@ -29,6 +34,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ferroloop_fspiop::endpoint::AddressPolicy;
 use ferroloop_fspiop::headers::{DEFAULT_CONTENT_VERSIONS, ProtocolVersion};
 use ferroloop_fspiop::jws::{Algorithm, SigningKey};
 use ferroloop_messaging::{KafkaArgs, LoopParts};
@@ -36,7 +42,9 @@ use ferroloop_store::DatabaseArgs;
 use ferroloop_telemetry::{Health, TelemetryArgs};
 use tokio_util::sync::CancellationToken;
 
-pub use delivery::{Delivery, DeliveryConfig, Outcome, RetryPolicy};
+pub use delivery::{
+    Delivery, DeliveryConfig, Handoff, HostLookup, LaneLimits, Outcome, RetryPolicy,
+};
 pub use handler::{NotificationHandler, Signer};
 pub use matrix::MatrixConfig;
 
@@ -105,9 +113,46 @@ pub struct CallbackArgs {
     /// (Node's default is 5 s).
     #[arg(long = "callback-pool-idle-timeout-ms", env = "CALLBACK_POOL_IDLE_TIMEOUT_MS", default_value_t = CallbackArgs::DEFAULT.pool_idle_timeout_ms)]
     pub pool_idle_timeout_ms: u64,
-    /// Callback requests on the wire at once (first attempts and retries together).
+    /// Callback requests on the wire at once, all DFSPs together (first attempts and retries):
+    /// bounds the handler's sockets. Keep it several times CALLBACK_MAX_IN_FLIGHT_PER_DFSP: with
+    /// the defaults, four DFSPs hanging at the same moment take it all until their circuits open.
     #[arg(long = "callback-max-in-flight", env = "CALLBACK_MAX_IN_FLIGHT", default_value_t = CallbackArgs::DEFAULT.max_in_flight)]
     pub max_in_flight: usize,
+    /// Callback requests on the wire to one DFSP at once (at most CALLBACK_MAX_IN_FLIGHT). A DFSP
+    /// that accepts connections and never answers holds at most this many of the handler's
+    /// requests; its further callbacks wait in its own queue, so the other DFSPs' callbacks never
+    /// wait behind it.
+    #[arg(long = "callback-max-in-flight-per-dfsp", env = "CALLBACK_MAX_IN_FLIGHT_PER_DFSP", default_value_t = CallbackArgs::DEFAULT.max_in_flight_per_dfsp)]
+    pub max_in_flight_per_dfsp: usize,
+    /// Callbacks waiting for one DFSP at once (its retries, and its callbacks while it is at its
+    /// in-flight limit or its circuit is open); one more is dropped (counted, logged), so one
+    /// DFSP can take at most this share of CALLBACK_RETRY_QUEUE_CAPACITY.
+    #[arg(long = "callback-queue-capacity-per-dfsp", env = "CALLBACK_QUEUE_CAPACITY_PER_DFSP", default_value_t = CallbackArgs::DEFAULT.queue_capacity_per_dfsp)]
+    pub queue_capacity_per_dfsp: usize,
+    /// Longest a batch waits for a DFSP to take a callback (a free slot under its in-flight
+    /// limit, a connection). Waiting keeps the consumer's pace to what DFSPs take; past this the
+    /// DFSP counts as behind, the batch moves on and its callbacks go on from its queue, so a
+    /// DFSP that hangs or does not accept connections delays the others at most this, once.
+    #[arg(long = "callback-max-wait-per-dfsp-ms", env = "CALLBACK_MAX_WAIT_PER_DFSP_MS", default_value_t = CallbackArgs::DEFAULT.max_wait_per_dfsp_ms)]
+    pub max_wait_per_dfsp_ms: u64,
+    /// Consecutive failed attempts (connection errors, timeouts, 5xx, 429) to one DFSP that open
+    /// its circuit: no request goes to it until a single probe gets an answer, so a DFSP that
+    /// is down is not hammered and its retries do not hold slots. 0: never open.
+    #[arg(long = "callback-circuit-failures", env = "CALLBACK_CIRCUIT_FAILURES", default_value_t = CallbackArgs::DEFAULT.circuit_failures)]
+    pub circuit_failures: u32,
+    /// How long an open circuit stays open before one probe may go.
+    #[arg(long = "callback-circuit-open-ms", env = "CALLBACK_CIRCUIT_OPEN_MS", default_value_t = CallbackArgs::DEFAULT.circuit_open_ms)]
+    pub circuit_open_ms: u64,
+    /// Link-local and cloud-metadata addresses the hub may call after all: comma-separated host
+    /// names, addresses and CIDR ranges (the admin API's rule, the same flag). Empty: none.
+    /// Every address a callback host resolves to is checked when connecting, so a name that
+    /// resolves to a refused address later (DNS rebinding) is refused too; an allow-listed host
+    /// name therefore needs its addresses allow-listed as well.
+    #[arg(long = "callback-address-allow-list", env = "CALLBACK_ADDRESS_ALLOW_LIST", default_value = "", value_parser = parse_allow_list)]
+    pub address_allow_list: String,
+    /// Host name lookups instead of the system resolver (embedding, tests); not a flag.
+    #[arg(skip)]
+    pub lookup: Option<HostLookup>,
     /// Delay before the first retry.
     #[arg(long = "callback-retry-initial-delay-ms", env = "CALLBACK_RETRY_INITIAL_DELAY_MS", default_value_t = CallbackArgs::DEFAULT.retry_initial_delay_ms)]
     pub retry_initial_delay_ms: u64,
@@ -127,7 +172,8 @@ pub struct CallbackArgs {
     /// the expiry plus this.
     #[arg(long = "callback-retry-expiry-grace-ms", env = "CALLBACK_RETRY_EXPIRY_GRACE_MS", default_value_t = CallbackArgs::DEFAULT.retry_expiry_grace_ms)]
     pub retry_expiry_grace_ms: u64,
-    /// Callbacks waiting for a retry at most; a failure beyond that is not retried.
+    /// Callbacks waiting at once, all DFSPs together (retries, and callbacks to DFSPs that are
+    /// behind): bounds the handler's memory; one more is dropped (counted, logged).
     #[arg(long = "callback-retry-queue-capacity", env = "CALLBACK_RETRY_QUEUE_CAPACITY", default_value_t = CallbackArgs::DEFAULT.retry_queue_capacity)]
     pub retry_queue_capacity: usize,
     /// At shutdown, how long pending retries may still run before they are abandoned.
@@ -163,6 +209,13 @@ impl CallbackArgs {
         pool_max_idle_per_host: 256,
         pool_idle_timeout_ms: 4_000,
         max_in_flight: 256,
+        max_in_flight_per_dfsp: 64,
+        queue_capacity_per_dfsp: 1_000,
+        max_wait_per_dfsp_ms: 200,
+        circuit_failures: 5,
+        circuit_open_ms: 5_000,
+        address_allow_list: String::new(),
+        lookup: None,
         retry_initial_delay_ms: 250,
         retry_factor: 2,
         retry_max_delay_ms: 10_000,
@@ -177,8 +230,10 @@ impl CallbackArgs {
         tls_reload_interval_ms: 5_000,
     };
 
-    pub fn delivery_config(&self) -> DeliveryConfig {
-        DeliveryConfig {
+    pub fn delivery_config(&self) -> Result<DeliveryConfig, StartError> {
+        let address_policy =
+            AddressPolicy::parse(&self.address_allow_list).map_err(StartError::AllowList)?;
+        Ok(DeliveryConfig {
             request_timeout: Duration::from_millis(self.timeout_ms),
             connect_timeout: Duration::from_millis(self.connect_timeout_ms),
             pool_max_idle_per_host: self.pool_max_idle_per_host,
@@ -193,11 +248,22 @@ impl CallbackArgs {
                 expiry_grace: Duration::from_millis(self.retry_expiry_grace_ms),
             },
             retry_queue_capacity: self.retry_queue_capacity,
+            lanes: LaneLimits {
+                max_in_flight: self
+                    .max_in_flight_per_dfsp
+                    .clamp(1, self.max_in_flight.max(1)),
+                queue_capacity: self.queue_capacity_per_dfsp,
+                max_wait: Duration::from_millis(self.max_wait_per_dfsp_ms),
+                circuit_failures: self.circuit_failures,
+                circuit_open_for: Duration::from_millis(self.circuit_open_ms),
+            },
+            address_policy,
+            lookup: self.lookup.clone(),
             tls: ferroloop_tls::ClientFiles {
                 cert_and_key: self.tls_cert_path.clone().zip(self.tls_key_path.clone()),
                 ca: self.tls_ca_path.clone(),
             },
-        }
+        })
     }
 }
 
@@ -205,6 +271,10 @@ impl Default for CallbackArgs {
     fn default() -> Self {
         Self::DEFAULT
     }
+}
+
+fn parse_allow_list(text: &str) -> Result<String, String> {
+    AddressPolicy::parse(text).map(|_| text.to_owned())
 }
 
 fn parse_content_version(text: &str) -> Result<ProtocolVersion, String> {
@@ -290,7 +360,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         &[topics.notification.as_str()],
         health.part("notification-consumer"),
     )?;
-    let delivery = Delivery::new(config.callbacks.delivery_config())?;
+    let delivery = Delivery::new(config.callbacks.delivery_config()?)?;
     let tls_reloads = delivery.tls().subscribe();
     ferroloop_tls::spawn_reload(
         delivery.tls(),
@@ -330,6 +400,8 @@ pub enum StartError {
     Jws(String),
     #[error("callback TLS: {0}")]
     Tls(#[from] ferroloop_tls::TlsError),
+    #[error("CALLBACK_ADDRESS_ALLOW_LIST: {0}")]
+    AllowList(String),
 }
 
 #[cfg(test)]
@@ -344,7 +416,7 @@ mod tests {
         let base = ["notification-handler", "--database-url", "mysql://u:p@h/db"];
         let config = Config::try_parse_from(base).unwrap();
         assert_eq!(
-            config.callbacks.delivery_config().tls,
+            config.callbacks.delivery_config().unwrap().tls,
             ferroloop_tls::ClientFiles::default()
         );
         let config = Config::try_parse_from(base.into_iter().chain([
@@ -356,13 +428,41 @@ mod tests {
             "dfsp-ca.crt",
         ]))
         .unwrap();
-        let tls = config.callbacks.delivery_config().tls;
+        let tls = config.callbacks.delivery_config().unwrap().tls;
         assert_eq!(tls.cert_and_key, Some(("hub.crt".into(), "hub.key".into())));
         assert_eq!(tls.ca, Some("dfsp-ca.crt".into()));
         // A certificate without its key is refused.
         assert!(
             Config::try_parse_from(base.into_iter().chain(["--callback-tls-cert-path", "c"]))
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn per_dfsp_limits_and_the_address_allow_list() {
+        let base = ["notification-handler", "--database-url", "mysql://u:p@h/db"];
+        let config = Config::try_parse_from(base).unwrap();
+        let delivery = config.callbacks.delivery_config().unwrap();
+        assert_eq!(delivery.lanes.max_in_flight, 64);
+        assert_eq!(delivery.lanes.queue_capacity, 1_000);
+        assert_eq!(delivery.lanes.max_wait, Duration::from_millis(200));
+        assert_eq!(delivery.lanes.circuit_failures, 5);
+        assert_eq!(delivery.address_policy, AddressPolicy::default());
+        let config = Config::try_parse_from(base.into_iter().chain([
+            "--callback-address-allow-list",
+            "169.254.10.0/24, metadata.internal.example",
+        ]))
+        .unwrap();
+        let policy = config.callbacks.delivery_config().unwrap().address_policy;
+        assert!(policy.check_ip("169.254.10.7".parse().unwrap()).is_ok());
+        assert!(policy.check_ip("169.254.169.254".parse().unwrap()).is_err());
+        // A list that does not parse stops the start, with the flag's name.
+        assert!(
+            Config::try_parse_from(
+                base.into_iter()
+                    .chain(["--callback-address-allow-list", "10.0.0.0/33"])
+            )
+            .is_err()
         );
     }
 }

@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use ferroloop_core::error::{ErrorCode, FspiopError};
-use ferroloop_messaging::events::{self, action, event_type};
-use ferroloop_messaging::{Envelope, EventState};
+use ferroloop_messaging::Envelope;
 use time::OffsetDateTime;
 
 use crate::harness::*;
@@ -14,17 +12,7 @@ const PAYEE: &str = "payeefsp";
 
 /// A `timeout-received` for the payer: one hub `PUT …/error`.
 fn error_to_payer(id: &str) -> Envelope {
-    let expired = FspiopError::new(ErrorCode::TRANSFER_EXPIRED);
-    events::new_hub_event(
-        id,
-        HUB,
-        PAYER,
-        event_type::NOTIFICATION,
-        action::TIMEOUT_RECEIVED,
-        EventState::error(3303, expired.description()),
-        events::json_payload(&expired.to_body()),
-        None,
-    )
+    expired_error_to(id, PAYER)
 }
 
 fn callbacks(outcome: &str) -> [(&'static str, String); 2] {
@@ -137,13 +125,7 @@ async fn an_always_failing_dfsp_gets_exactly_max_attempts() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap()
     };
-    let payee = ferroloop_store::admin::create_participant(
-        &mut h.db.pool.acquire().await.unwrap(),
-        PAYEE,
-        "test",
-    )
-    .await
-    .unwrap();
+    let payee = h.participant(PAYEE).await;
     h.point_endpoints(payee, PAYEE, &format!("http://{closed}"))
         .await;
     let id = new_id();
@@ -193,13 +175,7 @@ async fn a_missing_endpoint_is_counted_and_not_retried() {
     let mut h = Harness::start().await;
     h.dfsp(PAYER, &sim).await;
     // A participant without endpoints, and a name nobody registered.
-    ferroloop_store::admin::create_participant(
-        &mut h.db.pool.acquire().await.unwrap(),
-        PAYEE,
-        "test",
-    )
-    .await
-    .unwrap();
+    h.participant(PAYEE).await;
     let mut without = error_to_payer(&new_id());
     without.to = PAYEE.into();
     let mut unknown = error_to_payer(&new_id());
@@ -215,13 +191,7 @@ async fn a_missing_endpoint_is_counted_and_not_retried() {
 async fn shutdown_waits_for_retries_at_most_the_grace() {
     let sim = Sim::start().await;
     sim.set_default_status(503);
-    let mut h = Harness::start_with(|c| {
-        c.callbacks.retry_initial_delay_ms = 600_000;
-        c.callbacks.retry_max_delay_ms = 600_000;
-        c.callbacks.retry_max_total_ms = 3_600_000;
-        c.callbacks.shutdown_grace_ms = 100;
-    })
-    .await;
+    let mut h = Harness::start_with(far_retries).await;
     h.dfsp(PAYER, &sim).await;
     let id = new_id();
     h.send(&[error_to_payer(&id)]).await;

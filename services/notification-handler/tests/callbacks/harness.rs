@@ -58,6 +58,8 @@ pub struct Recorded {
     pub body: Bytes,
     /// With TLS: the names of the client certificate the caller presented.
     pub client_names: Vec<String>,
+    /// When the request arrived (its body read).
+    pub at: tokio::time::Instant,
 }
 
 /// The client certificate names of a TLS connection, attached to its requests.
@@ -120,6 +122,7 @@ async fn record(State(state): State<Arc<SimState>>, request: Request) -> StatusC
         headers: parts.headers,
         body,
         client_names,
+        at: tokio::time::Instant::now(),
     });
     state.arrived.notify_waiters();
     StatusCode::from_u16(status).unwrap()
@@ -229,7 +232,17 @@ impl Sim {
 
     /// Waits until `count` requests whose path contains `fragment` arrived; returns them all.
     pub async fn wait_for(&self, fragment: &str, count: usize) -> Vec<Recorded> {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        self.wait_for_within(fragment, count, WAIT).await
+    }
+
+    /// [`Self::wait_for`], waiting at most `wait`.
+    pub async fn wait_for_within(
+        &self,
+        fragment: &str,
+        count: usize,
+        wait: Duration,
+    ) -> Vec<Recorded> {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             let arrived = self.state.arrived.notified();
             let found = self.requests_for(fragment);
@@ -255,6 +268,43 @@ impl Sim {
     }
 }
 
+/// A DFSP that accepts connections, reads what it is sent and never answers.
+#[derive(Debug, Clone)]
+pub struct Hang {
+    pub addr: SocketAddr,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Hang {
+    pub async fn start() -> Hang {
+        use tokio::io::AsyncReadExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let accepted = Arc::clone(&connections);
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::spawn(async move {
+                    let mut buffer = [0_u8; 4096];
+                    // Read until the caller gives up; never write a byte.
+                    while matches!(tcp.read(&mut buffer).await, Ok(n) if n > 0) {}
+                });
+            }
+        });
+        Hang { addr, connections }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The handler under test
 
@@ -267,6 +317,8 @@ pub struct Harness {
     pub running: Option<Running>,
     pub ops: SocketAddr,
     sent: usize,
+    /// What the handler was started with, for a restart.
+    config: Config,
 }
 
 /// Fast retries for tests.
@@ -318,7 +370,7 @@ impl Harness {
         // Warnings (failed callback attempts and why) show in a failing test's output.
         ferroloop_telemetry::init_logging(&config.telemetry);
         let shutdown = CancellationToken::new();
-        let running = ferroloop_notification_handler::run(config, shutdown.clone())
+        let running = ferroloop_notification_handler::run(config.clone(), shutdown.clone())
             .await
             .expect("notification handler starts");
         Harness {
@@ -329,38 +381,38 @@ impl Harness {
             ops: running.ops_addr,
             running: Some(running),
             sent: 0,
+            config,
         }
+    }
+
+    /// Stops the handler cleanly and starts it again with the same configuration (database,
+    /// topics, consumer group: it resumes from the committed offsets).
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.shutdown = CancellationToken::new();
+        let running =
+            ferroloop_notification_handler::run(self.config.clone(), self.shutdown.clone())
+                .await
+                .expect("notification handler restarts");
+        self.ops = running.ops_addr;
+        self.running = Some(running);
     }
 
     /// Onboards a participant whose three transfer endpoints point at `sim` under `/{name}`.
     pub async fn dfsp(&self, name: &str, sim: &Sim) -> u32 {
-        let mut conn = self.db.pool.acquire().await.unwrap();
-        let id = admin::create_participant(&mut conn, name, "test")
-            .await
-            .unwrap();
-        drop(conn);
+        let id = self.participant(name).await;
         self.point_endpoints(id, name, &sim.url()).await;
         id
     }
 
+    /// Creates a participant (no endpoints yet); returns its id.
+    pub async fn participant(&self, name: &str) -> u32 {
+        participant(&self.db, name).await
+    }
+
     /// Registers the three transfer endpoints of a participant under `{base}/{name}`.
     pub async fn point_endpoints(&self, participant_id: u32, name: &str, base: &str) {
-        let mut conn = self.db.pool.acquire().await.unwrap();
-        for (endpoint_type, path) in [
-            (POST, "/transfers"),
-            (PUT, "/transfers/{{transferId}}"),
-            (ERROR, "/transfers/{{transferId}}/error"),
-        ] {
-            admin::set_endpoint(
-                &mut conn,
-                participant_id,
-                endpoint_type,
-                &format!("{base}/{name}{path}"),
-                "test",
-            )
-            .await
-            .unwrap();
-        }
+        point_endpoints(&self.db, participant_id, name, base).await;
     }
 
     /// Produces notification envelopes (all in flight together) and waits for the broker's ack.
@@ -412,8 +464,9 @@ impl Harness {
         }
     }
 
-    /// Waits until every message sent so far went through a batch: all their callbacks had their
-    /// first attempt and their offsets are stored.
+    /// Waits until every message sent so far went through a batch (all their callbacks had their
+    /// first attempt and their offsets are stored) and no callback is on the wire: every first
+    /// attempt has its answer (retries may still be waiting).
     pub async fn wait_processed(&self) {
         self.wait_metric(
             "ferroloop_messages_processed_total",
@@ -421,6 +474,17 @@ impl Harness {
             self.sent as u64,
         )
         .await;
+        // A batch waits until its callbacks are on the wire; their answers come after.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.metric("ferroloop_callback_in_flight", &[]).await > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "callbacks still in flight:\n{}",
+                self.metrics_text().await
+            );
+            // Polling the handler's own gauge: the event is an answer arriving.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Stops the handler cleanly and waits for its task.
@@ -438,6 +502,43 @@ impl Harness {
 impl Drop for Harness {
     fn drop(&mut self) {
         self.shutdown.cancel();
+    }
+}
+
+/// Creates a participant (no endpoints yet); returns its id.
+pub async fn participant(db: &TestDatabase, name: &str) -> u32 {
+    let mut conn = db.pool.acquire().await.unwrap();
+    admin::create_participant(&mut conn, name, "test")
+        .await
+        .unwrap()
+}
+
+/// Retries ten minutes away and a short shutdown grace: a failed callback stays waiting for its
+/// retry until the handler stops, which then abandons it.
+pub fn far_retries(config: &mut Config) {
+    config.callbacks.retry_initial_delay_ms = 600_000;
+    config.callbacks.retry_max_delay_ms = 600_000;
+    config.callbacks.retry_max_total_ms = 3_600_000;
+    config.callbacks.shutdown_grace_ms = 100;
+}
+
+/// Registers the three transfer endpoints of a participant under `{base}/{name}`.
+pub async fn point_endpoints(db: &TestDatabase, participant_id: u32, name: &str, base: &str) {
+    let mut conn = db.pool.acquire().await.unwrap();
+    for (endpoint_type, path) in [
+        (POST, "/transfers"),
+        (PUT, "/transfers/{{transferId}}"),
+        (ERROR, "/transfers/{{transferId}}/error"),
+    ] {
+        admin::set_endpoint(
+            &mut conn,
+            participant_id,
+            endpoint_type,
+            &format!("{base}/{name}{path}"),
+            "test",
+        )
+        .await
+        .unwrap();
     }
 }
 
@@ -471,6 +572,21 @@ pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> u64 {
 
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// A `timeout-received` for `to`: one hub `PUT /transfers/{id}/error` with 3303.
+pub fn expired_error_to(id: &str, to: &str) -> Envelope {
+    let expired = FspiopError::new(ferroloop_core::error::ErrorCode::TRANSFER_EXPIRED);
+    events::new_hub_event(
+        id,
+        HUB,
+        to,
+        events::event_type::NOTIFICATION,
+        action::TIMEOUT_RECEIVED,
+        EventState::error(3303, expired.description()),
+        events::json_payload(&expired.to_body()),
+        None,
+    )
 }
 
 /// Headers a DFSP sends (lower-case, as the adapter stores them), with a signature and the

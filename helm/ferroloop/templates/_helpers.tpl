@@ -270,6 +270,9 @@ chart's ports and mounts depend on are not in here (values.schema.json refuses t
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- if or (eq .name "admin-api") (eq .name "notification-handler") -}}
+{{- $_ := set $env "CALLBACK_ADDRESS_ALLOW_LIST" $v.callbacks.addressAllowList -}}
+{{- end -}}
 {{- if eq .name "admin-api" -}}
 {{- $a := $v.adminAuth -}}
 {{- $_ := set $env "ADMIN_AUTH" $a.mode -}}

@@ -8,6 +8,8 @@
 //! - [`amount`] — [`Amount`](amount::Amount) (exact decimal, scale ≤ 4, precision ≤ 18) and
 //!   [`Money`](amount::Money); the FSPIOP amount syntax and the ledger's scale/precision rules.
 //! - [`currency`] — [`Currency`](currency::Currency), the ISO-4217 codes the FSPIOP API accepts.
+//! - [`ledger_id`] — [`ParticipantId`](ledger_id::ParticipantId) and
+//!   [`AccountId`](ledger_id::AccountId), the ledger rows' identities as distinct types.
 //! - [`participant`] — [`FspId`](participant::FspId), a DFSP's FSPIOP name.
 //! - [`state`] — the transfer state machine: internal states, their API enumeration and the one
 //!   total [`transition`](state::transition) function.
@@ -33,6 +35,7 @@ pub mod funds_out;
 pub mod hash;
 pub mod id;
 pub mod ilp;
+pub mod ledger_id;
 pub mod participant;
 pub mod payee_response;
 pub mod position;

@@ -22,13 +22,16 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="$ROOT/.stack"
-DIR="$STATE/bench-broker"
-PID_FILE="$STATE/bench-broker.pid"
+# BROKER_ROLE=run: the same broker for `make run` (scripts/services.sh), in files of its own, so
+# a bench and the run stack never stop each other's broker by mistake.
+ROLE="${BROKER_ROLE:-bench}"
+DIR="$STATE/$ROLE-broker"
+PID_FILE="$STATE/$ROLE-broker.pid"
 BOOTSTRAP_FILE="$DIR/kafka.bootstrap"
 PARTITIONS="${BENCH_PARTITIONS:-8}"
 TANSU_VERSION="${TANSU_VERSION:-0.6.0}"
 TANSU_SQLITE_ROOT="$STATE/tansu-sqlite"
-MOCK_BROKER="$ROOT/target/release/ferroloop-mock-broker"
+MOCK_BROKER="$ROOT/target/${BROKER_PROFILE:-release}/ferroloop-mock-broker"
 export PATH="$HOME/.cargo/bin:$PATH"
 
 log() { printf '[bench-broker] %s\n' "$*" >&2; }
@@ -87,7 +90,7 @@ stop() {
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
-    log "stopped the bench broker (pid $pid)"
+    log "stopped the $ROLE broker (pid $pid)"
   fi
   rm -f "$PID_FILE" "$BOOTSTRAP_FILE"
 }

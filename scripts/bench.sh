@@ -18,7 +18,9 @@
 #   tansu-sqlite    tansu 0.6.0, durable sqlite engine (installed once into .stack/tansu-sqlite,
 #                   ~12 minutes); its idle fetch polling is costly, so the fetch wait is 50 ms.
 #
-# Override any of: BENCH_BROKER, BENCH_RATE (transfers/s, open loop), BENCH_DURATION (s),
+# Override any of: BENCH_BROKER, BENCH_MODE (open, the default, or closed), BENCH_RATE
+# (transfers/s, open loop), BENCH_CONCURRENCY (transfers in flight, closed loop: 20 is the
+# side-by-side with Mojaloop's own closed-loop figures), BENCH_DURATION (s),
 # BENCH_DFSPS, BENCH_PAIRS (static|random|skewed), BENCH_WARMUP (s), BENCH_PARTITIONS (per
 # topic), BENCH_MAX_LAG_BYTES, BENCH_ARGS (extra tool flags), BENCH_FRESH_BROKER=0 (keep the
 # running broker and services: no restart, no lag guard), and the Kafka settings
@@ -29,6 +31,13 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="$ROOT/.stack"
 # 500/s for 30 s: the standard scenario (docs/performance.md).
 BENCH_RATE="${BENCH_RATE:-500}"
+BENCH_MODE="${BENCH_MODE:-open}"
+BENCH_CONCURRENCY="${BENCH_CONCURRENCY:-20}"
+case "$BENCH_MODE" in
+open) LOOP_ARGS=(--mode open --rate "$BENCH_RATE") ;;
+closed) LOOP_ARGS=(--mode closed --concurrency "$BENCH_CONCURRENCY") ;;
+*) echo "BENCH_MODE must be open or closed (got '$BENCH_MODE')" >&2; exit 2 ;;
+esac
 BENCH_DURATION="${BENCH_DURATION:-30}"
 BENCH_DFSPS="${BENCH_DFSPS:-8}"
 BENCH_PAIRS="${BENCH_PAIRS:-random}"
@@ -91,6 +100,9 @@ if [ "$BENCH_FRESH_BROKER" = 1 ]; then
   esac
   BROKER_LABEL="$BROKER_LABEL, $BENCH_PARTITIONS partitions per topic"
 else
+  if [ -z "${KAFKA_BROKERS:-}" ] && [ -s "$STATE/run-broker/kafka.bootstrap" ]; then
+    KAFKA_BROKERS="$(cat "$STATE/run-broker/kafka.bootstrap")"
+  fi
   BROKER_LABEL="${BENCH_BROKER_LABEL:-the running broker, ${KAFKA_BROKERS:-127.0.0.1:9092}}"
 fi
 BROKER_LABEL="$BROKER_LABEL; linger $KAFKA_LINGER_MS ms, fetch wait $KAFKA_FETCH_WAIT_MAX_MS ms, batch wait $KAFKA_BATCH_MAX_WAIT_MS ms"
@@ -123,8 +135,14 @@ children_cpu_us() { # variable to set
   printf -v "$1" '%s' "$(tail -n 1 "$STATE/bench.times" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60 + p[2] } printf "%d", t * 1000000 }')"
 }
 children_cpu_us TOOL_BEFORE_US
+# The report plots the same processes' CPU second by second.
+WATCH_ARGS=()
+for name in "${PROCESSES[@]}" mariadbd; do
+  pid="$(pid_of "$name")"
+  [ -z "$pid" ] || WATCH_ARGS+=(--watch-pid "$name=$pid")
+done
 
-log "open loop at $BENCH_RATE transfers/s for $BENCH_DURATION s, $BENCH_DFSPS DFSPs, $BENCH_PAIRS pairs"
+log "${LOOP_ARGS[*]} for $BENCH_DURATION s, $BENCH_DFSPS DFSPs, $BENCH_PAIRS pairs"
 status=0
 # A directory of this run's own, so the report read below is this run's and no other's.
 RUN_REPORTS="$ROOT/load-tests/reports/bench-$(date -u +%Y%m%dT%H%M%SZ)"
@@ -144,9 +162,9 @@ trap 'log "interrupted: the load tool stops sending and drains first"' INT
 # shellcheck disable=SC2086
 "$BIN/ferroloop-load" \
   --database-url "$DATABASE_URL" --broker "$BROKER_LABEL" \
-  --mode open --rate "$BENCH_RATE" --duration-seconds "$BENCH_DURATION" \
+  "${LOOP_ARGS[@]}" --duration-seconds "$BENCH_DURATION" \
   --warmup-seconds "$BENCH_WARMUP" --dfsps "$BENCH_DFSPS" --pairs "$BENCH_PAIRS" \
-  --report-dir "$RUN_REPORTS" "${TOOL_AUTH[@]}" ${BENCH_ARGS:-} &
+  --report-dir "$RUN_REPORTS" "${TOOL_AUTH[@]}" "${WATCH_ARGS[@]}" ${BENCH_ARGS:-} &
 TOOL_PID=$!
 WATCH_US=0
 if [ "$BENCH_FRESH_BROKER" = 1 ] && [ "$BENCH_BROKER" = mock ]; then
@@ -196,8 +214,16 @@ if [ "$sent" -gt 0 ]; then
     [ "$name" != bench-broker ] || label="broker ($BENCH_BROKER)"
     printf '  %-22s %6d µs\n' "$label" "$us"
   done
-  printf '  %-22s %6d µs   (%d transfers/s would need %d%% of one core)\n' "total (the hub)" "$total" "$BENCH_RATE" $((total * BENCH_RATE / 10000))
+  if [ "$BENCH_MODE" = open ]; then
+    printf '  %-22s %6d µs   (%d transfers/s would need %d%% of one core)\n' "total (the hub)" "$total" "$BENCH_RATE" $((total * BENCH_RATE / 10000))
+  else
+    printf '  %-22s %6d µs\n' "total (the hub)" "$total"
+  fi
   printf '  %-22s %6d µs\n' "ferroloop-load (tool)" $((TOOL_US / sent))
   if [ "$WATCH_US" -gt 0 ]; then printf '  %-22s %6d µs\n' "lag guard" $((WATCH_US / sent)); fi
+fi
+if [ -n "$report" ]; then
+  echo
+  echo "report (rate, latency and CPU per process over time): ${report%.json}.html"
 fi
 exit "$status"

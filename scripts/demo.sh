@@ -41,13 +41,18 @@ echo "[demo] 20 transfers from demo…p00 to demo…p01: its net debit cap admit
   --limits binding --binding-transfers 14 --silent-percent 10 --expiry-seconds 5 \
   --report-dir "$ROOT/load-tests/reports" --no-progress "${TOOL_AUTH[@]}"
 
+if [ -s "$ROOT/.stack/run-broker/kafka.bootstrap" ] && [ -f "$ROOT/.stack/run-broker.pid" ]; then
+  KAFKA_TEXT="$(cat "$ROOT/.stack/run-broker/kafka.bootstrap") (ferroloop-mock-broker: flat for hours, ~5 MiB per partition, nothing kept across a restart; RUN_BROKER=stack for tansu)"
+else
+  KAFKA_TEXT="127.0.0.1:9092 (tansu)"
+fi
 cat <<EOT
 
 The hub keeps running:
   FSPIOP API   $API_URL   (POST/PUT/GET /transfers, GET /health)
   admin API    http://127.0.0.1:$ADMIN_API_PORT   (GET /participants, /participants/{name}/positions, …)
   MariaDB      $DATABASE_URL
-  Kafka        127.0.0.1:9092 (tansu)
+  Kafka        $KAFKA_TEXT
   logs         $ROOT/.stack/<service>.log; operations endpoints: scripts/services.sh status
 More load:     target/$PROFILE/ferroloop-load --help   (or make bench)
 Stop it all:   make stop

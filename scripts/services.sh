@@ -30,6 +30,18 @@ ADMIN_API_PORT="${ADMIN_API_PORT:-3001}"
 OPS_PORT_BASE="${OPS_PORT_BASE:-9100}"
 
 export DATABASE_URL="${DATABASE_URL:-mysql://ferroloop:ferroloop@127.0.0.1:3306/ferroloop}"
+# The broker (RUN_BROKER), unless KAFKA_BROKERS names one (scripts/bench.sh does):
+#   mock (default)  ferroloop-mock-broker (load-tests/mock-broker), started here in .stack/run-broker:
+#                   its cost per message stays flat however long the stack runs, and it holds at most
+#                   ~5 MiB per partition in memory (docs/performance.md#the-local-stack). Like tansu's
+#                   memory engine it keeps nothing across a restart. A lag guard logs to
+#                   .stack/run-lag.log and `status` says if a consumer fell ~3 MB behind.
+#   stack           the tansu on :9092 that `make up` starts for the tests (its fetches slow down
+#                   with everything it stored: fine for minutes, not for hours).
+RUN_BROKER="${RUN_BROKER:-mock}"
+RUN_PARTITIONS="${RUN_PARTITIONS:-4}"
+RUN_BROKER_BOOTSTRAP="$STATE/run-broker/kafka.bootstrap"
+KAFKA_BROKERS_GIVEN="${KAFKA_BROKERS:-}"
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
 export HUB_NAME="${HUB_NAME:-Hub}"
 export LOG_LEVEL="${LOG_LEVEL:-info}"
@@ -75,6 +87,35 @@ wait_ready() { # name port
   done
 }
 
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# The run stack's broker: reused while it runs; when it has to be (re)started, services still
+# connected to an earlier one are stopped first so that they start again against the new one.
+run_broker() {
+  [ -z "$KAFKA_BROKERS_GIVEN" ] || return 0
+  case "$RUN_BROKER" in
+  stack) return 0 ;;
+  mock) ;;
+  *) log "RUN_BROKER must be mock or stack (got '$RUN_BROKER')"; return 2 ;;
+  esac
+  if ! alive "$STATE/run-broker.pid" || [ ! -s "$RUN_BROKER_BOOTSTRAP" ]; then
+    stop_services
+    BROKER_ROLE=run BROKER_PROFILE="$PROFILE" BENCH_PARTITIONS="$RUN_PARTITIONS" \
+      "$ROOT/scripts/bench-broker.sh" start mock >/dev/null
+  fi
+  KAFKA_BROKERS="$(cat "$RUN_BROKER_BOOTSTRAP")"
+  log "broker: ferroloop-mock-broker on $KAFKA_BROKERS ($RUN_PARTITIONS partitions per topic)"
+}
+
+# The mock drops a partition's oldest batches past ~5 MiB, read or not: say so before it can.
+start_lag_guard() {
+  [ -z "$KAFKA_BROKERS_GIVEN" ] && [ "$RUN_BROKER" = mock ] || return 0
+  alive "$STATE/run-lag.pid" && return 0
+  nohup "$BIN/ferroloop-mock-broker" watch-lag --bootstrap "$KAFKA_BROKERS" \
+    --max-lag-bytes "${RUN_MAX_LAG_BYTES:-3000000}" >"$STATE/run-lag.log" 2>&1 &
+  echo $! >"$STATE/run-lag.pid"
+}
+
 start() {
   local build_flag=()
   [ "$PROFILE" = release ] && build_flag=(--release)
@@ -89,6 +130,7 @@ start() {
   else
     log "admin API auth OFF (ADMIN_AUTH=$ADMIN_AUTH): unauthenticated, no maker/checker"
   fi
+  run_broker
   log "migrating $DATABASE_URL"
   "$BIN/db-migrate"
   local index=0 entry name extra port
@@ -111,22 +153,33 @@ start() {
     wait_ready "$name" "$(ops_port "$index")"
     index=$((index + 1))
   done
+  start_lag_guard
   log "all services ready"
 }
 
+stop_pid() { # file name
+  alive "$1" || { rm -f "$1"; return 0; }
+  local pid
+  pid="$(cat "$1")"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$1"
+  log "stopped $2"
+}
+
+# Everything `start` started: the services, then the run stack's broker and its lag guard.
 stop() {
-  local entry name pid
+  stop_services
+  stop_pid "$STATE/run-lag.pid" "the lag guard"
+  BROKER_ROLE=run "$ROOT/scripts/bench-broker.sh" stop
+}
+
+stop_services() {
+  local entry name
   for entry in "${SERVICES[@]}"; do
     name="${entry%% *}"
-    [ -f "$STATE/$name.pid" ] || continue
-    pid="$(cat "$STATE/$name.pid")"
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$pid" 2>/dev/null || true
-      log "stopped $name"
-    fi
-    rm -f "$STATE/$name.pid"
+    stop_pid "$STATE/$name.pid" "$name"
   done
 }
 
@@ -141,6 +194,12 @@ status() {
     fi
     index=$((index + 1))
   done
+  if alive "$STATE/run-broker.pid"; then
+    echo "broker: ferroloop-mock-broker on $(cat "$RUN_BROKER_BOOTSTRAP")"
+  fi
+  if [ -f "$STATE/run-lag.pid" ] && ! alive "$STATE/run-lag.pid"; then
+    echo "lag guard: TRIPPED — $(grep -v '^t=' "$STATE/run-lag.log" | tail -n 1)"
+  fi
 }
 
 case "${1:-}" in

@@ -536,6 +536,26 @@ def scenario_toggles() -> None:
                 f"disable {svc}: the other Deployments stay")
 
 
+def scenario_dashboard() -> None:
+    """The Grafana dashboard ConfigMap: off by default; on, labelled for the sidecar, holding the
+    dashboard file as valid JSON that queries only ferroloop's metrics."""
+    C.check(Rendered(None).get("ConfigMap", name("dashboard")) is None, "dashboard: off by default")
+    on = Rendered({"grafanaDashboard": {"enabled": True, "annotations": {"grafana_folder": "Payments"}}})
+    cm = on.get("ConfigMap", name("dashboard"))
+    if not C.check(cm is not None, "dashboard: enabled renders its ConfigMap"):
+        return
+    C.check(cm["metadata"]["labels"].get("grafana_dashboard") == "1", "dashboard: sidecar label grafana_dashboard=1")
+    C.check(cm["metadata"].get("annotations", {}).get("grafana_folder") == "Payments", "dashboard: annotations pass through")
+    shipped = json.loads(cm["data"]["ferroloop.json"])
+    on_disk = json.loads((CHART / "dashboards" / "ferroloop.json").read_text())
+    C.check(shipped == on_disk, "dashboard: the ConfigMap holds dashboards/ferroloop.json unchanged")
+    exprs = [t["expr"] for p in shipped["panels"] for t in p.get("targets", [])]
+    C.check(len(exprs) >= 10 and all("ferroloop_" in e for e in exprs), "dashboard: every query reads ferroloop metrics")
+    relabelled = Rendered({"grafanaDashboard": {"enabled": True, "label": "dashboards", "labelValue": "ferroloop"}})
+    cm = relabelled.get("ConfigMap", name("dashboard"))
+    C.check(cm is not None and cm["metadata"]["labels"].get("dashboards") == "ferroloop", "dashboard: label is configurable")
+
+
 def scenario_checksums() -> None:
     """A change rolls exactly the pods whose configuration or Secrets it touches."""
     base_values = {"credentials": {"existingSecret": "", "databaseUrl": "mysql://a:b@db:3306/ferroloop"}}
@@ -750,6 +770,7 @@ def main() -> int:
         ("good values files", scenario_good_files),
         ("disabling services", scenario_toggles),
         ("checksum annotations", scenario_checksums),
+        ("grafana dashboard", scenario_dashboard),
         ("values.schema.json refusals", scenario_bad_values),
         ("render-time refusals", scenario_render_failures),
         ("README", scenario_readme),

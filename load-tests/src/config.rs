@@ -122,6 +122,11 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
+    /// A process whose CPU the report plots per second, as `NAME=PID` (repeatable; e.g. the
+    /// hub's services, MariaDB and the broker). The tool always plots itself.
+    #[arg(long = "watch-pid", value_name = "NAME=PID")]
+    pub watch_pids: Vec<crate::cpu::Watched>,
+
     /// Directory for the JSON and HTML reports (a sub-directory per run).
     #[arg(long, default_value = "load-tests/reports")]
     pub report_dir: PathBuf,

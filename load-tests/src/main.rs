@@ -8,6 +8,7 @@
 
 mod book;
 mod config;
+mod cpu;
 mod driver;
 mod fspiop;
 mod gate;
@@ -182,6 +183,12 @@ async fn run(args: Args) -> Result<bool> {
     });
     let progress = progress_bar(&args, planned);
     let ticker = spawn_progress(Arc::clone(&run), progress.clone());
+    let sampling = CancellationToken::new();
+    let cpu_sampler = tokio::spawn(cpu::sample(
+        args.watch_pids.clone(),
+        run.book.epoch(),
+        sampling.clone(),
+    ));
     let driven = driver::drive(Arc::clone(&run), plan, stop.clone()).await;
 
     // Draining: every transfer ends by its expiry; past that plus the grace it is lost.
@@ -199,6 +206,8 @@ async fn run(args: Args) -> Result<bool> {
     }
     ticker.abort();
     progress.finish_and_clear();
+    sampling.cancel();
+    let cpu = cpu_sampler.await.unwrap_or_default();
 
     let mut positions = Vec::with_capacity(dfsps.len());
     for (name, before) in dfsps.iter().zip(before) {
@@ -266,6 +275,7 @@ async fn run(args: Args) -> Result<bool> {
         latency,
         errors_by_code,
         timeline,
+        cpu,
         positions,
         gate: gate::gate(checks, database_checked),
     };

@@ -137,6 +137,8 @@ pub struct Report {
     /// FSPIOP error code → transfers that ended with it (refusals and aborts).
     pub errors_by_code: BTreeMap<String, u64>,
     pub timeline: Vec<Second>,
+    /// CPU per process and second (`--watch-pid`, and the tool itself).
+    pub cpu: Vec<crate::cpu::CpuSecond>,
     pub positions: Vec<PositionChange>,
     pub gate: Gate,
 }
@@ -426,6 +428,7 @@ impl Report {
             ],
             " ms",
         );
+        let cpu = cpu_chart(&self.cpu);
         let mut rows = String::new();
         for (name, p) in self.latency.hops() {
             let _ = write!(
@@ -459,7 +462,7 @@ impl Report {
 <h1>ferroloop load test</h1><p>Started {started}. Validity gate: <b>{verdict}</b>.</p>{broker}
 <p>sent {sent}, accepted {accepted}, committed {committed}, aborted {aborted}, refused {refused}, send failures {failed}, still open {open}.
 Sent {sent_rate}/s; committed {commit_rate}/s end to end.</p>
-{throughput}{latency}
+{throughput}{latency}{cpu}
 <h2>Latency (ms)</h2><table><tr><th>hop</th><th>count</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>p99.9</th><th>max</th></tr>{rows}</table>
 <h2>Validity gate</h2><table>{checks}</table>
 <h2>Scenario</h2><pre>{scenario}</pre></body></html>\n",
@@ -484,6 +487,41 @@ fn escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// Colours of the plots' series, in order (the tab10 palette); more series reuse them.
+const PALETTE: [&str; 10] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf",
+];
+
+/// The CPU plot: one line per process, per cent of one core in each second.
+fn cpu_chart(cpu: &[crate::cpu::CpuSecond]) -> String {
+        if cpu.is_empty() {
+            return String::new();
+        }
+        let seconds: Vec<u64> = cpu.iter().map(|s| s.second).collect();
+        let names: std::collections::BTreeSet<&String> = cpu
+            .iter()
+            .flat_map(|s| s.percent_of_core.keys())
+            .collect();
+        let series: Vec<(&str, &str, Vec<u64>)> = names
+            .into_iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let ys = cpu
+                    .iter()
+                    .map(|s| s.percent_of_core.get(name).copied().unwrap_or(0))
+                    .collect();
+                (name.as_str(), PALETTE[i % PALETTE.len()], ys)
+            })
+            .collect();
+        chart(
+            "CPU per process (% of one core, each second)",
+            &seconds,
+            &series,
+            "%",
+        )
 }
 
 /// A line chart as inline SVG, integer coordinates.
@@ -535,7 +573,8 @@ fn chart(title: &str, xs: &[u64], series: &[(&str, &str, Vec<u64>)], unit: &str)
             HEIGHT - 10
         );
     }
-    for (i, (name, colour, ys)) in series.iter().enumerate() {
+    let mut legend_x = LEFT + 10;
+    for (name, colour, ys) in series {
         let points: Vec<String> = xs
             .iter()
             .zip(ys)
@@ -545,9 +584,11 @@ fn chart(title: &str, xs: &[u64], series: &[(&str, &str, Vec<u64>)], unit: &str)
             svg,
             "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" points=\"{}\"/><text x=\"{}\" y=\"{}\" fill=\"{colour}\">{name}</text>",
             points.join(" "),
-            LEFT + 10 + (i as u64) * 90,
+            legend_x,
             TOP - 5
         );
+        // ~6 px per character at font-size 11, plus a gap.
+        legend_x += 6 * name.len() as u64 + 20;
     }
     svg.push_str("</svg>");
     svg
@@ -609,5 +650,20 @@ mod tests {
         let html = chart("t", &[0, 1, 2], &[("a", "#000", vec![1, 5, 3])], "/s");
         assert!(html.contains("<polyline"));
         assert!(html.contains("5/s"));
+    }
+
+    #[test]
+    fn the_cpu_chart_draws_one_line_per_process() {
+        assert_eq!(cpu_chart(&[]), "");
+        let second = |s, a, b| crate::cpu::CpuSecond {
+            second: s,
+            percent_of_core: [("mariadbd".to_owned(), a), ("ferroloop-load".to_owned(), b)]
+                .into_iter()
+                .collect(),
+        };
+        let html = cpu_chart(&[second(1, 40, 10), second(2, 55, 12)]);
+        assert_eq!(html.matches("<polyline").count(), 2, "{html}");
+        assert!(html.contains(">mariadbd<") && html.contains(">ferroloop-load<"));
+        assert!(html.contains("55%"), "the top of the scale is the largest share: {html}");
     }
 }

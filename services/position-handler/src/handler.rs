@@ -174,9 +174,13 @@ impl PositionHandler {
                     .and_then(|t| account_of(i.request, t))
             })
             .collect();
+        // How long the batch waits for its position rows: the dashboard's lock-wait panel.
+        let lock_started = std::time::Instant::now();
         let locked = positions::lock_positions(&mut tx, &accounts)
             .await
             .map_err(db_error)?;
+        metrics::histogram!("ferroloop_position_lock_wait_seconds")
+            .record(lock_started.elapsed().as_secs_f64());
 
         // Guard every message by its transfer's state, in arrival order. A transfer changes at
         // most once per batch: a second message for it (a duplicate delivery) has been answered.

@@ -48,13 +48,46 @@ pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            let recorder = histogram_buckets(PrometheusBuilder::new()).build_recorder();
             let handle = recorder.handle();
             // Another recorder may already be installed (e.g. by a test); ours still renders.
             drop(metrics::set_global_recorder(recorder));
             handle
         })
         .clone()
+}
+
+/// Durations and batch sizes are exported as Prometheus histograms (buckets), not summaries, so
+/// a dashboard can aggregate them over replicas with `histogram_quantile`; the buckets span what
+/// one hop costs on a fast hub (1 ms) to what a stalled one costs (10 s), and batch sizes up to
+/// the largest `KAFKA_BATCH_MAX_MESSAGES` anyone runs.
+const SECONDS_BUCKETS: [f64; 16] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0,
+];
+const COUNT_BUCKETS: [f64; 12] = [
+    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1_000.0, 2_000.0, 5_000.0,
+];
+
+fn histogram_buckets(builder: PrometheusBuilder) -> PrometheusBuilder {
+    use metrics_exporter_prometheus::Matcher;
+    let with_seconds = builder.set_buckets_for_metric(
+        Matcher::Suffix("_seconds".to_owned()),
+        &SECONDS_BUCKETS,
+    );
+    let with_counts = with_seconds.and_then(|b| {
+        b.set_buckets_for_metric(
+            Matcher::Full("ferroloop_consumer_batch_messages".to_owned()),
+            &COUNT_BUCKETS,
+        )
+    });
+    let with_attempts = with_counts.and_then(|b| {
+        b.set_buckets_for_metric(
+            Matcher::Full("ferroloop_callback_attempts".to_owned()),
+            &COUNT_BUCKETS,
+        )
+    });
+    // Only an empty bucket list is refused, and ours are constants.
+    with_attempts.expect("histogram buckets are not empty")
 }
 
 /// A named readiness flag of one part of a process (a consumer loop, a listener).

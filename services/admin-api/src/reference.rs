@@ -153,11 +153,17 @@ pub async fn create_settlement_model(
     if !is_known(&settlement_account_type) {
         return Err(ApiError::add_party("Settlement account type was not found"));
     }
-    if ledger_account_type != POSITION || settlement_account_type != SETTLEMENT {
-        return Err(ApiError::client(
-            "Only POSITION ledger accounts with SETTLEMENT settlement accounts are supported",
-        ));
-    }
+    // Only what the hub settles and honours is stored (docs/settlement.md#settlement-models).
+    ferroloop_core::settlement::validate_model(&ferroloop_core::settlement::ModelSpec {
+        granularity: &granularity,
+        interchange: &interchange,
+        delay: &delay,
+        ledger_account_type: &ledger_account_type,
+        settlement_account_type: &settlement_account_type,
+        require_liquidity_check,
+        auto_position_reset,
+    })
+    .map_err(|refusal| ApiError::client(&refusal.to_string()))?;
     if admin_queries::settlement_model_by_name(&mut tx, &name)
         .await?
         .is_some()

@@ -95,6 +95,31 @@ impl Admin {
         (closed, opened["id"].as_u64().unwrap())
     }
 
+    async fn get(&self, path: &str) -> Value {
+        self.ok(reqwest::Method::GET, path, None).await
+    }
+
+    async fn window(&self, id: u64) -> Value {
+        self.get(&format!("/settlementWindows/{id}")).await
+    }
+
+    /// A settlement of `windows` under DEFERREDNET.
+    async fn settle(&self, windows: &[u64], reason: &str) -> Value {
+        let body = settlement_request(windows, reason);
+        self.ok(reqwest::Method::POST, "/settlements", Some(body))
+            .await
+    }
+
+    /// Every account through `states`, checking the settlement follows.
+    async fn walk(&self, settlement: Value, states: &[&str]) -> Value {
+        let mut current = settlement;
+        for state in states {
+            current = self.move_all(&current, state).await;
+            assert_eq!(current["state"], *state, "{current}");
+        }
+        current
+    }
+
     /// Moves every account of the settlement to `state`.
     async fn move_all(&self, settlement: &Value, state: &str) -> Value {
         let participants: Vec<Value> = settlement["participants"]
@@ -119,6 +144,17 @@ impl Admin {
         )
         .await
     }
+}
+
+const TO_COMMITTED: [&str; 3] = [
+    "PS_TRANSFERS_RECORDED",
+    "PS_TRANSFERS_RESERVED",
+    "PS_TRANSFERS_COMMITTED",
+];
+
+fn settlement_request(windows: &[u64], reason: &str) -> Value {
+    let windows: Vec<Value> = windows.iter().map(|id| json!({"id": id})).collect();
+    json!({"settlementModel": "DEFERREDNET", "reason": reason, "settlementWindows": windows})
 }
 
 async fn deferred_net_model(p: &Pipeline) {
@@ -223,13 +259,7 @@ async fn a_closed_window_is_netted_settled_and_resets_the_positions() {
     let (closed, opened) = admin.close().await;
     assert_eq!(closed, first);
     assert!(opened > closed);
-    let window = admin
-        .ok(
-            reqwest::Method::GET,
-            &format!("/settlementWindows/{closed}"),
-            None,
-        )
-        .await;
+    let window = admin.window(closed).await;
     assert_eq!(window["state"], "CLOSED");
     assert_eq!(window["reason"], "end of day");
     assert_eq!(window["content"].as_array().unwrap().len(), 1, "{window}");
@@ -238,13 +268,7 @@ async fn a_closed_window_is_netted_settled_and_resets_the_positions() {
     assert_eq!(window["content"][0]["state"], "CLOSED");
     assert_all_invariants(&p).await;
 
-    let settlement = admin
-        .ok(
-            reqwest::Method::POST,
-            "/settlements",
-            Some(json!({"settlementModel": "DEFERREDNET", "reason": "daily", "settlementWindows": [{"id": closed}]})),
-        )
-        .await;
+    let settlement = admin.settle(&[closed], "daily").await;
     assert_eq!(settlement["state"], "PENDING_SETTLEMENT");
     assert_eq!(
         settlement["settlementWindows"][0]["state"],
@@ -295,20 +319,10 @@ async fn a_closed_window_is_netted_settled_and_resets_the_positions() {
         p.position(c.settlement_account).await,
         dec("-10000") - dec("25.75")
     );
-    let window = admin
-        .ok(
-            reqwest::Method::GET,
-            &format!("/settlementWindows/{closed}"),
-            None,
-        )
-        .await;
+    let window = admin.window(closed).await;
     assert_eq!(window["state"], "SETTLED");
     let listed = admin
-        .ok(
-            reqwest::Method::GET,
-            &format!("/settlements?settlementWindowId={closed}"),
-            None,
-        )
+        .get(&format!("/settlements?settlementWindowId={closed}"))
         .await;
     assert_eq!(listed[0]["state"], "SETTLED");
     let account = admin
@@ -331,7 +345,7 @@ async fn a_closed_window_is_netted_settled_and_resets_the_positions() {
         .refused(
             reqwest::Method::POST,
             "/settlements",
-            json!({"settlementModel": "DEFERREDNET", "reason": "again", "settlementWindows": [{"id": closed}]}),
+            settlement_request(&[closed], "again"),
             "not in closed or aborted state",
         )
         .await;
@@ -357,13 +371,7 @@ async fn an_aborted_settlement_restores_every_balance_and_its_windows_settle_aga
     for account in accounts {
         before.push(p.position(account).await);
     }
-    let settlement = admin
-        .ok(
-            reqwest::Method::POST,
-            "/settlements",
-            Some(json!({"settlementModel": "DEFERREDNET", "reason": "r", "settlementWindows": [{"id": closed}]})),
-        )
-        .await;
+    let settlement = admin.settle(&[closed], "r").await;
     let id = settlement["id"].as_u64().unwrap();
     let recorded = admin.move_all(&settlement, "PS_TRANSFERS_RECORDED").await;
     let reserved = admin.move_all(&recorded, "PS_TRANSFERS_RESERVED").await;
@@ -401,13 +409,7 @@ async fn an_aborted_settlement_restores_every_balance_and_its_windows_settle_aga
             "account {account} restored"
         );
     }
-    let window = admin
-        .ok(
-            reqwest::Method::GET,
-            &format!("/settlementWindows/{closed}"),
-            None,
-        )
-        .await;
+    let window = admin.window(closed).await;
     assert_eq!(window["state"], "ABORTED");
     assert_all_invariants(&p).await;
     admin
@@ -420,21 +422,8 @@ async fn an_aborted_settlement_restores_every_balance_and_its_windows_settle_aga
         .await;
 
     // The aborted window is settled again, and once committed it cannot be aborted.
-    let again = admin
-        .ok(
-            reqwest::Method::POST,
-            "/settlements",
-            Some(json!({"settlementModel": "DEFERREDNET", "reason": "retry", "settlementWindows": [{"id": closed}]})),
-        )
-        .await;
-    let mut current = again;
-    for state in [
-        "PS_TRANSFERS_RECORDED",
-        "PS_TRANSFERS_RESERVED",
-        "PS_TRANSFERS_COMMITTED",
-    ] {
-        current = admin.move_all(&current, state).await;
-    }
+    let again = admin.settle(&[closed], "retry").await;
+    let current = admin.walk(again, &TO_COMMITTED).await;
     admin
         .refused(
             reqwest::Method::PUT,
@@ -498,7 +487,7 @@ async fn bad_requests_are_refused_with_central_settlements_errors_and_change_not
         .refused(
             reqwest::Method::POST,
             "/settlements",
-            json!({"settlementModel": "DEFERREDNET", "reason": "r", "settlementWindows": [{"id": open}]}),
+            settlement_request(&[open], "r"),
             "not in closed or aborted state",
         )
         .await;
@@ -523,7 +512,7 @@ async fn bad_requests_are_refused_with_central_settlements_errors_and_change_not
         .refused(
             reqwest::Method::POST,
             "/settlements",
-            json!({"settlementModel": "DEFERREDNET", "reason": "r", "settlementWindows": [{"id": closed}, {"id": 4242}]}),
+            settlement_request(&[closed, 4242], "r"),
             "At least one provided settlement window does not exist",
         )
         .await;
@@ -597,19 +586,8 @@ async fn closing_windows_under_a_running_stream_loses_no_transfer() {
     assert_eq!(recorded, committed);
     assert_all_invariants(&p).await;
     // And the closed windows settle together.
-    let windows: Vec<Value> = closed.iter().map(|id| json!({"id": id})).collect();
-    let settlement = admin
-        .ok(reqwest::Method::POST, "/settlements", Some(json!({"settlementModel": "DEFERREDNET", "reason": "all", "settlementWindows": windows})))
-        .await;
-    let mut current = settlement;
-    for state in [
-        "PS_TRANSFERS_RECORDED",
-        "PS_TRANSFERS_RESERVED",
-        "PS_TRANSFERS_COMMITTED",
-        "SETTLED",
-    ] {
-        current = admin.move_all(&current, state).await;
-    }
-    assert_eq!(current["state"], "SETTLED");
+    let settlement = admin.settle(&closed, "all").await;
+    let committed = admin.walk(settlement, &TO_COMMITTED).await;
+    admin.walk(committed, &["SETTLED"]).await;
     assert_all_invariants(&p).await;
 }

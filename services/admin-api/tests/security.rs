@@ -212,6 +212,12 @@ impl App {
 
     /// Hub accounts, a settlement model and `dfsp` with an NDC of 1000, as the operator.
     async fn onboard(&self, dfsp: &str) {
+        self.prepare_hub().await;
+        self.participant(dfsp).await;
+    }
+
+    /// Hub accounts and the DEFERREDNET settlement model, as the operator.
+    async fn prepare_hub(&self) {
         let op = self.operator();
         for kind in ["HUB_MULTILATERAL_SETTLEMENT", "HUB_RECONCILIATION"] {
             self.post(
@@ -227,6 +233,11 @@ impl App {
             "ledgerAccountType": "POSITION", "settlementAccountType": "SETTLEMENT", "autoPositionReset": true}))
             .await
             .assert_status(201);
+    }
+
+    /// `dfsp` with an NDC of 1000: created by the operator, its opening cap approved.
+    async fn participant(&self, dfsp: &str) {
+        let op = self.operator();
         self.post(
             "/participants",
             &op,
@@ -1108,26 +1119,8 @@ async fn asked_and_approved(app: &App, method: reqwest::Method, path: &str, body
 async fn settlement_actions_wait_for_a_checker_and_are_audited() {
     let app = App::start().await;
     app.onboard("dfsp1").await;
+    app.participant("dfsp2").await;
     let op = app.operator();
-    app.post(
-        "/participants",
-        &op,
-        json!({"name": "dfsp2", "currency": "USD"}),
-    )
-    .await
-    .assert_status(201);
-    let asked = app
-        .post(
-            "/participants/dfsp2/initialPositionAndLimits",
-            &op,
-            json!({"currency": "USD", "limit": {"type": "NET_DEBIT_CAP", "value": 1000}}),
-        )
-        .await;
-    let id = asked.assert_status(202)["approvalId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.approve(&id, &app.checker()).await.assert_status(200);
     let (payer, _) = app.account("dfsp1", "POSITION").await;
     let (payee, _) = app.account("dfsp2", "POSITION").await;
     window_money(&app, payer, payee, "25.5").await;

@@ -23,8 +23,8 @@ use sqlx::mysql::MySqlRow;
 use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
 use time::PrimitiveDateTime;
 
-use super::push_list;
 use super::windows::refresh_window_states;
+use super::{journal_state, push_list, push_state_and_dates};
 use crate::positions::{PositionChange, PositionPhase, apply_position_changes, lock_positions};
 use crate::transfers::{
     DuplicateCheck, NewTransfer, StateChange, TransferKind, TransferRecord, change_states,
@@ -339,17 +339,17 @@ async fn insert_settlement_state_change(
     reason: Option<&str>,
     now: PrimitiveDateTime,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO settlement_state_change (settlement_id, state, reason, created_at) \
-         VALUES (?, ?, ?, ?)",
+    let table = "settlement_state_change";
+    journal_state(
+        conn,
+        table,
+        "settlement_id",
+        settlement_id,
+        state.as_str(),
+        reason,
+        now,
     )
-    .bind(settlement_id)
-    .bind(state.as_str())
-    .bind(reason)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .await
 }
 
 async fn insert_account_state_change(
@@ -499,15 +499,8 @@ pub async fn list_settlements(
         "SELECT {SETTLEMENT_COLUMNS} FROM settlement s JOIN settlement_model m \
          ON m.settlement_model_id = s.settlement_model_id WHERE 1 = 1"
     ));
-    if let Some(state) = filter.state {
-        builder.push(" AND s.state = ").push_bind(state.as_str());
-    }
-    if let Some(from) = filter.from {
-        builder.push(" AND s.created_at >= ").push_bind(from);
-    }
-    if let Some(to) = filter.to {
-        builder.push(" AND s.created_at <= ").push_bind(to);
-    }
+    let state = filter.state.map(SettlementState::as_str);
+    push_state_and_dates(&mut builder, "s", state, filter.from, filter.to);
     let account_filter = |builder: &mut QueryBuilder<MySql>, column: &str| {
         builder.push(format!(
             " AND EXISTS (SELECT 1 FROM settlement_participant_account spa \

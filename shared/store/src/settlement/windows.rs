@@ -16,7 +16,7 @@ use sqlx::mysql::MySqlRow;
 use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
 use time::PrimitiveDateTime;
 
-use super::push_list;
+use super::{journal_state, push_list, push_state_and_dates};
 use crate::transfers::{MAX_ROWS_PER_STATEMENT, StateChange, TransferKind, TransferRecord};
 use crate::{Result, StoreError};
 
@@ -220,15 +220,8 @@ pub async fn list_windows(
     let mut builder = QueryBuilder::<MySql>::new(format!(
         "SELECT {WINDOW_COLUMNS} FROM settlement_window w WHERE 1 = 1"
     ));
-    if let Some(state) = filter.state {
-        builder.push(" AND w.state = ").push_bind(state.as_str());
-    }
-    if let Some(from) = filter.from {
-        builder.push(" AND w.created_at >= ").push_bind(from);
-    }
-    if let Some(to) = filter.to {
-        builder.push(" AND w.created_at <= ").push_bind(to);
-    }
+    let state = filter.state.map(WindowState::as_str);
+    push_state_and_dates(&mut builder, "w", state, filter.from, filter.to);
     if let Some(currency) = &filter.currency {
         builder
             .push(" AND EXISTS (SELECT 1 FROM settlement_window_flow f WHERE f.settlement_window_id = w.settlement_window_id AND f.currency = ")
@@ -278,17 +271,17 @@ async fn insert_window_state_change(
     reason: Option<&str>,
     now: PrimitiveDateTime,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO settlement_window_state_change (settlement_window_id, state, reason, created_at) \
-         VALUES (?, ?, ?, ?)",
+    let table = "settlement_window_state_change";
+    journal_state(
+        conn,
+        table,
+        "settlement_window_id",
+        window_id,
+        state.as_str(),
+        reason,
+        now,
     )
-    .bind(window_id)
-    .bind(state.as_str())
-    .bind(reason)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Closes the OPEN window `window_id` and opens the next, in the caller's transaction: the

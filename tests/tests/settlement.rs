@@ -373,7 +373,26 @@ async fn an_aborted_settlement_restores_every_balance_and_its_windows_settle_aga
     }
     let settlement = admin.settle(&[closed], "r").await;
     let id = settlement["id"].as_u64().unwrap();
-    let recorded = admin.move_all(&settlement, "PS_TRANSFERS_RECORDED").await;
+    // One participant at a time, through its own route.
+    for participant in settlement["participants"].as_array().unwrap() {
+        let accounts: Vec<Value> = participant["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| json!({"id": a["id"], "state": "PS_TRANSFERS_RECORDED", "reason": "r"}))
+            .collect();
+        let path = format!("/settlements/{id}/participants/{}", participant["id"]);
+        let body = json!({"accounts": accounts});
+        admin.ok(reqwest::Method::PUT, &path, Some(body)).await;
+        let shown = admin.get(&path).await;
+        assert_eq!(
+            shown["participants"].as_array().unwrap().len(),
+            1,
+            "{shown}"
+        );
+    }
+    let recorded = admin.get(&format!("/settlements/{id}")).await;
+    assert_eq!(recorded["state"], "PS_TRANSFERS_RECORDED");
     let reserved = admin.move_all(&recorded, "PS_TRANSFERS_RESERVED").await;
     assert_ne!(
         p.position(a.settlement_account).await,

@@ -65,6 +65,7 @@ pub fn required_access(method: &Method, route: &str) -> Access {
         ("POST", "/settlementWindows/{id}")
         | ("POST", "/settlements")
         | ("PUT", "/settlements/{id}")
+        | ("PUT", "/settlements/{sid}/participants/{pid}")
         | ("PUT", "/settlements/{sid}/participants/{pid}/accounts/{aid}") => SettlementsRequest,
         ("POST", "/approvals/{id}/approve") | ("POST", "/approvals/{id}/reject") => ApprovalsDecide,
         _ => return Access::Nobody,

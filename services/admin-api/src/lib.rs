@@ -398,6 +398,10 @@ pub fn router(state: AppState) -> Router {
             get(settlements::get_one).put(settlements::update),
         )
         .route(
+            "/settlements/{sid}/participants/{pid}",
+            get(settlements::get_participant).put(settlements::update_participant),
+        )
+        .route(
             "/settlements/{sid}/participants/{pid}/accounts/{aid}",
             get(settlements::get_account).put(settlements::update_account),
         )

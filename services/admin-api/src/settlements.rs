@@ -35,6 +35,7 @@ pub const CREATE_SETTLEMENT: &str = "createSettlement";
 pub const UPDATE_SETTLEMENT: &str = "updateSettlement";
 pub const ABORT_SETTLEMENT: &str = "abortSettlement";
 pub const UPDATE_SETTLEMENT_ACCOUNT: &str = "updateSettlementAccount";
+pub const UPDATE_SETTLEMENT_PARTICIPANT: &str = "updateSettlementParticipant";
 /// Most windows one settlement takes.
 const MAX_WINDOWS: usize = 1_000;
 
@@ -354,10 +355,7 @@ pub fn parse_update(body: &[u8]) -> Result<UpdateRequest, FspiopError> {
     let mut updates = Vec::new();
     for participant in &participants {
         let participant_id = integer_id(participant, "id")?;
-        for account in participant.objects("accounts", true)?.unwrap_or_default() {
-            let account_id = integer_id(&account, "id")?;
-            updates.push(account_update(&account, participant_id, account_id)?);
-        }
+        updates.extend(accounts_of(participant, participant_id)?);
     }
     if updates.is_empty() {
         return Err(input::invalid(
@@ -365,6 +363,21 @@ pub fn parse_update(body: &[u8]) -> Result<UpdateRequest, FspiopError> {
         ));
     }
     Ok(UpdateRequest::Accounts(updates))
+}
+
+/// `accounts: [{id, state, reason, externalReference?}]` of one participant.
+fn accounts_of(obj: &Obj, participant_id: u32) -> Result<Vec<AccountUpdate>, FspiopError> {
+    let accounts = obj.objects("accounts", true)?.unwrap_or_default();
+    if accounts.is_empty() {
+        return Err(input::invalid(format!(
+            "\"{}\" must contain at least 1 items",
+            obj.label("accounts")
+        )));
+    }
+    accounts
+        .iter()
+        .map(|account| account_update(account, participant_id, integer_id(account, "id")?))
+        .collect()
 }
 
 /// The settlement id of an approval target written by the routes below.
@@ -433,7 +446,7 @@ pub async fn update(
 fn narrowed(
     mut settlement: SettlementView,
     participant_id: u32,
-    account_id: u32,
+    account_id: Option<u32>,
 ) -> ApiResult<SettlementView> {
     if !settlement
         .accounts
@@ -442,9 +455,9 @@ fn narrowed(
     {
         return Err(input::invalid("Participant not in settlement").into());
     }
-    settlement
-        .accounts
-        .retain(|a| a.participant_id == participant_id && a.account_id == account_id);
+    settlement.accounts.retain(|a| {
+        a.participant_id == participant_id && account_id.is_none_or(|id| a.account_id == id)
+    });
     if settlement.accounts.is_empty() {
         return Err(input::invalid("Account not in settlement").into());
     }
@@ -463,9 +476,37 @@ pub async fn get_account(
     let found = narrowed(
         load(&mut conn, settlement_id).await?,
         participant_id,
-        account_id,
+        Some(account_id),
     )?;
     Ok(Json(settlement_json(&mut conn, &found).await?))
+}
+
+/// `GET /settlements/{sid}/participants/{pid}`
+pub async fn get_participant(
+    State(app): State<AppState>,
+    Params((sid, pid)): Params<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let settlement_id = path_u64("sid", &sid)?;
+    let participant_id = input::path_id("pid", &pid)?;
+    let mut conn = app.pool().acquire().await.map_err(store_error)?;
+    let found = narrowed(load(&mut conn, settlement_id).await?, participant_id, None)?;
+    Ok(Json(settlement_json(&mut conn, &found).await?))
+}
+
+/// `PUT /settlements/{sid}/participants/{pid}` `{accounts: [{id, state, reason,
+/// externalReference?}]}` → 200 with the settlement (auth on: 202 with the pending request).
+pub async fn update_participant(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    Params((sid, pid)): Params<(String, String)>,
+    body: Body,
+) -> ApiResult<Response> {
+    let settlement_id = path_u64("sid", &sid)?;
+    let participant_id = input::path_id("pid", &pid)?;
+    accounts_of(&input::parse_body(&body.0)?, participant_id)?;
+    let target = format!("settlement/{settlement_id}/participant/{participant_id}");
+    let pending = Pending::new(UPDATE_SETTLEMENT_PARTICIPANT, &target, &body.0);
+    approvals::submit(&app, &ctx, pending).await
 }
 
 /// `PUT /settlements/{sid}/participants/{pid}/accounts/{aid}` `{state, reason,
@@ -496,6 +537,7 @@ pub fn is_settlement_action(action: &str) -> bool {
         UPDATE_SETTLEMENT,
         ABORT_SETTLEMENT,
         UPDATE_SETTLEMENT_ACCOUNT,
+        UPDATE_SETTLEMENT_PARTICIPANT,
     ]
     .contains(&action)
 }
@@ -529,11 +571,14 @@ pub async fn execute(
                 .next()
                 .and_then(|p| p.parse().ok())
                 .ok_or_else(bad_target)?;
-            let account_id = account_id.ok_or_else(bad_target)?;
-            let update = account_update(&input::parse_body(body)?, participant_id, account_id)?;
-            let request = UpdateRequest::Accounts(vec![update]);
-            let done = execute_update(conn, settlement_id, &request).await?;
-            Ok(done)
+            let obj = input::parse_body(body)?;
+            let updates = match account_id {
+                // PUT …/participants/{pid}/accounts/{aid}
+                Some(account_id) => vec![account_update(&obj, participant_id, account_id)?],
+                // PUT …/participants/{pid}
+                None => accounts_of(&obj, participant_id)?,
+            };
+            execute_update(conn, settlement_id, &UpdateRequest::Accounts(updates)).await
         }
     }
 }

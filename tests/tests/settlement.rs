@@ -325,6 +325,10 @@ async fn a_closed_window_is_netted_settled_and_resets_the_positions() {
         .get(&format!("/settlements?settlementWindowId={closed}"))
         .await;
     assert_eq!(listed[0]["state"], "SETTLED");
+    let by_window_date = admin
+        .get("/settlements?fromSettlementWindowDateTime=2020-01-01T00:00:00Z&state=SETTLED")
+        .await;
+    assert_eq!(by_window_date[0]["id"], listed[0]["id"]);
     let account = admin
         .ok(
             reqwest::Method::GET,

@@ -111,12 +111,14 @@ pub async fn get_one(
     Ok(Json(settlement_json(&mut conn, &found).await?))
 }
 
-const LIST_FILTERS: [&str; 7] = [
+const LIST_FILTERS: [&str; 9] = [
     "state",
     "fromDateTime",
     "toDateTime",
     "currency",
     "settlementWindowId",
+    "fromSettlementWindowDateTime",
+    "toSettlementWindowDateTime",
     "participantId",
     "accountId",
 ];
@@ -138,6 +140,8 @@ fn settlement_filter(query: &BTreeMap<String, String>) -> Result<SettlementFilte
                 filter.currency = Some(input::parse_currency(key, value)?.as_str().to_owned());
             }
             "settlementWindowId" => filter.window_id = Some(path_u64(key, value)?),
+            "fromSettlementWindowDateTime" => filter.window_from = Some(query_date(key, value)?),
+            "toSettlementWindowDateTime" => filter.window_to = Some(query_date(key, value)?),
             "participantId" => filter.participant_id = Some(input::path_id(key, value)?),
             "accountId" => filter.account_id = Some(input::path_id(key, value)?),
             _ => {}

@@ -487,6 +487,9 @@ pub struct SettlementFilter {
     pub participant_id: Option<u32>,
     pub account_id: Option<u32>,
     pub window_id: Option<u64>,
+    /// Settlements of a window created at or after / at or before.
+    pub window_from: Option<PrimitiveDateTime>,
+    pub window_to: Option<PrimitiveDateTime>,
 }
 
 /// Settlements matching `filter`, newest first, at most `limit`.
@@ -524,6 +527,20 @@ pub async fn list_settlements(
             .push(" AND EXISTS (SELECT 1 FROM settlement_window_content c WHERE c.settlement_id = s.settlement_id AND c.settlement_window_id = ")
             .push_bind(window)
             .push(")");
+    }
+    if filter.window_from.is_some() || filter.window_to.is_some() {
+        builder.push(
+            " AND EXISTS (SELECT 1 FROM settlement_window_content c JOIN settlement_window w \
+             ON w.settlement_window_id = c.settlement_window_id WHERE c.settlement_id = s.settlement_id",
+        );
+        push_state_and_dates(
+            &mut builder,
+            "w",
+            None,
+            filter.window_from,
+            filter.window_to,
+        );
+        builder.push(")");
     }
     builder
         .push(" ORDER BY s.settlement_id DESC LIMIT ")

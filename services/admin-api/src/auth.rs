@@ -183,6 +183,9 @@ pub enum Privilege {
     LimitsRequest,
     /// Ask for funds in/out (maker).
     FundsRequest,
+    /// Ask to close a settlement window, create a settlement or change a settlement's or an
+    /// account's state (maker).
+    SettlementsRequest,
     ApprovalsRead,
     /// Approve or reject someone else's request (checker).
     ApprovalsDecide,
@@ -190,7 +193,7 @@ pub enum Privilege {
 }
 
 impl Privilege {
-    pub const ALL: [Privilege; 10] = [
+    pub const ALL: [Privilege; 11] = [
         Privilege::Read,
         Privilege::ParticipantsWrite,
         Privilege::EndpointsWrite,
@@ -198,6 +201,7 @@ impl Privilege {
         Privilege::SettlementModelsWrite,
         Privilege::LimitsRequest,
         Privilege::FundsRequest,
+        Privilege::SettlementsRequest,
         Privilege::ApprovalsRead,
         Privilege::ApprovalsDecide,
         Privilege::AuditRead,
@@ -212,6 +216,7 @@ impl Privilege {
             Privilege::SettlementModelsWrite => "settlement-models:write",
             Privilege::LimitsRequest => "limits:request",
             Privilege::FundsRequest => "funds:request",
+            Privilege::SettlementsRequest => "settlements:request",
             Privilege::ApprovalsRead => "approvals:read",
             Privilege::ApprovalsDecide => "approvals:decide",
             Privilege::AuditRead => "audit:read",
@@ -248,7 +253,13 @@ impl Default for RoleMap {
             ),
             (
                 "finance-maker",
-                &[Read, FundsRequest, LimitsRequest, ApprovalsRead],
+                &[
+                    Read,
+                    FundsRequest,
+                    LimitsRequest,
+                    SettlementsRequest,
+                    ApprovalsRead,
+                ],
             ),
             ("finance-checker", &[Read, ApprovalsRead, ApprovalsDecide]),
             ("auditor", &[Read, ApprovalsRead, AuditRead]),

@@ -31,6 +31,8 @@ mod jws_keys;
 pub mod output;
 mod participants;
 mod reference;
+mod settlement_windows;
+mod settlements;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -91,6 +93,10 @@ pub struct Config {
     /// Rows per query when the audit chain is verified, and most rows `GET /audit` returns.
     #[arg(long, env = "ADMIN_AUDIT_PAGE_SIZE", default_value_t = 1_000)]
     pub audit_page_size: u32,
+    /// Most settlement windows `GET /settlementWindows` and settlements `GET /settlements`
+    /// return (newest first).
+    #[arg(long, env = "SETTLEMENT_LIST_LIMIT", default_value_t = 1_000)]
+    pub settlement_list_limit: u32,
     /// Listen address of the admin API (central-ledger's admin port is 3001). It also serves
     /// `/health/live`, `/health/ready` and `/metrics`.
     #[arg(long, env = "ADMIN_API_ADDR", default_value = "0.0.0.0:3001")]
@@ -151,6 +157,7 @@ impl Config {
             approval_ttl_seconds: 86_400,
             approvals_list_limit: 500,
             audit_page_size: 1_000,
+            settlement_list_limit: 1_000,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             hub_name: "Hub".into(),
             body_limit_bytes: 64 * 1024,
@@ -179,6 +186,7 @@ struct Inner {
     approval_ttl: Duration,
     approvals_list_limit: u32,
     audit_page_size: u32,
+    settlement_list_limit: u32,
     callback_policy: AddressPolicy,
     /// The broker answered the last probe (reported by `GET /health`, not a readiness part).
     broker_up: Arc<AtomicBool>,
@@ -202,6 +210,7 @@ impl AppState {
                 approval_ttl: Duration::from_secs(config.approval_ttl_seconds),
                 approvals_list_limit: config.approvals_list_limit.max(1),
                 audit_page_size: config.audit_page_size.max(1),
+                settlement_list_limit: config.settlement_list_limit.max(1),
                 callback_policy: config.callback_address_allow_list.clone(),
                 broker_up: Arc::new(AtomicBool::new(false)),
                 hub_jws_public_key_path: config.hub_jws_public_key_path.clone(),
@@ -224,6 +233,11 @@ impl AppState {
     /// at once (off).
     pub fn maker_checker(&self) -> bool {
         self.inner.auth.mode() == AuthMode::On
+    }
+
+    /// Most windows or settlements a list returns.
+    pub fn settlement_list_limit(&self) -> u32 {
+        self.inner.settlement_list_limit
     }
 
     fn body_limit(&self) -> usize {
@@ -401,6 +415,27 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/settlementModels/{name}",
             get(reference::get_settlement_model).put(reference::update_settlement_model),
+        )
+        .route("/settlementWindows", get(settlement_windows::list))
+        .route(
+            "/settlementWindows/{id}",
+            get(settlement_windows::get_one).post(settlement_windows::close),
+        )
+        .route(
+            "/settlements",
+            get(settlements::list).post(settlements::create),
+        )
+        .route(
+            "/settlements/{id}",
+            get(settlements::get_one).put(settlements::update),
+        )
+        .route(
+            "/settlements/{sid}/participants/{pid}",
+            get(settlements::get_participant).put(settlements::update_participant),
+        )
+        .route(
+            "/settlements/{sid}/participants/{pid}/accounts/{aid}",
+            get(settlements::get_account).put(settlements::update_account),
         )
         .route("/ledgerAccountTypes", get(reference::ledger_account_types))
         .route("/enums", get(reference::enums))

@@ -22,12 +22,6 @@ const DELAYS: [&str; 2] = ["DEFERRED", "IMMEDIATE"];
 const INTERCHANGE_FEE: &str = "INTERCHANGE_FEE";
 const INTERCHANGE_FEE_SETTLEMENT: &str = "INTERCHANGE_FEE_SETTLEMENT";
 const SETTLEMENT_ACCOUNT_TYPES: [&str; 2] = [SETTLEMENT, INTERCHANGE_FEE_SETTLEMENT];
-/// The (ledger, settlement) account type pairs a model may name: the transfer accounts, and
-/// central-ledger's interchange fee pair (stored like Mojaloop does; no fee moves on it yet).
-const SUPPORTED_ACCOUNT_PAIRS: [(&str, &str); 2] = [
-    (POSITION, SETTLEMENT),
-    (INTERCHANGE_FEE, INTERCHANGE_FEE_SETTLEMENT),
-];
 /// central-services-shared `ValidSettlementModels`: (delay, granularity, interchange).
 const VALID_MODELS: [(&str, &str, &str); 4] = [
     ("IMMEDIATE", "GROSS", "BILATERAL"),
@@ -144,15 +138,17 @@ pub async fn create_settlement_model(
     if !is_known(&settlement_account_type) {
         return Err(ApiError::add_party("Settlement account type was not found"));
     }
-    let pair = (
-        ledger_account_type.as_str(),
-        settlement_account_type.as_str(),
-    );
-    if !SUPPORTED_ACCOUNT_PAIRS.contains(&pair) {
-        return Err(ApiError::client(
-            "Supported account type pairs: POSITION with SETTLEMENT, INTERCHANGE_FEE with INTERCHANGE_FEE_SETTLEMENT",
-        ));
-    }
+    // Only what the hub settles and honours is stored (docs/settlement.md#settlement-models).
+    ferroloop_core::settlement::validate_model(&ferroloop_core::settlement::ModelSpec {
+        granularity: &granularity,
+        interchange: &interchange,
+        delay: &delay,
+        ledger_account_type: &ledger_account_type,
+        settlement_account_type: &settlement_account_type,
+        require_liquidity_check,
+        auto_position_reset,
+    })
+    .map_err(|refusal| ApiError::client(&refusal.to_string()))?;
     if admin_queries::settlement_model_by_name(&mut tx, &name)
         .await?
         .is_some()

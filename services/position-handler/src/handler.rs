@@ -415,6 +415,10 @@ impl PositionHandler {
         transfers::change_states_decided_by(&mut tx, &changes, &deciding)
             .await
             .map_err(db_error)?;
+        // Settlement: this batch's commits join the open window (docs/settlement.md).
+        ferroloop_store::settlement::record_committed(&mut tx, &changes, &stored)
+            .await
+            .map_err(db_error)?;
         positions::apply_position_changes(&mut tx, &journal)
             .await
             .map_err(db_error)?;

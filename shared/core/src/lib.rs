@@ -19,6 +19,8 @@
 //!   application of position changes.
 //! - [`funds_out`] — how much liquidity a funds-out may take (what backs no obligation).
 //! - [`prepare`] — semantic validation of a prepare, in central-ledger's rule order.
+//! - [`settlement`] — settlement windows and models, the netting rule and the settlement state
+//!   machine (docs/settlement.md).
 //! - [`error`] — the FSPIOP error catalogue and [`FspiopError`](error::FspiopError).
 //! - [`view`] — the state body (GET and duplicate responses) of a stored transfer.
 //! - [`api`] — serde wire types of the FSPIOP transfer bodies.
@@ -40,6 +42,7 @@ pub mod participant;
 pub mod payee_response;
 pub mod position;
 pub mod prepare;
+pub mod settlement;
 pub mod state;
 pub mod view;
 

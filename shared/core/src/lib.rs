@@ -19,6 +19,7 @@
 //!   application of position changes.
 //! - [`funds_out`] — how much liquidity a funds-out may take (what backs no obligation).
 //! - [`prepare`] — semantic validation of a prepare, in central-ledger's rule order.
+//! - [`replay`] — the replay rule: new, own replay, resend in flight or finished, modified.
 //! - [`error`] — the FSPIOP error catalogue and [`FspiopError`](error::FspiopError).
 //! - [`view`] — the state body (GET and duplicate responses) of a stored transfer.
 //! - [`api`] — serde wire types of the FSPIOP transfer bodies.
@@ -40,6 +41,7 @@ pub mod participant;
 pub mod payee_response;
 pub mod position;
 pub mod prepare;
+pub mod replay;
 pub mod state;
 pub mod view;
 

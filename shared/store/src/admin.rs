@@ -15,7 +15,9 @@ use crate::transfers::{
 };
 use crate::{Result, StoreError};
 use ferroloop_core::funds_out::{FundsOutRefusal, decide_funds_out};
+use ferroloop_core::hash::RequestHash;
 use ferroloop_core::position::AccountPosition;
+use ferroloop_core::replay::{Fingerprint, Progress, Replay, classify};
 use ferroloop_core::state::{TransferEvent, TransferState, transition};
 
 /// The hub participant's id (seeded by the first migration).
@@ -481,13 +483,24 @@ async fn claim_funds_request(
     let record = claimed
         .get(transfer_id)
         .ok_or_else(|| StoreError::Corrupt("duplicate check row missing".into()))?;
-    if record.source_event_id != event_id || record.request_hash != Some(request_hash) {
-        return Ok(Claim::Modified);
+    let first = Fingerprint::new(
+        &record.source_event_id,
+        record.request_hash.map(RequestHash::from_bytes),
+    );
+    let this = Fingerprint::new(event_id, Some(RequestHash::from_bytes(request_hash)));
+    let mut replay = classify(first, this, Progress::Unwritten);
+    // Read the transfer only when the record is ours: a modified request needs no more.
+    if replay == Replay::New && !load_transfers(conn, &[transfer_id], true).await?.is_empty() {
+        replay = classify(first, this, Progress::Finished);
     }
-    if !load_transfers(conn, &[transfer_id], true).await?.is_empty() {
-        return Ok(Claim::Duplicate);
-    }
-    Ok(Claim::New)
+    // The event id is fixed per kind of funds request, so a resend under another event is
+    // another kind reusing the id: modified, whatever the body
+    // (docs/duplicates-and-replays.md#admin-funds-in-and-out).
+    Ok(match replay {
+        Replay::New => Claim::New,
+        Replay::OwnReplay => Claim::Duplicate,
+        Replay::ResendInFlight | Replay::ResendFinished | Replay::Modified => Claim::Modified,
+    })
 }
 
 /// Inserts the transfer of a funds request in RECEIVED_PREPARE, with its extensions.

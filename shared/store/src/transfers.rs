@@ -274,7 +274,7 @@ async fn existing_claims(
 }
 
 /// A transfer to insert together with its first journal row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewTransfer {
     pub record: TransferRecord,
     /// Reason for the first state (the validation failure of an INVALID prepare).

@@ -14,6 +14,7 @@ use ferroloop_core::api::{
 use ferroloop_core::error::{ErrorCode, FspiopError};
 use ferroloop_core::hash::RequestHash;
 use ferroloop_core::ilp::verify_fulfilment;
+use ferroloop_core::ledger_id::AccountId;
 use ferroloop_core::payee_response::{self, Answer, PayeeRequest, Situation};
 use ferroloop_core::replay::{self, Fingerprint, Progress, Replay};
 use ferroloop_core::state::{ApiTransferState, TransferEvent, TransferState, transition};
@@ -709,7 +710,7 @@ fn is_expired(transfer: &TransferRecord, now: OffsetDateTime) -> bool {
     transfer.expiration.is_some_and(|e| e.assume_utc() <= now)
 }
 
-fn payer_account(transfer: &TransferRecord) -> Result<u32, HandlerError> {
+fn payer_account(transfer: &TransferRecord) -> Result<AccountId, HandlerError> {
     transfer.payer_account_id.ok_or_else(|| {
         HandlerError::permanent(format!(
             "transfer {} has no payer account",

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use ferroloop_core::amount::Amount;
 use ferroloop_core::api::ErrorInformation;
 use ferroloop_core::error::{ErrorCode, FspiopError};
+use ferroloop_core::ledger_id::AccountId;
 use ferroloop_core::position::{
     AccountLimits, AccountPosition, OpOutcome, OpResult, PositionOp, apply_batch,
 };
@@ -87,7 +88,7 @@ impl Request {
 
     /// The account the request changes: the payer's for reservations and reversals, the
     /// payee's for commits.
-    pub fn account(self, transfer: &TransferRecord) -> Option<u32> {
+    pub fn account(self, transfer: &TransferRecord) -> Option<AccountId> {
         match self {
             Request::Commit { .. } => transfer.payee_account_id,
             Request::Reserve | Request::Abort | Request::Expire => transfer.payer_account_id,
@@ -115,7 +116,7 @@ pub struct Snapshot {
     /// The batch's transfers, locked.
     pub transfers: HashMap<String, TransferRecord>,
     /// The touched positions and their settlement positions, locked, with their NDC.
-    pub positions: HashMap<u32, LockedPosition>,
+    pub positions: HashMap<AccountId, LockedPosition>,
     /// For transfers already in a state this step produces: the event that moved them there.
     pub deciding: HashMap<(String, TransferState), String>,
     /// Recorded errors of reservations refused earlier (replayed refusals say them again).
@@ -147,7 +148,10 @@ pub struct Context {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Decision {
     /// Apply `op` to `account_id`, in arrival order.
-    Apply { account_id: u32, op: PositionOp },
+    Apply {
+        account_id: AccountId,
+        op: PositionOp,
+    },
     /// This message moved the transfer where it is: produce its output again.
     Replay(TransferState),
     /// Another message moved the transfer and was told: say nothing.
@@ -205,7 +209,7 @@ impl Decide for Context {
     }
 }
 
-type Ops = BTreeMap<u32, Vec<PositionOp>>;
+type Ops = BTreeMap<AccountId, Vec<PositionOp>>;
 
 /// Guards every message by its transfer's state, in arrival order, collecting each account's
 /// operations in that order.
@@ -312,7 +316,7 @@ fn new_op(item: &Item, transfer: &TransferRecord) -> Result<Decision, HandlerErr
 fn run_accounts(
     snapshot: &Snapshot,
     ops: &Ops,
-) -> Result<HashMap<u32, VecDeque<OpResult>>, HandlerError> {
+) -> Result<HashMap<AccountId, VecDeque<OpResult>>, HandlerError> {
     let mut results = HashMap::with_capacity(ops.len());
     for (account_id, list) in ops {
         let Some(position) = snapshot.positions.get(account_id) else {
@@ -347,7 +351,7 @@ fn limits_of(position: &LockedPosition) -> AccountLimits {
 /// One applied operation and its result.
 #[derive(Debug, Clone, Copy)]
 struct Applied {
-    account_id: u32,
+    account_id: AccountId,
     op: PositionOp,
     result: OpResult,
 }

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use ferroloop_core::ledger_id::AccountId;
 use ferroloop_core::state::TransferState;
 use ferroloop_messaging::{Envelope, OutboundMessage, Outputs, ReceivedMessage, Topics};
 use ferroloop_pipeline::Step;
@@ -75,7 +76,7 @@ impl Step for PositionStep {
 async fn load(conn: &mut Conn, items: &[Item]) -> Result<Snapshot, StoreError> {
     let ids: Vec<&str> = items.iter().map(|i| i.transfer_id.as_str()).collect();
     let transfers = transfers::load_transfers(conn, &ids, true).await?;
-    let accounts: Vec<u32> = items
+    let accounts: Vec<AccountId> = items
         .iter()
         .filter_map(|i| {
             transfers

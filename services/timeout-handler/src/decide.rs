@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use ferroloop_core::api::{ErrorInformation, ErrorInformationObject};
 use ferroloop_core::error::{ErrorCode, FspiopError};
+use ferroloop_core::ledger_id::AccountId;
 use ferroloop_core::state::{ApiTransferState, TransferEvent, TransferState, transition};
 use ferroloop_core::view::TransferView;
 use ferroloop_messaging::events::{self, action, event_type};
@@ -215,7 +216,7 @@ impl Context {
         &self,
         snapshot: &Snapshot,
         transfer: &TransferRecord,
-    ) -> Option<(Envelope, u32)> {
+    ) -> Option<(Envelope, AccountId)> {
         let id = transfer.transfer_id.as_str();
         let (stored, view) = snapshot.views.get(id)?;
         let payee_account = transfer.payee_account_id?;
@@ -248,7 +249,7 @@ impl Context {
         &self,
         snapshot: &Snapshot,
         transfer: &TransferRecord,
-    ) -> Option<(Envelope, u32)> {
+    ) -> Option<(Envelope, AccountId)> {
         let id = transfer.transfer_id.as_str();
         let payer_account = transfer.payer_account_id?;
         let information = snapshot.errors.get(id).map_or_else(
@@ -286,7 +287,7 @@ impl Context {
 
     /// The position message that reverses an expired reservation, with the payer's account
     /// (its key); the position handler then sends 3303 to payer and payee.
-    fn expire_reserved(&self, transfer: &TransferRecord) -> Option<(Envelope, u32)> {
+    fn expire_reserved(&self, transfer: &TransferRecord) -> Option<(Envelope, AccountId)> {
         let payer_account = transfer.payer_account_id?;
         let parties = Some((transfer.payer_fsp.as_str(), transfer.payee_fsp.as_str()));
         let message = self.hub_event(

@@ -9,12 +9,14 @@ use ferroloop_messaging::{Authentication, Principal, Topics};
 use rust_decimal::Decimal;
 use time::macros::datetime;
 
+use ferroloop_core::ledger_id::{AccountId, ParticipantId};
+
 use super::*;
 
 const T1: &str = "b51ec534-ee48-4575-b6a9-ead2955b8069";
 const NOW: OffsetDateTime = datetime!(2026-11-22 10:00:00 UTC);
-const PAYER_ACCOUNT: u32 = 10;
-const PAYEE_ACCOUNT: u32 = 20;
+const PAYER_ACCOUNT: AccountId = AccountId(10);
+const PAYEE_ACCOUNT: AccountId = AccountId(20);
 
 fn context() -> Context {
     Context {
@@ -34,8 +36,8 @@ fn transfer(state: TransferState) -> TransferRecord {
         kind: TransferKind::Transfer,
         payer_fsp: "payerfsp".to_owned(),
         payee_fsp: "payeefsp".to_owned(),
-        payer_participant_id: Some(1),
-        payee_participant_id: Some(2),
+        payer_participant_id: Some(ParticipantId(1)),
+        payee_participant_id: Some(ParticipantId(2)),
         payer_account_id: Some(PAYER_ACCOUNT),
         payee_account_id: Some(PAYEE_ACCOUNT),
         amount: Some(Decimal::from(100)),
@@ -131,7 +133,7 @@ fn told(plan: &Plan<Writes>) -> Vec<(String, Option<String>, String, String)> {
 
 fn one(
     topic: &str,
-    key: Option<u32>,
+    key: Option<AccountId>,
     action: &str,
     code: &str,
 ) -> Vec<(String, Option<String>, String, String)> {

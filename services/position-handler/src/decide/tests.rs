@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use ferroloop_core::ledger_id::ParticipantId;
 use ferroloop_messaging::events::{InboundKind, InboundRequest, inbound_envelope};
 use ferroloop_messaging::{Authentication, Principal, Topics};
 use ferroloop_store::positions::LockedPosition;
@@ -13,8 +14,8 @@ use super::*;
 
 const T1: &str = "11111111-1111-4111-8111-111111111111";
 const T2: &str = "22222222-2222-4222-8222-222222222222";
-const PAYER_ACCOUNT: u32 = 7;
-const PAYEE_ACCOUNT: u32 = 9;
+const PAYER_ACCOUNT: AccountId = AccountId(7);
+const PAYEE_ACCOUNT: AccountId = AccountId(9);
 const NOW: OffsetDateTime = datetime!(2026-12-06 12:00:00 UTC);
 
 fn context() -> Context {
@@ -30,8 +31,8 @@ fn transfer(id: &str, state: TransferState, amount: i64) -> TransferRecord {
         kind: TransferKind::Transfer,
         payer_fsp: "payerfsp".to_owned(),
         payee_fsp: "payeefsp".to_owned(),
-        payer_participant_id: Some(1),
-        payee_participant_id: Some(2),
+        payer_participant_id: Some(ParticipantId(1)),
+        payee_participant_id: Some(ParticipantId(2)),
         payer_account_id: Some(PAYER_ACCOUNT),
         payee_account_id: Some(PAYEE_ACCOUNT),
         amount: Some(Decimal::from(amount)),
@@ -44,13 +45,13 @@ fn transfer(id: &str, state: TransferState, amount: i64) -> TransferRecord {
 }
 
 /// A position with `ndc` and liquidity cover `liquidity` (settlement position −liquidity).
-fn position(account_id: u32, value: i64, ndc: i64, liquidity: i64) -> LockedPosition {
+fn position(account_id: AccountId, value: i64, ndc: i64, liquidity: i64) -> LockedPosition {
     LockedPosition {
         account_id,
         value: Decimal::from(value),
         reserved_value: Decimal::ZERO,
         net_debit_cap: Some(Decimal::from(ndc)),
-        settlement_account_id: Some(account_id + 100),
+        settlement_account_id: Some(AccountId(account_id.get() + 100)),
         settlement_value: Some(Decimal::from(-liquidity)),
     }
 }

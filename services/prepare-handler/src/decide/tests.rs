@@ -9,11 +9,13 @@ use ferroloop_messaging::{Authentication, Principal, Topics};
 use ferroloop_store::participants::AccountRecord;
 use time::macros::datetime;
 
+use ferroloop_core::ledger_id::{AccountId, ParticipantId};
+
 use super::*;
 
 const T1: &str = "b51ec534-ee48-4575-b6a9-ead2955b8069";
 const NOW: OffsetDateTime = datetime!(2026-11-22 10:00:00 UTC);
-const PAYER_ACCOUNT: u32 = 10;
+const PAYER_ACCOUNT: AccountId = AccountId(10);
 
 fn context() -> Context {
     Context {
@@ -98,10 +100,10 @@ fn stored(state: TransferState) -> TransferRecord {
         kind: TransferKind::Transfer,
         payer_fsp: "payerfsp".to_owned(),
         payee_fsp: "payeefsp".to_owned(),
-        payer_participant_id: Some(1),
-        payee_participant_id: Some(2),
+        payer_participant_id: Some(ParticipantId(1)),
+        payee_participant_id: Some(ParticipantId(2)),
         payer_account_id: Some(PAYER_ACCOUNT),
-        payee_account_id: Some(20),
+        payee_account_id: Some(AccountId(20)),
         amount: Some(rust_decimal::Decimal::from(100)),
         currency: "USD".to_owned(),
         ilp_condition: None,

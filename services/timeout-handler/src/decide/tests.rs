@@ -5,6 +5,8 @@ use ferroloop_messaging::Topics;
 use rust_decimal::Decimal;
 use time::macros::datetime;
 
+use ferroloop_core::ledger_id::{AccountId, ParticipantId};
+
 use super::*;
 
 const T1: &str = "b51ec534-ee48-4575-b6a9-ead2955b8069";
@@ -26,10 +28,10 @@ fn transfer(state: TransferState, since: PrimitiveDateTime) -> TransferRecord {
         kind: ferroloop_store::transfers::TransferKind::Transfer,
         payer_fsp: "payerfsp".to_owned(),
         payee_fsp: "payeefsp".to_owned(),
-        payer_participant_id: Some(1),
-        payee_participant_id: Some(2),
-        payer_account_id: Some(10),
-        payee_account_id: Some(20),
+        payer_participant_id: Some(ParticipantId(1)),
+        payee_participant_id: Some(ParticipantId(2)),
+        payer_account_id: Some(AccountId(10)),
+        payee_account_id: Some(AccountId(20)),
         amount: Some(Decimal::from(100)),
         currency: "USD".to_owned(),
         ilp_condition: None,

@@ -41,6 +41,21 @@ echo "[demo] 20 transfers from demo…p00 to demo…p01: its net debit cap admit
   --limits binding --binding-transfers 14 --silent-percent 10 --expiry-seconds 5 \
   --report-dir "$ROOT/load-tests/reports" --no-progress "${TOOL_AUTH[@]}"
 
+echo "[demo] settlement: 10 more transfers while the tool closes the open settlement window every 2 s and settles it to SETTLED, resetting the positions (docs/settlement.md)"
+SETTLE_TLS_ARGS=()
+if [ "${TLS:-off}" = on ]; then
+  TAG2="$(printf '%06x' $((RANDOM * 32768 + RANDOM)) | tail -c 6)"
+  CERT2="$("$ROOT/scripts/certs.sh" dfsp "demo${TAG2}p00" "demo${TAG2}p01")"
+  SETTLE_TLS_ARGS=(--run-tag "$TAG2" --tls-ca-path "$CERTS/ca.crt" --tls-cert-path "$CERT2.crt" --tls-key-path "$CERT2.key")
+fi
+"$ROOT/target/$PROFILE/ferroloop-load" "${SETTLE_TLS_ARGS[@]}" \
+  --api-url "$API_URL" \
+  --admin-url "http://127.0.0.1:$ADMIN_API_PORT" \
+  --database-url "$DATABASE_URL" \
+  --name-prefix demo --dfsps 2 --count 10 --rate 5 --expiry-seconds 5 --settle-every-seconds 2 \
+  --report-dir "$ROOT/load-tests/reports" --no-progress "${TOOL_AUTH[@]}" ||
+  echo "[demo] the settlement demo failed (above); the hub keeps running"
+
 if [ -s "$ROOT/.stack/run-broker/kafka.bootstrap" ] && [ -f "$ROOT/.stack/run-broker.pid" ]; then
   KAFKA_TEXT="$(cat "$ROOT/.stack/run-broker/kafka.bootstrap") (ferroloop-mock-broker: flat for hours, ~5 MiB per partition, nothing kept across a restart; RUN_BROKER=stack for tansu)"
 else
@@ -50,7 +65,7 @@ cat <<EOT
 
 The hub keeps running:
   FSPIOP API   $API_URL   (POST/PUT/GET /transfers, GET /health)
-  admin API    http://127.0.0.1:$ADMIN_API_PORT   (GET /participants, /participants/{name}/positions, …)
+  admin API    http://127.0.0.1:$ADMIN_API_PORT   (GET /participants, /participants/{name}/positions, /settlementWindows?state=OPEN, …)
   MariaDB      $DATABASE_URL
   Kafka        $KAFKA_TEXT
   logs         $ROOT/.stack/<service>.log; operations endpoints: scripts/services.sh status

@@ -110,6 +110,10 @@ pub struct Args {
     /// How long after the last send to wait for transfers to end (beyond their expiry).
     #[arg(long, default_value_t = 15)]
     pub drain_grace_seconds: u64,
+    /// Close the open settlement window and settle it to SETTLED every this many seconds while
+    /// the run goes (docs/settlement.md); the gate then also checks the settlement invariants.
+    #[arg(long, env = "LOAD_SETTLE_EVERY_SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub settle_every_seconds: Option<u64>,
 
     /// Upper bound on POSTs in flight; beyond it the driver waits (and, open loop, the wait
     /// counts as latency).

@@ -40,6 +40,9 @@ pub struct PositionChange {
     pub net_debit_cap: Decimal,
     pub before: Decimal,
     pub after: Decimal,
+    /// What settlements during the run took off the position (`--settle-every-seconds`).
+    #[serde(skip_serializing_if = "Decimal::is_zero")]
+    pub settled: Decimal,
 }
 
 /// What the gate needs to know about the run's set-up.
@@ -191,11 +194,12 @@ pub fn check_callbacks(
             .and_then(|i| expected_delta.get(&i))
             .copied()
             .unwrap_or_default();
-        if p.after - p.before != expected {
+        // A settlement moved the position by −net on top of the transfers.
+        let moved = p.after - p.before + p.settled;
+        if moved != expected {
             wrong.push(format!(
-                "{}: moved {} but committed transfers say {expected}",
-                p.dfsp,
-                p.after - p.before
+                "{}: moved {moved} but committed transfers say {expected}",
+                p.dfsp
             ));
         }
     }
@@ -331,6 +335,16 @@ pub async fn check_database(
         "I4 every state change allowed, one final state each",
         i4.len() as u64,
         format!("{} anomalies{}", i4.len(), debug_examples(&i4)),
+    );
+    let settlement = ferroloop_store::settlement::checks::violations(&pool).await?;
+    checks.add(
+        "S1–S4 every committed transfer in one window, settlements net to zero, money conserved",
+        settlement.len() as u64,
+        format!(
+            "{} violations{}",
+            settlement.len(),
+            debug_examples(&settlement)
+        ),
     );
     pool.close().await;
     Ok(checks.0)

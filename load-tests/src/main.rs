@@ -16,6 +16,7 @@ mod ids;
 mod onboard;
 mod report;
 mod run;
+mod settle;
 mod simulator;
 
 use std::sync::Arc;
@@ -189,6 +190,14 @@ async fn run(args: Args) -> Result<bool> {
         run.book.epoch(),
         sampling.clone(),
     ));
+    let settle_stop = CancellationToken::new();
+    let settler = args.settle_every_seconds.map(|every| {
+        tokio::spawn(settle::settle_periodically(
+            Arc::new(admin.clone()),
+            Duration::from_secs(every),
+            settle_stop.clone(),
+        ))
+    });
     let driven = driver::drive(Arc::clone(&run), plan, stop.clone()).await;
 
     // Draining: every transfer ends by its expiry; past that plus the grace it is lost.
@@ -209,13 +218,23 @@ async fn run(args: Args) -> Result<bool> {
     sampling.cancel();
     let cpu = cpu_sampler.await.unwrap_or_default();
 
+    settle_stop.cancel();
+    let settled = match settler {
+        Some(task) => Some(task.await.context("settlement task")?),
+        None => None,
+    };
     let mut positions = Vec::with_capacity(dfsps.len());
     for (name, before) in dfsps.iter().zip(before) {
+        let settled = match &settled {
+            Some(s) => settle::settled_for(&admin, s, name, &args.currency).await?,
+            None => Decimal::ZERO,
+        };
         positions.push(PositionChange {
             dfsp: name.clone(),
             net_debit_cap: funding.net_debit_cap.normalize(),
             before: before.normalize(),
             after: admin.position(name, &args.currency).await?.normalize(),
+            settled: settled.normalize(),
         });
     }
     shutdown.cancel();
@@ -241,6 +260,9 @@ async fn run(args: Args) -> Result<bool> {
         amount: args.amount,
     };
     let mut checks = gate::check_callbacks(&run, &views, &positions, expect);
+    if let Some(settled) = &settled {
+        checks.push(settle::check(settled));
+    }
     let database_checked = match &args.database_url {
         Some(url) => {
             eprintln!("checking the database ({} transfers)…", views.len());

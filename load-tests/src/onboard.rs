@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 /// The settlement model the tool creates when the hub has none by this name.
-const SETTLEMENT_MODEL: &str = "DEFERREDNET";
+pub const SETTLEMENT_MODEL: &str = "DEFERREDNET";
 
 /// One DFSP's limits.
 #[derive(Debug, Clone, Copy)]
@@ -48,8 +48,14 @@ impl Admin {
 
     /// Approves a pending maker/checker request with the checker's token.
     async fn approve(&self, approval: &Value) -> Result<()> {
+        self.approved(approval).await.map(|_| ())
+    }
+
+    /// Approves a pending request and returns the decided request (its `result` is the
+    /// executed action's answer).
+    async fn approved(&self, approval: &Value) -> Result<Value> {
         let Some(id) = approval["approvalId"].as_str() else {
-            return Ok(());
+            return Ok(Value::Null);
         };
         let action = approval["action"].as_str().unwrap_or("a change");
         let Some(checker) = &self.checker_token else {
@@ -68,10 +74,29 @@ impl Admin {
         if status != StatusCode::OK || answer["status"] != "EXECUTED" {
             bail!("approving {action} {id}: {status}: {answer}");
         }
-        Ok(())
+        Ok(answer)
     }
 
-    async fn call(
+    /// A change whose answer matters: its status and body, or (auth on) those of the approved
+    /// request's execution.
+    pub async fn change_with_answer(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<(StatusCode, Value)> {
+        let (status, answer) = self.call(method, path, Some(body)).await?;
+        if status == StatusCode::ACCEPTED && answer["approvalId"].is_string() {
+            let decided = self.approved(&answer).await?;
+            let code = decided["result"]["httpStatus"].as_u64().unwrap_or(500);
+            let code = StatusCode::from_u16(u16::try_from(code).unwrap_or(500))
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return Ok((code, decided["result"]["body"].clone()));
+        }
+        Ok((status, answer))
+    }
+
+    pub async fn call(
         &self,
         method: reqwest::Method,
         path: &str,

@@ -536,12 +536,22 @@ impl Pipeline {
             .unwrap()
     }
 
+    /// I1, I2 and I4, and the settlement invariants S1–S4 (docs/invariants.md): every
+    /// committed transfer is in exactly one settlement window, settlements net to zero, and
+    /// the ledger holds exactly the money in flight.
     pub async fn assert_invariants(&self) {
         if let Err(report) =
             ferroloop_store::invariants::assert_storage_invariants(&self.db.pool).await
         {
             panic!("{report}");
         }
+        let settlement = ferroloop_store::settlement::checks::violations(&self.db.pool)
+            .await
+            .expect("settlement invariant queries");
+        assert!(
+            settlement.is_empty(),
+            "settlement invariants violated: {settlement:#?}"
+        );
     }
 }
 

@@ -262,3 +262,54 @@ async fn the_tool_onboards_against_an_admin_api_with_auth_on() {
         .unwrap();
     std::fs::remove_dir_all(keys).ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_tool_settles_windows_while_it_drives_and_its_gate_stays_green() {
+    let hub = Hub::start().await;
+    let dir = temp_dir("load-settle");
+    let output = load_tool(
+        &hub,
+        &dir,
+        &[
+            "--dfsps",
+            "3",
+            "--count",
+            "150",
+            "--rate",
+            "30",
+            "--expiry-seconds",
+            "8",
+            "--settle-every-seconds",
+            "1",
+        ],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output));
+    let (report, _) = report(&dir);
+    assert_eq!(report["gate"]["passed"], true, "{report:#}");
+    let checks = report["gate"]["checks"].as_array().unwrap();
+    let settled = checks
+        .iter()
+        .find(|c| {
+            c["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("settlements during the run")
+        })
+        .expect("the settlement check");
+    assert_eq!(settled["passed"], true, "{settled}");
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["name"].as_str().unwrap().starts_with("S1")),
+        "{report:#}"
+    );
+    let pool = &hub.pipeline.db.pool;
+    let settled: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM settlement WHERE state = 'SETTLED'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert!(settled >= 1, "windows were settled while the tool drove");
+    hub.pipeline.assert_invariants().await;
+}

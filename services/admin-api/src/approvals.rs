@@ -35,7 +35,9 @@ use time::PrimitiveDateTime;
 
 use crate::guard::{Record, RequestContext};
 use crate::output::js_date;
-use crate::{ApiError, ApiResult, AppState, Body, Params, funds, input, jws_keys, participants};
+use crate::{
+    ApiError, ApiResult, AppState, Body, Params, funds, input, jws_keys, participants, settlements,
+};
 
 /// The approval action of a limit change (funds use their `action` names).
 pub const ADJUST_LIMIT: &str = "adjustLimit";
@@ -173,6 +175,9 @@ async fn execute(
             let is_active = participants::parse_activation(body)?;
             let account_id = pending.account_id.ok_or_else(missing)?;
             participants::execute_account_activation(conn, name, account_id, is_active).await
+        }
+        action if settlements::is_settlement_action(action) => {
+            settlements::execute(conn, action, name, pending.account_id, body).await
         }
         other => Err(ApiError::internal(format!(
             "unknown approval action {other}"

@@ -62,6 +62,11 @@ pub fn required_access(method: &Method, route: &str) -> Access {
         ("PUT", "/participants/{name}/limits") => LimitsRequest,
         ("POST", "/participants/{name}/accounts/{id}")
         | ("PUT", "/participants/{name}/accounts/{id}/transfers/{transfer_id}") => FundsRequest,
+        ("POST", "/settlementWindows/{id}")
+        | ("POST", "/settlements")
+        | ("PUT", "/settlements/{id}")
+        | ("PUT", "/settlements/{sid}/participants/{pid}")
+        | ("PUT", "/settlements/{sid}/participants/{pid}/accounts/{aid}") => SettlementsRequest,
         ("POST", "/approvals/{id}/approve") | ("POST", "/approvals/{id}/reject") => ApprovalsDecide,
         _ => return Access::Nobody,
     };
@@ -408,6 +413,14 @@ mod tests {
             ),
             ("POST", "/settlementModels"),
             ("PUT", "/settlementModels/{name}"),
+            ("GET", "/settlementWindows"),
+            ("POST", "/settlementWindows/{id}"),
+            ("POST", "/settlements"),
+            ("PUT", "/settlements/{id}"),
+            (
+                "PUT",
+                "/settlements/{sid}/participants/{pid}/accounts/{aid}",
+            ),
             ("GET", "/approvals"),
             ("POST", "/approvals/{id}/approve"),
             ("POST", "/approvals/{id}/reject"),

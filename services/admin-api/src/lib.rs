@@ -2,7 +2,7 @@
 //! that existing onboarding scripts work unchanged: hub accounts, settlement models, participants
 //! and their accounts, initial position and limits, limits, callback endpoints, positions, and
 //! funds in/out (docs/positions.md#onboarding, docs/positions.md#funds-in-and-out); and, beyond
-//! central-ledger, the participants' public JWS keys (`jws_keys`).
+//! central-ledger, the participants' public JWS keys (`jws_keys`) and the hub's own (`hub`).
 //!
 //! Every request runs in one database transaction. Every change starts with
 //! [`ferroloop_store::admin::begin_admin_change`], which bumps the admin change epoch (so the
@@ -25,13 +25,17 @@ pub mod auth;
 mod error;
 mod funds;
 pub mod guard;
+mod hub;
 pub mod input;
 mod jws_keys;
 pub mod output;
 mod participants;
 mod reference;
+mod settlement_windows;
+mod settlements;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -46,6 +50,7 @@ use axum::response::Response;
 use axum::routing::{get, post, put};
 use ferroloop_core::error::{ErrorCode, FspiopError};
 use ferroloop_fspiop::endpoint::AddressPolicy;
+use ferroloop_messaging::KafkaArgs;
 use ferroloop_store::{DatabaseArgs, MySql, MySqlPool, Transaction};
 use ferroloop_telemetry::{Health, TelemetryArgs};
 use serde::de::DeserializeOwned;
@@ -70,6 +75,15 @@ pub struct Config {
     pub telemetry: TelemetryArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
+    /// The broker, probed for central-ledger's `GET /health` only (the admin API produces
+    /// nothing and stays ready without it).
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// PEM public key of the hub's callback signing key (the notification handler's
+    /// `JWS_SIGNING_KEY_PATH`), published at `GET /hub/jwsKey` so DFSPs can verify hub-signed
+    /// callbacks; re-read on every request. Unset: the hub publishes no key.
+    #[arg(long, env = "HUB_JWS_PUBLIC_KEY_PATH")]
+    pub hub_jws_public_key_path: Option<PathBuf>,
     /// How long a maker's request waits for a checker before it expires, in seconds.
     #[arg(long, env = "ADMIN_APPROVAL_TTL_SECONDS", default_value_t = 86_400)]
     pub approval_ttl_seconds: u64,
@@ -79,6 +93,10 @@ pub struct Config {
     /// Rows per query when the audit chain is verified, and most rows `GET /audit` returns.
     #[arg(long, env = "ADMIN_AUDIT_PAGE_SIZE", default_value_t = 1_000)]
     pub audit_page_size: u32,
+    /// Most settlement windows `GET /settlementWindows` and settlements `GET /settlements`
+    /// return (newest first).
+    #[arg(long, env = "SETTLEMENT_LIST_LIMIT", default_value_t = 1_000)]
+    pub settlement_list_limit: u32,
     /// Listen address of the admin API (central-ledger's admin port is 3001). It also serves
     /// `/health/live`, `/health/ready` and `/metrics`.
     #[arg(long, env = "ADMIN_API_ADDR", default_value = "0.0.0.0:3001")]
@@ -134,9 +152,12 @@ impl Config {
                 log_format: "json".into(),
             },
             auth: AuthArgs::off(),
+            kafka: KafkaArgs::local("127.0.0.1:9092", ""),
+            hub_jws_public_key_path: None,
             approval_ttl_seconds: 86_400,
             approvals_list_limit: 500,
             audit_page_size: 1_000,
+            settlement_list_limit: 1_000,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             hub_name: "Hub".into(),
             body_limit_bytes: 64 * 1024,
@@ -165,7 +186,13 @@ struct Inner {
     approval_ttl: Duration,
     approvals_list_limit: u32,
     audit_page_size: u32,
+    settlement_list_limit: u32,
     callback_policy: AddressPolicy,
+    /// The broker answered the last probe (reported by `GET /health`, not a readiness part).
+    broker_up: Arc<AtomicBool>,
+    hub_jws_public_key_path: Option<PathBuf>,
+    started: Instant,
+    start_time: String,
 }
 
 impl AppState {
@@ -183,7 +210,12 @@ impl AppState {
                 approval_ttl: Duration::from_secs(config.approval_ttl_seconds),
                 approvals_list_limit: config.approvals_list_limit.max(1),
                 audit_page_size: config.audit_page_size.max(1),
+                settlement_list_limit: config.settlement_list_limit.max(1),
                 callback_policy: config.callback_address_allow_list.clone(),
+                broker_up: Arc::new(AtomicBool::new(false)),
+                hub_jws_public_key_path: config.hub_jws_public_key_path.clone(),
+                started: Instant::now(),
+                start_time: ferroloop_messaging::envelope::now_iso(),
             }),
         }
     }
@@ -201,6 +233,11 @@ impl AppState {
     /// at once (off).
     pub fn maker_checker(&self) -> bool {
         self.inner.auth.mode() == AuthMode::On
+    }
+
+    /// Most windows or settlements a list returns.
+    pub fn settlement_list_limit(&self) -> u32 {
+        self.inner.settlement_list_limit
     }
 
     fn body_limit(&self) -> usize {
@@ -241,6 +278,8 @@ pub enum StartError {
     Store(#[from] ferroloop_store::StoreError),
     #[error(transparent)]
     Auth(#[from] auth::AuthConfigError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] ferroloop_messaging::KafkaError),
 }
 
 /// Builds the application from its configuration: connects to the database (migrating when
@@ -285,6 +324,12 @@ pub async fn build_app(config: Config, shutdown: CancellationToken) -> Result<Ru
     let addr = listener.local_addr().map_err(StartError::Listen)?;
     tracing::info!(%addr, "admin API listening");
     let state = AppState::new(pool, &config, health, auth);
+    ferroloop_messaging::probe::spawn(
+        &config.kafka,
+        config.kafka.topics().admin_transfer,
+        Arc::clone(&state.inner.broker_up),
+        shutdown.clone(),
+    )?;
     let task = tokio::spawn(run(listener, state, shutdown));
     Ok(Running {
         addr,
@@ -318,7 +363,8 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.inner.body_limit_bytes;
     let health = state.inner.health.clone();
     let api = Router::new()
-        .route("/health", get(reference::health))
+        .route("/health", get(hub::health))
+        .route("/hub/jwsKey", get(hub::jws_key))
         .route(
             "/participants",
             get(participants::list).post(participants::create),
@@ -369,6 +415,27 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/settlementModels/{name}",
             get(reference::get_settlement_model).put(reference::update_settlement_model),
+        )
+        .route("/settlementWindows", get(settlement_windows::list))
+        .route(
+            "/settlementWindows/{id}",
+            get(settlement_windows::get_one).post(settlement_windows::close),
+        )
+        .route(
+            "/settlements",
+            get(settlements::list).post(settlements::create),
+        )
+        .route(
+            "/settlements/{id}",
+            get(settlements::get_one).put(settlements::update),
+        )
+        .route(
+            "/settlements/{sid}/participants/{pid}",
+            get(settlements::get_participant).put(settlements::update_participant),
+        )
+        .route(
+            "/settlements/{sid}/participants/{pid}/accounts/{aid}",
+            get(settlements::get_account).put(settlements::update_account),
         )
         .route("/ledgerAccountTypes", get(reference::ledger_account_types))
         .route("/enums", get(reference::enums))

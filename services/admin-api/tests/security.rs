@@ -212,6 +212,12 @@ impl App {
 
     /// Hub accounts, a settlement model and `dfsp` with an NDC of 1000, as the operator.
     async fn onboard(&self, dfsp: &str) {
+        self.prepare_hub().await;
+        self.participant(dfsp).await;
+    }
+
+    /// Hub accounts and the DEFERREDNET settlement model, as the operator.
+    async fn prepare_hub(&self) {
         let op = self.operator();
         for kind in ["HUB_MULTILATERAL_SETTLEMENT", "HUB_RECONCILIATION"] {
             self.post(
@@ -227,6 +233,11 @@ impl App {
             "ledgerAccountType": "POSITION", "settlementAccountType": "SETTLEMENT", "autoPositionReset": true}))
             .await
             .assert_status(201);
+    }
+
+    /// `dfsp` with an NDC of 1000: created by the operator, its opening cap approved.
+    async fn participant(&self, dfsp: &str) {
+        let op = self.operator();
         self.post(
             "/participants",
             &op,
@@ -1050,4 +1061,152 @@ async fn every_money_limit_or_trust_change_waits_for_a_different_checker() {
     assert_storage_invariants(&app.db.pool).await.unwrap();
     let verified = app.verify().await;
     assert_eq!(verified["intact"], true, "{verified}");
+}
+
+/// Money a committed transfer from `payer` to `payee` would have put into the open window
+/// (the position handler's hook, called directly: this test is about the operators).
+async fn window_money(app: &App, payer: u64, payee: u64, amount: &str) {
+    use ferroloop_core::ledger_id::AccountId;
+    use ferroloop_core::state::TransferState;
+    use ferroloop_store::transfers::{StateChange, TransferKind, TransferRecord};
+    let at = ferroloop_store::db_time(time::OffsetDateTime::now_utc());
+    let id = uuid::Uuid::now_v7().to_string();
+    let record = TransferRecord {
+        transfer_id: id.clone(),
+        kind: TransferKind::Transfer,
+        payer_fsp: "dfsp1".into(),
+        payee_fsp: "dfsp2".into(),
+        payer_participant_id: None,
+        payee_participant_id: None,
+        payer_account_id: Some(AccountId(u32::try_from(payer).unwrap())),
+        payee_account_id: Some(AccountId(u32::try_from(payee).unwrap())),
+        amount: Some(amount.parse().unwrap()),
+        currency: "USD".into(),
+        ilp_condition: None,
+        expiration: None,
+        state: TransferState::Committed,
+        state_changed_at: at,
+    };
+    let change = StateChange {
+        transfer_id: id.clone(),
+        from: Some(TransferState::ReceivedFulfil),
+        to: TransferState::Committed,
+        reason: None,
+        at,
+    };
+    let mut tx = app.db.pool.begin().await.unwrap();
+    ferroloop_store::settlement::record_committed(&mut tx, &[change], &[(id, record)].into())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// A maker asks, a different checker approves; returns the executed action's answer.
+async fn asked_and_approved(app: &App, method: reqwest::Method, path: &str, body: Value) -> Value {
+    let asked = app.send(method, path, Some(&app.maker()), Some(body)).await;
+    let id = asked.assert_status(202)["approvalId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.approve(&id, &app.maker()).await.assert_status(403);
+    let done = app.approve(&id, &app.checker()).await;
+    let done = done.assert_status(200);
+    assert_eq!(done["status"], "EXECUTED", "{done}");
+    assert_eq!(done["result"]["httpStatus"], 200, "{done}");
+    done["result"]["body"].clone()
+}
+
+#[tokio::test]
+async fn settlement_actions_wait_for_a_checker_and_are_audited() {
+    let app = App::start().await;
+    app.onboard("dfsp1").await;
+    app.participant("dfsp2").await;
+    let op = app.operator();
+    let (payer, _) = app.account("dfsp1", "POSITION").await;
+    let (payee, _) = app.account("dfsp2", "POSITION").await;
+    window_money(&app, payer, payee, "25.5").await;
+
+    // The operator may read windows but not close them.
+    let open = app.get("/settlementWindows?state=OPEN", &op).await;
+    assert_eq!(open.assert_status(200)[0]["id"], 1);
+    let close = json!({"state": "CLOSED", "reason": "end of day"});
+    app.post("/settlementWindows/1", &op, close.clone())
+        .await
+        .assert_status(403);
+    // The maker's close waits: the window stays OPEN until a checker approves.
+    let asked = app
+        .post("/settlementWindows/1", &app.maker(), close.clone())
+        .await;
+    let id = asked.assert_status(202)["approvalId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.get("/settlementWindows/1", &op)
+            .await
+            .assert_status(200)["state"],
+        "OPEN"
+    );
+    let done = app.approve(&id, &app.checker()).await;
+    let opened = &done.assert_status(200)["result"]["body"];
+    // A new OPEN window (the maker's dry run used an id of its own).
+    assert_eq!(opened["state"], "OPEN", "{done:?}");
+    assert!(opened["id"].as_u64().unwrap() > 1, "{done:?}");
+    assert_eq!(
+        app.get("/settlementWindows/1", &op)
+            .await
+            .assert_status(200)["state"],
+        "CLOSED"
+    );
+
+    let settlement = asked_and_approved(
+        &app,
+        reqwest::Method::POST,
+        "/settlements",
+        json!({"settlementModel": "DEFERREDNET", "reason": "daily", "settlementWindows": [{"id": 1}]}),
+    )
+    .await;
+    let settlement_id = settlement["id"].as_u64().unwrap();
+    for state in [
+        "PS_TRANSFERS_RECORDED",
+        "PS_TRANSFERS_RESERVED",
+        "PS_TRANSFERS_COMMITTED",
+        "SETTLED",
+    ] {
+        let accounts = |pid: &Value, aid: u64| json!({"id": pid, "accounts": [{"id": aid, "state": state, "reason": "bank"}]});
+        let participants = settlement["participants"].as_array().unwrap();
+        let body = json!({"participants": participants.iter().map(|p| accounts(&p["id"], p["accounts"][0]["id"].as_u64().unwrap())).collect::<Vec<_>>()});
+        let moved = asked_and_approved(
+            &app,
+            reqwest::Method::PUT,
+            &format!("/settlements/{settlement_id}"),
+            body,
+        )
+        .await;
+        assert_eq!(moved["state"], state, "{moved}");
+    }
+    assert_eq!(
+        app.account("dfsp1", "SETTLEMENT").await.1,
+        "25.5".parse::<Decimal>().unwrap()
+    );
+    assert_eq!(
+        app.account("dfsp2", "SETTLEMENT").await.1,
+        "-25.5".parse::<Decimal>().unwrap()
+    );
+
+    // Every settlement action is in the verifiable chain, with its maker and checker.
+    assert_eq!(app.verify().await["intact"], true);
+    let rows = audit_rows(&app).await;
+    for action in [
+        "closeSettlementWindow",
+        "createSettlement",
+        "updateSettlement",
+    ] {
+        assert!(
+            rows.iter().any(|r| r["outcome"] == "approved"
+                && r["detail"].as_str().is_some_and(|d| d.starts_with(action))),
+            "no approved {action} in the audit log"
+        );
+    }
+    assert_storage_invariants(&app.db.pool).await.unwrap();
 }

@@ -98,7 +98,12 @@ impl Step for FulfilStep {
     }
 
     /// The batch's writes, one statement per table, in the batch transaction.
-    async fn apply(&mut self, conn: &mut Conn, writes: &Writes) -> Result<(), StoreError> {
+    async fn apply(
+        &mut self,
+        conn: &mut Conn,
+        _snapshot: &Snapshot,
+        writes: &Writes,
+    ) -> Result<(), StoreError> {
         transfers::change_states_decided_by(conn, &writes.changes, &writes.deciding).await?;
         transfers::insert_fulfilments(conn, &writes.fulfilments).await?;
         transfers::insert_extensions(conn, &writes.extensions).await?;

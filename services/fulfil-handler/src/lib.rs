@@ -21,7 +21,7 @@ mod handler;
 
 use std::net::SocketAddr;
 
-use ferroloop_messaging::{KafkaArgs, LoopParts};
+use ferroloop_messaging::{KafkaArgs, LoopParts, probe};
 use ferroloop_store::DatabaseArgs;
 use ferroloop_telemetry::{Health, TelemetryArgs};
 use tokio_util::sync::CancellationToken;
@@ -86,6 +86,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         &[topics.fulfil.as_str()],
         health.part("fulfil-consumer"),
     )?;
+    // Readiness follows the broker too (docs/architecture.md#health).
+    let broker = health.part("broker");
+    probe::spawn(&config.kafka, &topics.fulfil, broker, shutdown.clone())?;
     let step = FulfilStep::new(topics, config.hub_name).with_boundary(config.boundary);
     let handler = ferroloop_pipeline::Runner::new(pool, step);
     let task = tokio::spawn(ferroloop_messaging::batch_loop::run(

@@ -76,7 +76,7 @@ impl Step for GetStep {
         Ok(Snapshot { requesters, views })
     }
 
-    async fn apply(&mut self, _conn: &mut Conn, (): &()) -> Result<(), StoreError> {
+    async fn apply(&mut self, _: &mut Conn, _: &Snapshot, (): &()) -> Result<(), StoreError> {
         Ok(())
     }
 }

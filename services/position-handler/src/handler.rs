@@ -8,7 +8,7 @@ use ferroloop_core::state::TransferState;
 use ferroloop_messaging::{Envelope, OutboundMessage, Outputs, ReceivedMessage, Topics};
 use ferroloop_pipeline::Step;
 use ferroloop_store::transfers::{self, TransferKind, TransferRecord};
-use ferroloop_store::{MySqlConnection as Conn, StoreError, positions};
+use ferroloop_store::{MySqlConnection as Conn, StoreError, positions, settlement};
 
 use crate::decide::{Context, Item, Request, Snapshot, Writes};
 
@@ -61,8 +61,15 @@ impl Step for PositionStep {
 
     /// The batch's writes, in the batch transaction: the one place a further write of the position
     /// step belongs (every committed position change passes here).
-    async fn apply(&mut self, conn: &mut Conn, writes: &Writes) -> Result<(), StoreError> {
+    async fn apply(
+        &mut self,
+        conn: &mut Conn,
+        snapshot: &Snapshot,
+        writes: &Writes,
+    ) -> Result<(), StoreError> {
         transfers::change_states_decided_by(conn, &writes.changes, &writes.deciding).await?;
+        // Settlement: this batch's commits join the open window (docs/settlement.md).
+        settlement::record_committed(conn, &writes.changes, &snapshot.transfers).await?;
         positions::apply_position_changes(conn, &writes.journal).await?;
         transfers::insert_errors(conn, &writes.errors).await?;
         let finished: Vec<&str> = writes.finished.iter().map(String::as_str).collect();

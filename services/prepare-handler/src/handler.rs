@@ -155,7 +155,12 @@ impl Step for PrepareStep {
     }
 
     /// The batch's writes, one statement per table, in the batch transaction.
-    async fn apply(&mut self, conn: &mut Conn, writes: &Writes) -> Result<(), StoreError> {
+    async fn apply(
+        &mut self,
+        conn: &mut Conn,
+        _snapshot: &Snapshot,
+        writes: &Writes,
+    ) -> Result<(), StoreError> {
         transfers::insert_transfers(conn, &writes.transfers).await?;
         let packets: Vec<(&str, &str)> = writes
             .ilp_packets

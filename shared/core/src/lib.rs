@@ -20,6 +20,8 @@
 //! - [`funds_out`] — how much liquidity a funds-out may take (what backs no obligation).
 //! - [`prepare`] — semantic validation of a prepare, in central-ledger's rule order.
 //! - [`replay`] — the replay rule: new, own replay, resend in flight or finished, modified.
+//! - [`settlement`] — settlement windows and models, the netting rule and the settlement state
+//!   machine (docs/settlement.md).
 //! - [`error`] — the FSPIOP error catalogue and [`FspiopError`](error::FspiopError).
 //! - [`view`] — the state body (GET and duplicate responses) of a stored transfer.
 //! - [`api`] — serde wire types of the FSPIOP transfer bodies.
@@ -42,6 +44,7 @@ pub mod payee_response;
 pub mod position;
 pub mod prepare;
 pub mod replay;
+pub mod settlement;
 pub mod state;
 pub mod view;
 

@@ -109,10 +109,13 @@ pub trait Step: Send {
         items: &[ItemOf<Self>],
     ) -> impl Future<Output = Result<SnapshotOf<Self>, StoreError>> + Send;
 
-    /// The plan's writes, in the batch transaction.
+    /// The plan's writes, in the batch transaction. The snapshot is there for writes that
+    /// derive rows from what was loaded (settlement flows from the committed transfers) without
+    /// copying it into the plan.
     fn apply(
         &mut self,
         conn: &mut MySqlConnection,
+        snapshot: &SnapshotOf<Self>,
         writes: &WritesOf<Self>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
@@ -151,7 +154,7 @@ impl<S: Step> Runner<S> {
         let snapshot = self.step.load(conn, items).await.map_err(db_error)?;
         let plan = self.step.decider().decide(&snapshot, items, now)?;
         self.step
-            .apply(conn, &plan.writes)
+            .apply(conn, &snapshot, &plan.writes)
             .await
             .map_err(db_error)?;
         Ok(plan)

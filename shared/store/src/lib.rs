@@ -8,6 +8,7 @@
 //! - [`MIGRATOR`]: the schema in `migrations/`, embedded at compile time.
 //! - [`invariants`]: the SQL that checks the storage invariants I1, I2 and I4 (docs/invariants.md),
 //!   shared by the test suite and the load test's validity gate.
+//! - [`settlement`]: settlement windows, settlements and their invariants.
 //! - [`audit`] / [`approvals`]: the admin API's hash-chained audit log and maker/checker
 //!   requests.
 
@@ -20,6 +21,7 @@ pub mod invariants;
 pub mod jws_keys;
 pub mod participants;
 pub mod positions;
+pub mod settlement;
 pub mod transfers;
 
 use std::time::Duration;

@@ -42,6 +42,8 @@ pub enum TransferKind {
     Transfer,
     FundsIn,
     FundsOut,
+    /// A settlement moving a DFSP's net amount between its position and settlement accounts.
+    Settlement,
 }
 
 impl TransferKind {
@@ -50,6 +52,7 @@ impl TransferKind {
             TransferKind::Transfer => "TRANSFER",
             TransferKind::FundsIn => "FUNDS_IN",
             TransferKind::FundsOut => "FUNDS_OUT",
+            TransferKind::Settlement => "SETTLEMENT",
         }
     }
 
@@ -58,6 +61,7 @@ impl TransferKind {
             "TRANSFER" => Ok(TransferKind::Transfer),
             "FUNDS_IN" => Ok(TransferKind::FundsIn),
             "FUNDS_OUT" => Ok(TransferKind::FundsOut),
+            "SETTLEMENT" => Ok(TransferKind::Settlement),
             other => Err(StoreError::Corrupt(format!(
                 "unknown transfer kind {other}"
             ))),

@@ -61,6 +61,9 @@ export KAFKA_LINGER_MS="${KAFKA_LINGER_MS:-${defaults[0]}}"
 export KAFKA_FETCH_WAIT_MAX_MS="${KAFKA_FETCH_WAIT_MAX_MS:-${defaults[1]}}"
 export KAFKA_BATCH_MAX_WAIT_MS="${KAFKA_BATCH_MAX_WAIT_MS:-${defaults[2]}}"
 export LOG_LEVEL="${LOG_LEVEL:-warn}"
+# The figures in docs/performance.md are without hub callback signatures (make run signs by
+# default): JWS_SIGN=true scripts/bench.sh measures with them.
+export JWS_SIGN="${JWS_SIGN:-false}"
 DATABASE_URL="${DATABASE_URL:-mysql://ferroloop:ferroloop@127.0.0.1:3306/ferroloop}"
 # MariaDB's default 128 MiB buffer pool is smaller than a few minutes of transfers and their
 # journals; a production hub sizes it to its working set.

@@ -13,6 +13,11 @@
 # scripts/demo.sh mints tokens with it. ADMIN_AUTH=off scripts/services.sh start gives
 # central-ledger's unauthenticated admin API instead (e.g. for Mojaloop's testing toolkit).
 #
+# Hub-originated callbacks are signed (JWS_SIGN=true, the default here): a key pair is made once
+# under .stack/hub-jws/ (admin-api hub-jws-keygen: signing-key.pem, the notification handler's
+# key, and <HUB_NAME>.pem, the public key DFSPs verify with, also served by the admin API at
+# GET /hub/jwsKey). JWS_SIGN=false scripts/services.sh start leaves callbacks unsigned.
+#
 # TLS=on: the FSPIOP API speaks mTLS with the demo PKI of scripts/certs.sh (make certs) — client
 # certificates from its CA, CN = FSP id = FSPIOP-Source — and https callbacks present the hub's
 # client certificate.
@@ -51,6 +56,9 @@ ADMIN_ISSUER_DIR="$STATE/admin-issuer"
 export ADMIN_AUTH_ISSUER="${ADMIN_AUTH_ISSUER:-ferroloop-local-demo}"
 export ADMIN_AUTH_AUDIENCE="${ADMIN_AUTH_AUDIENCE:-ferroloop-admin}"
 export ADMIN_AUTH_KEY_FILES="${ADMIN_AUTH_KEY_FILES:-$ADMIN_ISSUER_DIR/issuer.pub}"
+
+export JWS_SIGN="${JWS_SIGN:-true}"
+HUB_JWS_DIR="$STATE/hub-jws"
 
 CERTS="${CERTS_DIR:-$STATE/certs}"
 API_TLS=""
@@ -116,6 +124,19 @@ start_lag_guard() {
   echo $! >"$STATE/run-lag.pid"
 }
 
+# The hub's callback signing key (idempotent: made once, kept across runs).
+hub_jws_key() {
+  if [ "$JWS_SIGN" != true ]; then
+    unset JWS_SIGNING_KEY_PATH HUB_JWS_PUBLIC_KEY_PATH
+    log "hub callbacks unsigned (JWS_SIGN=$JWS_SIGN)"
+    return 0
+  fi
+  "$BIN/admin-api" hub-jws-keygen --dir "$HUB_JWS_DIR" --hub-name "$HUB_NAME" >/dev/null
+  export JWS_SIGNING_KEY_PATH="$HUB_JWS_DIR/signing-key.pem"
+  export HUB_JWS_PUBLIC_KEY_PATH="$HUB_JWS_DIR/$HUB_NAME.pem"
+  log "hub callbacks signed (RS256): public key $HUB_JWS_PUBLIC_KEY_PATH, also GET http://127.0.0.1:$ADMIN_API_PORT/hub/jwsKey"
+}
+
 start() {
   local build_flag=()
   [ "$PROFILE" = release ] && build_flag=(--release)
@@ -130,6 +151,7 @@ start() {
   else
     log "admin API auth OFF (ADMIN_AUTH=$ADMIN_AUTH): unauthenticated, no maker/checker"
   fi
+  hub_jws_key
   run_broker
   log "migrating $DATABASE_URL"
   "$BIN/db-migrate"

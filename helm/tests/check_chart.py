@@ -321,7 +321,8 @@ def check_deployment(r: Rendered, svc: str, dep: dict[str, Any], label: str) -> 
         if var in ("DATABASE_URL", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"):
             C.check("secretKeyRef" in e.get("valueFrom", {}), f"{what}: {var} comes from a Secret")
     C.check(("DATABASE_URL" in env) == (svc != "api-adapter"), f"{what}: DATABASE_URL exactly where the binary needs it")
-    C.check(("KAFKA_EXTRA_CONFIG" in env) == (svc != "admin-api"), f"{what}: Kafka settings exactly where the binary needs them")
+    # Every binary reaches the broker (admin-api only to report it in GET /health).
+    C.check("KAFKA_EXTRA_CONFIG" in env, f"{what}: Kafka settings where the binary needs them")
 
 
 def check_config(r: Rendered, svc: str, data: dict[str, str], label: str) -> None:
@@ -380,7 +381,7 @@ def check_network_policies(r: Rendered, enabled: set[str], label: str) -> None:
         kafka = set(egress["kafka"]["ports"])
         mysql = set(egress["mysql"]["ports"])
         if kafka - mysql and mysql - kafka:
-            C.check(bool(kafka & out_ports) == (svc != "admin-api"), f"{label}: {svc} reaches Kafka only if it uses it")
+            C.check(bool(kafka & out_ports), f"{label}: {svc} may reach Kafka")
             C.check(bool(mysql & out_ports) == (svc != "api-adapter"), f"{label}: {svc} reaches MySQL only if it uses it")
         callbacks = set(egress["callbacks"]["ports"])
         if callbacks and not callbacks & (kafka | mysql | {53}):
@@ -496,6 +497,40 @@ def scenario_sender_authentication() -> None:
     C.check(NO_SENDER_AUTHENTICATION not in none.notes, "no api-adapter: no sender authentication needed")
 
 
+def scenario_hub_signatures() -> None:
+    """Hub-originated callbacks are signed by default with the key of a named Secret, whose public
+    key admin-api publishes (GET /hub/jwsKey) - the private key is mounted into
+    notification-handler only; values-dev.yaml turns signing off."""
+    r = Rendered(None)
+
+    def pod(svc: str, rendered: Rendered = r) -> dict[str, Any]:
+        return rendered.get("Deployment", name(svc))["spec"]["template"]["spec"]
+
+    notify = r.get("ConfigMap", name("notification-handler"))["data"]
+    C.check(notify.get("JWS_SIGN") == "true"
+            and notify.get("JWS_SIGNING_KEY_PATH") == "/etc/ferroloop/jws/signing/signing-key.pem",
+            "defaults: hub callbacks signed", json.dumps(notify))
+    admin = r.get("ConfigMap", name("admin-api"))["data"]
+    C.check(admin.get("HUB_JWS_PUBLIC_KEY_PATH") == "/etc/ferroloop/jws/hub/public-key.pem",
+            "defaults: admin-api publishes the hub's public key", json.dumps(admin))
+    C.check(admin.get("KAFKA_BROKERS") == r.values["kafka"]["brokers"],
+            "admin-api knows the broker (GET /health reports it)", json.dumps(admin))
+    projected = {
+        svc: [(v["secret"]["secretName"], [i["key"] for i in v["secret"].get("items", [])])
+              for v in pod(svc).get("volumes", []) if v.get("name") == "jws-signing"]
+        for svc in ("notification-handler", "admin-api")
+    }
+    C.check(projected == {"notification-handler": [("ferroloop-jws-signing", ["signing-key.pem"])],
+                          "admin-api": [("ferroloop-jws-signing", ["public-key.pem"])]},
+            "defaults: the private key reaches notification-handler only, admin-api gets the public key",
+            json.dumps(projected))
+    dev = Rendered(load_values(CHART / "values-dev.yaml"))
+    C.check(dev.get("ConfigMap", name("notification-handler"))["data"].get("JWS_SIGN") == "false"
+            and "HUB_JWS_PUBLIC_KEY_PATH" not in dev.get("ConfigMap", name("admin-api"))["data"]
+            and not any(v.get("name") == "jws-signing" for s in SERVICES for v in pod(s, dev).get("volumes", [])),
+            "dev: callbacks unsigned, no signing Secret needed")
+
+
 def scenario_good_files() -> None:
     for path in sorted((VALUES_DIR / "good").glob("*.yaml")):
         label = f"good/{path.name}"
@@ -568,7 +603,8 @@ def scenario_checksums() -> None:
     kafka = annotations({**base_values, "kafka": {"brokers": "other:9092"}})
     C.check(kafka[name("prepare-handler")]["checksum/config"] != base[name("prepare-handler")]["checksum/config"],
             "a Kafka change rolls prepare-handler")
-    C.check(kafka[name("admin-api")] == base[name("admin-api")], "a Kafka change leaves admin-api alone")
+    C.check(kafka[name("admin-api")]["checksum/config"] != base[name("admin-api")]["checksum/config"],
+            "a Kafka change rolls admin-api (its GET /health probes the broker)")
     db = annotations({"credentials": {"existingSecret": "", "databaseUrl": "mysql://a:c@db:3306/ferroloop"}})
     C.check(db[name("admin-api")]["checksum/secrets"] != base[name("admin-api")]["checksum/secrets"],
             "a new DATABASE_URL rolls admin-api")
@@ -687,6 +723,7 @@ CHART_SET = {
     "FSPIOP_GATEWAY_AUTHENTICATION": "`senderAuthentication.gateway`", "JWS_VERIFICATION_KEYS_DIRECTORY": "`jws.verificationKeys` (mounted)",
     "JWS_KEYS_RELOAD_INTERVAL_MS": "`jws.verificationKeys.reloadIntervalMs`",
     "JWS_SIGN": "`jws.sign`", "JWS_SIGNING_KEY_PATH": "`jws.signingKey` (mounted)",
+    "HUB_JWS_PUBLIC_KEY_PATH": "`jws.signingKey` public key (mounted)",
     "JWS_SIGNING_ALGORITHM": "`jws.signingKey.algorithm`",
     "ADMIN_AUTH": "`adminAuth.mode`", "ADMIN_AUTH_ISSUER": "`adminAuth.issuer`, else key `issuer` of the keys Secret",
     "ADMIN_AUTH_AUDIENCE": "`adminAuth.audience`",
@@ -767,6 +804,7 @@ def main() -> int:
         ("default values", scenario_defaults),
         ("production values", scenario_production),
         ("sender authentication", scenario_sender_authentication),
+        ("hub signatures", scenario_hub_signatures),
         ("good values files", scenario_good_files),
         ("disabling services", scenario_toggles),
         ("checksum annotations", scenario_checksums),

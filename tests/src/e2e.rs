@@ -357,7 +357,8 @@ impl Hub {
         Self::start_full(Security::default(), adjust).await
     }
 
-    async fn start_full(
+    /// The hub with both the FSPIOP side's security and the admin API's configuration adjusted.
+    pub async fn start_full(
         security: Security,
         adjust: impl FnOnce(&mut ferroloop_admin_api::Config),
     ) -> Self {
@@ -367,6 +368,7 @@ impl Hub {
 
         let mut admin_config = ferroloop_admin_api::Config::for_database(pipeline.db.args());
         admin_config.telemetry = Pipeline::telemetry();
+        admin_config.kafka = kafka.clone();
         adjust(&mut admin_config);
         let admin = ferroloop_admin_api::build_app(admin_config, shutdown.clone())
             .await

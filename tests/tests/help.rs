@@ -23,10 +23,11 @@ const BINARIES: [&str; 10] = [
 ];
 
 /// Subcommands whose help is printed separately.
-const SUBCOMMANDS: [(&str, &str); 3] = [
+const SUBCOMMANDS: [(&str, &str); 4] = [
     ("admin-api", "verify-audit"),
     ("admin-api", "token"),
     ("admin-api", "issuer-keygen"),
+    ("admin-api", "hub-jws-keygen"),
 ];
 
 const SENTINEL: &str = "s3cr3t-sentinel";

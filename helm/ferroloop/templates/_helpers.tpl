@@ -54,7 +54,7 @@ binary names; the chart runs /usr/local/bin/<key>.
 */}}
 {{- define "ferroloop.facts" -}}
 api-adapter:          { database: false, kafka: true,  hubName: true,  listener: fspiop, consumes: "" }
-admin-api:            { database: true,  kafka: false, hubName: true,  listener: admin,  consumes: "" }
+admin-api:            { database: true,  kafka: true,  hubName: true,  listener: admin,  consumes: "" }
 prepare-handler:      { database: true,  kafka: true,  hubName: true,  listener: "",     consumes: topic-transfer-prepare }
 position-handler:     { database: true,  kafka: true,  hubName: true,  listener: "",     consumes: topic-transfer-position }
 fulfil-handler:       { database: true,  kafka: true,  hubName: true,  listener: "",     consumes: topic-transfer-fulfil }
@@ -139,6 +139,7 @@ KAFKA_SASL_PASSWORD: {{ $c.kafkaSaslPassword | b64enc }}
 
 {{- define "ferroloop.jwsSigningData" -}}
 signing-key.pem: {{ .Values.jws.signingKey.pem | b64enc }}
+public-key.pem: {{ .Values.jws.signingKey.publicPem | b64enc }}
 {{- end -}}
 
 {{/* tls.crt / tls.key / ca.crt of a chart-created certificate bundle. */}}
@@ -174,6 +175,14 @@ checksum, so they cannot disagree.
 {{- $b := $v.jws.signingKey -}}
 {{- $items := list (dict "key" (ternary $b.existingSecretKey "signing-key.pem" (not (empty $b.existingSecret))) "path" "signing-key.pem") -}}
 {{- $mounts = append $mounts (dict "name" "jws-signing" "mountPath" "/etc/ferroloop/jws/signing" "items" $items
+      "secret" (include "ferroloop.bundleSecret" (dict "root" $root "bundle" $b "suffix" "jws-signing"))
+      "chartData" (ternary "" (include "ferroloop.jwsSigningData" $root) (not (empty $b.existingSecret)))) -}}
+{{- end -}}
+{{- if and (eq .name "admin-api") $v.jws.sign -}}
+{{- /* Only the public key of the signing bundle is projected into admin-api's pod. */ -}}
+{{- $b := $v.jws.signingKey -}}
+{{- $items := list (dict "key" (ternary $b.existingSecretPublicKey "public-key.pem" (not (empty $b.existingSecret))) "path" "public-key.pem") -}}
+{{- $mounts = append $mounts (dict "name" "jws-signing" "mountPath" "/etc/ferroloop/jws/hub" "items" $items
       "secret" (include "ferroloop.bundleSecret" (dict "root" $root "bundle" $b "suffix" "jws-signing"))
       "chartData" (ternary "" (include "ferroloop.jwsSigningData" $root) (not (empty $b.existingSecret)))) -}}
 {{- end -}}
@@ -272,6 +281,9 @@ chart's ports and mounts depend on are not in here (values.schema.json refuses t
 {{- end -}}
 {{- if or (eq .name "admin-api") (eq .name "notification-handler") -}}
 {{- $_ := set $env "CALLBACK_ADDRESS_ALLOW_LIST" $v.callbacks.addressAllowList -}}
+{{- end -}}
+{{- if and (eq .name "admin-api") $v.jws.sign -}}
+{{- $_ := set $env "HUB_JWS_PUBLIC_KEY_PATH" "/etc/ferroloop/jws/hub/public-key.pem" -}}
 {{- end -}}
 {{- if eq .name "admin-api" -}}
 {{- $a := $v.adminAuth -}}

@@ -40,7 +40,10 @@ the render with a message that names the values to change.
 {{- fail "jws.validate: set jws.verificationKeys.existingSecret or jws.verificationKeys.keys (one PEM public key per DFSP)" -}}
 {{- end -}}
 {{- if and $v.jws.sign $notify.enabled (not $v.jws.signingKey.existingSecret) (not $v.jws.signingKey.pem) -}}
-{{- fail "jws.sign: set jws.signingKey.existingSecret or jws.signingKey.pem (the hub's private key)" -}}
+{{- fail "jws.sign: set jws.signingKey.existingSecret or jws.signingKey.pem (the hub's private key), or jws.sign false (values-dev.yaml)" -}}
+{{- end -}}
+{{- if and $v.jws.sign (not $v.jws.signingKey.existingSecret) $v.jws.signingKey.pem (not $v.jws.signingKey.publicPem) -}}
+{{- fail "jws.sign: set jws.signingKey.publicPem too (the public key admin-api publishes for the DFSPs)" -}}
 {{- end -}}
 {{- $admin := get $v.services "admin-api" -}}
 {{- $a := $v.adminAuth -}}

@@ -759,11 +759,27 @@ pub fn generate_issuer_key() -> Result<(String, String), String> {
 pub fn write_issuer_key(dir: &Path, name: &str) -> Result<(PathBuf, bool), String> {
     let private_path = dir.join(format!("{name}.key"));
     let public_path = dir.join(format!("{name}.pub"));
+    let created = write_key_pair(&private_path, &public_path, generate_issuer_key)?;
+    Ok((public_path, created))
+}
+
+/// Writes `generate()`'s (private, public) PEM pair to the two paths — the private key created
+/// with mode 0600 — unless both files exist already (then nothing is generated: the pair stays
+/// the same across runs). Returns whether a pair was written.
+pub fn write_key_pair(
+    private_path: &Path,
+    public_path: &Path,
+    generate: impl FnOnce() -> Result<(String, String), String>,
+) -> Result<bool, String> {
     if private_path.exists() && public_path.exists() {
-        return Ok((public_path, false));
+        return Ok(false);
     }
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let (private, public) = generate_issuer_key()?;
+    for path in [private_path, public_path] {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+    }
+    let (private, public) = generate()?;
     {
         use std::io::Write as _;
         use std::os::unix::fs::OpenOptionsExt as _;
@@ -772,13 +788,13 @@ pub fn write_issuer_key(dir: &Path, name: &str) -> Result<(PathBuf, bool), Strin
             .create(true)
             .truncate(true)
             .mode(0o600)
-            .open(&private_path)
+            .open(private_path)
             .map_err(|e| format!("{}: {e}", private_path.display()))?;
         file.write_all(private.as_bytes())
             .map_err(|e| format!("{}: {e}", private_path.display()))?;
     }
-    std::fs::write(&public_path, public).map_err(|e| format!("{}: {e}", public_path.display()))?;
-    Ok((public_path, true))
+    std::fs::write(public_path, public).map_err(|e| format!("{}: {e}", public_path.display()))?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! that existing onboarding scripts work unchanged: hub accounts, settlement models, participants
 //! and their accounts, initial position and limits, limits, callback endpoints, positions, and
 //! funds in/out (docs/positions.md#onboarding, docs/positions.md#funds-in-and-out); and, beyond
-//! central-ledger, the participants' public JWS keys (`jws_keys`).
+//! central-ledger, the participants' public JWS keys (`jws_keys`) and the hub's own (`hub`).
 //!
 //! Every request runs in one database transaction. Every change starts with
 //! [`ferroloop_store::admin::begin_admin_change`], which bumps the admin change epoch (so the
@@ -25,6 +25,7 @@ pub mod auth;
 mod error;
 mod funds;
 pub mod guard;
+mod hub;
 pub mod input;
 mod jws_keys;
 pub mod output;
@@ -34,6 +35,7 @@ mod settlement_windows;
 mod settlements;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -48,6 +50,7 @@ use axum::response::Response;
 use axum::routing::{get, post, put};
 use ferroloop_core::error::{ErrorCode, FspiopError};
 use ferroloop_fspiop::endpoint::AddressPolicy;
+use ferroloop_messaging::KafkaArgs;
 use ferroloop_store::{DatabaseArgs, MySql, MySqlPool, Transaction};
 use ferroloop_telemetry::{Health, TelemetryArgs};
 use serde::de::DeserializeOwned;
@@ -72,6 +75,15 @@ pub struct Config {
     pub telemetry: TelemetryArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
+    /// The broker, probed for central-ledger's `GET /health` only (the admin API produces
+    /// nothing and stays ready without it).
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// PEM public key of the hub's callback signing key (the notification handler's
+    /// `JWS_SIGNING_KEY_PATH`), published at `GET /hub/jwsKey` so DFSPs can verify hub-signed
+    /// callbacks; re-read on every request. Unset: the hub publishes no key.
+    #[arg(long, env = "HUB_JWS_PUBLIC_KEY_PATH")]
+    pub hub_jws_public_key_path: Option<PathBuf>,
     /// How long a maker's request waits for a checker before it expires, in seconds.
     #[arg(long, env = "ADMIN_APPROVAL_TTL_SECONDS", default_value_t = 86_400)]
     pub approval_ttl_seconds: u64,
@@ -140,6 +152,8 @@ impl Config {
                 log_format: "json".into(),
             },
             auth: AuthArgs::off(),
+            kafka: KafkaArgs::local("127.0.0.1:9092", ""),
+            hub_jws_public_key_path: None,
             approval_ttl_seconds: 86_400,
             approvals_list_limit: 500,
             audit_page_size: 1_000,
@@ -174,6 +188,11 @@ struct Inner {
     audit_page_size: u32,
     settlement_list_limit: u32,
     callback_policy: AddressPolicy,
+    /// The broker answered the last probe (reported by `GET /health`, not a readiness part).
+    broker_up: Arc<AtomicBool>,
+    hub_jws_public_key_path: Option<PathBuf>,
+    started: Instant,
+    start_time: String,
 }
 
 impl AppState {
@@ -193,6 +212,10 @@ impl AppState {
                 audit_page_size: config.audit_page_size.max(1),
                 settlement_list_limit: config.settlement_list_limit.max(1),
                 callback_policy: config.callback_address_allow_list.clone(),
+                broker_up: Arc::new(AtomicBool::new(false)),
+                hub_jws_public_key_path: config.hub_jws_public_key_path.clone(),
+                started: Instant::now(),
+                start_time: ferroloop_messaging::envelope::now_iso(),
             }),
         }
     }
@@ -255,6 +278,8 @@ pub enum StartError {
     Store(#[from] ferroloop_store::StoreError),
     #[error(transparent)]
     Auth(#[from] auth::AuthConfigError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] ferroloop_messaging::KafkaError),
 }
 
 /// Builds the application from its configuration: connects to the database (migrating when
@@ -299,6 +324,12 @@ pub async fn build_app(config: Config, shutdown: CancellationToken) -> Result<Ru
     let addr = listener.local_addr().map_err(StartError::Listen)?;
     tracing::info!(%addr, "admin API listening");
     let state = AppState::new(pool, &config, health, auth);
+    ferroloop_messaging::probe::spawn(
+        &config.kafka,
+        config.kafka.topics().admin_transfer,
+        Arc::clone(&state.inner.broker_up),
+        shutdown.clone(),
+    )?;
     let task = tokio::spawn(run(listener, state, shutdown));
     Ok(Running {
         addr,
@@ -332,7 +363,8 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.inner.body_limit_bytes;
     let health = state.inner.health.clone();
     let api = Router::new()
-        .route("/health", get(reference::health))
+        .route("/health", get(hub::health))
+        .route("/hub/jwsKey", get(hub::jws_key))
         .route(
             "/participants",
             get(participants::list).post(participants::create),

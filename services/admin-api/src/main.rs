@@ -18,7 +18,7 @@ struct Tools {
     command: Command,
 }
 
-const TOOLS: [&str; 3] = ["verify-audit", "token", "issuer-keygen"];
+const TOOLS: [&str; 4] = ["verify-audit", "token", "issuer-keygen", "hub-jws-keygen"];
 
 fn is_tool(args: &[std::ffi::OsString]) -> bool {
     args.get(1)
@@ -76,6 +76,38 @@ enum Command {
         #[arg(long, default_value = "issuer")]
         name: String,
     },
+    /// Create the hub's callback signing key pair (RSA, for RS256): <dir>/signing-key.pem (0600,
+    /// the notification handler's JWS_SIGNING_KEY_PATH) and <dir>/<hub-name>.pem (the public key:
+    /// HUB_JWS_PUBLIC_KEY_PATH of this API, and the file DFSPs put in their key directory),
+    /// unless both exist. Prints the public key's path.
+    HubJwsKeygen {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The hub's participant name (`FSPIOP-Source` of its callbacks).
+        #[arg(long, env = "HUB_NAME", default_value = "Hub")]
+        hub_name: String,
+        /// RSA modulus size (at least 2048).
+        #[arg(long, default_value_t = ferroloop_fspiop::jws::MIN_RSA_BITS)]
+        bits: usize,
+    },
+}
+
+/// `hub-jws-keygen`: the pair for local stacks (`scripts/services.sh`); production keys come from
+/// the operator's own key management.
+fn hub_jws_keygen(dir: &std::path::Path, hub_name: &str, bits: usize) -> anyhow::Result<ExitCode> {
+    if hub_name.is_empty() || hub_name.contains(['/', '\\']) || hub_name.starts_with('.') {
+        bail!("--hub-name must be a plain file stem");
+    }
+    let public = dir.join(format!("{hub_name}.pem"));
+    let created = auth::write_key_pair(&dir.join("signing-key.pem"), &public, || {
+        ferroloop_fspiop::jws::SigningKey::generate_rsa_pem(bits).map_err(|e| e.to_string())
+    })
+    .map_err(anyhow::Error::msg)?;
+    if created {
+        eprintln!("created hub JWS key pair {}", public.display());
+    }
+    println!("{}", public.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn verify_audit(
@@ -182,6 +214,11 @@ async fn main() -> anyhow::Result<ExitCode> {
             println!("{}", public.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::HubJwsKeygen {
+            dir,
+            hub_name,
+            bits,
+        } => hub_jws_keygen(&dir, &hub_name, bits),
     }
 }
 
@@ -224,5 +261,27 @@ mod tests {
         assert!(is_tool(&args));
         let token = Tools::try_parse_from(args).unwrap();
         assert!(matches!(token.command, Command::Token { ref roles, .. } if roles.len() == 2));
+        assert!(is_tool(&os(&["admin-api", "hub-jws-keygen", "--dir", "d"])));
+    }
+
+    /// The local stack's hub key: made once, kept on later runs, a usable pair.
+    #[test]
+    fn hub_jws_keygen_makes_one_usable_pair() {
+        use ferroloop_fspiop::jws::{SigningKey, VerifyingKey};
+        let dir = std::env::temp_dir().join(format!("hub-jws-{}", uuid::Uuid::now_v7().simple()));
+        hub_jws_keygen(&dir, "Hub", 2_048).unwrap();
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+        let (private, public) = (read("signing-key.pem"), read("Hub.pem"));
+        assert_eq!(
+            SigningKey::from_pem(&private).unwrap().verifying_key(),
+            VerifyingKey::from_pem(&public).unwrap()
+        );
+        hub_jws_keygen(&dir, "Hub", 2_048).unwrap();
+        assert_eq!(
+            (read("signing-key.pem"), read("Hub.pem")),
+            (private, public)
+        );
+        assert!(hub_jws_keygen(&dir, "../x", 2_048).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,4 +1,4 @@
-//! Settlement models, ledger account types, enums and central-ledger's `/health`.
+//! Settlement models, ledger account types and enums.
 
 use axum::Json;
 use axum::extract::State;
@@ -19,7 +19,9 @@ use crate::{ApiError, ApiResult, AppState, Body, Params};
 const GRANULARITIES: [&str; 2] = ["GROSS", "NET"];
 const INTERCHANGES: [&str; 2] = ["BILATERAL", "MULTILATERAL"];
 const DELAYS: [&str; 2] = ["DEFERRED", "IMMEDIATE"];
-const SETTLEMENT_ACCOUNT_TYPES: [&str; 2] = [SETTLEMENT, "INTERCHANGE_FEE_SETTLEMENT"];
+const INTERCHANGE_FEE: &str = "INTERCHANGE_FEE";
+const INTERCHANGE_FEE_SETTLEMENT: &str = "INTERCHANGE_FEE_SETTLEMENT";
+const SETTLEMENT_ACCOUNT_TYPES: [&str; 2] = [SETTLEMENT, INTERCHANGE_FEE_SETTLEMENT];
 /// central-services-shared `ValidSettlementModels`: (delay, granularity, interchange).
 const VALID_MODELS: [(&str, &str, &str); 4] = [
     ("IMMEDIATE", "GROSS", "BILATERAL"),
@@ -28,31 +30,14 @@ const VALID_MODELS: [(&str, &str, &str); 4] = [
     ("DEFERRED", "NET", "MULTILATERAL"),
 ];
 /// central-ledger's ledger account type ids (seed order), for `/enums`.
-const LEDGER_ACCOUNT_TYPE_IDS: [(&str, u32); 4] = [
+const LEDGER_ACCOUNT_TYPE_IDS: [(&str, u32); 6] = [
     (POSITION, 1),
     (SETTLEMENT, 2),
     ("HUB_RECONCILIATION", 3),
     ("HUB_MULTILATERAL_SETTLEMENT", 4),
+    (INTERCHANGE_FEE, 5),
+    (INTERCHANGE_FEE_SETTLEMENT, 6),
 ];
-
-/// central-ledger's `GET /health` (the operations endpoints are `/health/live` and
-/// `/health/ready`).
-pub async fn health(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
-    let database_up = app.begin().await.is_ok();
-    let status = if database_up { "OK" } else { "DOWN" };
-    let code = if database_up {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_GATEWAY
-    };
-    (
-        code,
-        Json(json!({
-            "status": status,
-            "services": [{"name": "datastore", "status": status}],
-        })),
-    )
-}
 
 /// central-ledger's settlement model entity.
 #[derive(Debug, Serialize)]
@@ -111,8 +96,8 @@ pub async fn get_settlement_model(
     Ok(Json(model.into()))
 }
 
-/// `POST /settlementModels` → 201. The ledger keeps POSITION/SETTLEMENT pairs only, so a model
-/// naming another ledger or settlement account type is refused.
+/// `POST /settlementModels` → 201. A model names POSITION with SETTLEMENT, or central-ledger's
+/// INTERCHANGE_FEE with INTERCHANGE_FEE_SETTLEMENT; any other pair is refused.
 pub async fn create_settlement_model(
     State(app): State<AppState>,
     ctx: RequestContext,

@@ -1529,12 +1529,19 @@ async fn settlement_models_are_validated_and_stored() {
         "3000",
         "Generic client error - Invalid settlement model definition - delay-granularity-interchange combination is not supported",
     );
-    let mut fee = model("FEES", "USD");
-    fee["ledgerAccountType"] = json!("INTERCHANGE_FEE");
-    app.post("/settlementModels", fee).await.assert_error(
+    let mut unknown = model("UNKNOWN", "USD");
+    unknown["ledgerAccountType"] = json!("NO_SUCH_TYPE");
+    app.post("/settlementModels", unknown).await.assert_error(
         400,
         "3003",
         "Add Party information error - Ledger account type was not found",
+    );
+    let mut mixed = model("MIXED", "USD");
+    mixed["ledgerAccountType"] = json!("INTERCHANGE_FEE");
+    app.post("/settlementModels", mixed).await.assert_error(
+        400,
+        "3000",
+        "Generic client error - Ledger account type INTERCHANGE_FEE with settlement account type SETTLEMENT is not supported: use POSITION with SETTLEMENT, or INTERCHANGE_FEE with INTERCHANGE_FEE_SETTLEMENT",
     );
     let mut granularity = model("WEIRD", "USD");
     granularity["settlementGranularity"] = json!("SOMETIMES");
@@ -1573,13 +1580,17 @@ async fn settlement_models_are_validated_and_stored() {
             "Generic Settlement Error - Unable to find a matching or default, Settlement Model",
         );
     let types = app.get("/ledgerAccountTypes").await;
-    assert_eq!(types.assert_status(200).as_array().unwrap().len(), 4);
+    assert_eq!(types.assert_status(200).as_array().unwrap().len(), 6);
 }
 
 #[tokio::test]
 async fn health_and_metrics_are_served_on_the_api_port() {
     let app = App::start().await;
-    assert_eq!(app.get("/health").await.assert_status(200)["status"], "OK");
+    // The broker's entry is tests/health.rs's.
+    assert_eq!(
+        app.get("/health").await.body["services"][0],
+        json!({"name": "datastore", "status": "OK"})
+    );
     for path in ["/health/live", "/health/ready", "/metrics"] {
         let response = app
             .client
@@ -1995,5 +2006,73 @@ async fn admin_amounts_are_parsed_exactly_or_refused() {
     body["amount"]["amount"] = json!("1.5e2");
     app.post(&path, body).await.assert_status(202);
     assert_eq!(app.balance("dfsp1", "USD", "SETTLEMENT").await, dec("-150"));
+    app.assert_invariants().await;
+}
+
+/// Mojaloop's onboarding collections create an interchange fee model next to the transfer model;
+/// central-ledger has the two ledger account types, so the model is stored and participants
+/// created afterwards get accounts of both types (issue 15, item 5).
+#[tokio::test]
+async fn an_interchange_fee_settlement_model_is_accepted_and_gives_participants_fee_accounts() {
+    let app = App::start().await;
+    app.hub_accounts("USD").await;
+    app.settlement_model("DEFERREDNET", Some("USD")).await;
+    let fee = json!({
+        "name": "INTERCHANGEFEE",
+        "settlementGranularity": "NET",
+        "settlementInterchange": "MULTILATERAL",
+        "settlementDelay": "DEFERRED",
+        "currency": "USD",
+        "requireLiquidityCheck": false,
+        "ledgerAccountType": "INTERCHANGE_FEE",
+        "autoPositionReset": true,
+        "settlementAccountType": "INTERCHANGE_FEE_SETTLEMENT"
+    });
+    app.post("/settlementModels", fee).await.assert_status(201);
+    let stored = app.get("/settlementModels/INTERCHANGEFEE").await;
+    let stored = stored.assert_status(200);
+    assert_eq!(stored["ledgerAccountTypeId"], "INTERCHANGE_FEE");
+    assert_eq!(
+        stored["settlementAccountType"],
+        "INTERCHANGE_FEE_SETTLEMENT"
+    );
+    let types = app.get("/ledgerAccountTypes").await;
+    let names: Vec<&str> = types
+        .assert_status(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(names.contains(&"INTERCHANGE_FEE") && names.contains(&"INTERCHANGE_FEE_SETTLEMENT"));
+    let enums = app.get("/enums").await;
+    assert_eq!(
+        enums.assert_status(200)["ledgerAccountType"]["INTERCHANGE_FEE"],
+        5
+    );
+
+    // A participant gets the accounts of both models; its transfers still use POSITION.
+    app.dfsp("dfsp1", 10_000).await;
+    let accounts = app.get("/participants/dfsp1/accounts").await;
+    let mut kinds: Vec<&str> = accounts
+        .assert_status(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["ledgerAccountType"].as_str())
+        .collect();
+    kinds.sort_unstable();
+    assert_eq!(
+        kinds,
+        [
+            "INTERCHANGE_FEE",
+            "INTERCHANGE_FEE_SETTLEMENT",
+            "POSITION",
+            "SETTLEMENT"
+        ]
+    );
+    app.get("/participants/dfsp1/positions")
+        .await
+        .assert_status(200);
     app.assert_invariants().await;
 }

@@ -23,7 +23,6 @@
 
 pub mod admission;
 pub mod api;
-mod broker;
 pub mod keys;
 pub mod sender;
 pub mod tls;
@@ -80,12 +79,13 @@ pub struct Config {
         default_value_t = 200
     )]
     pub max_callback_time_lag_ms: u64,
-    /// Versions an `Accept` header may ask for, comma-separated.
+    /// Versions an `Accept` header may ask for, comma-separated (ml-api-adapter's default: the
+    /// FSPIOP 1.x API).
     #[arg(
         long,
         env = "PROTOCOL_VERSIONS_ACCEPT",
         value_delimiter = ',',
-        default_value = "1,1.0,1.1,2,2.0"
+        default_value = "1,1.0,1.1"
     )]
     pub accept_versions: Vec<String>,
     /// Whether an `Accept` entry without `;version=` (any version) is acceptable.
@@ -96,9 +96,14 @@ pub struct Config {
         long,
         env = "PROTOCOL_VERSIONS_CONTENT",
         value_delimiter = ',',
-        default_value = "1.1,1.0,2.0"
+        default_value = "1.1,1.0"
     )]
     pub content_versions: Vec<String>,
+    /// Also accept FSPIOP 2.0: adds `2` and `2.0` to the `Accept` versions and `2.0` to the
+    /// `Content-Type` versions. Off, a 2.0 request is 406 / 3001, as with ml-api-adapter's
+    /// defaults.
+    #[arg(long, env = "PROTOCOL_VERSIONS_ENABLE_2_0", default_value_t = false, action = clap::ArgAction::Set)]
+    pub enable_2_0: bool,
     /// Mojaloop's switch: when a request carries `X-Client-Id`, it must be `FSPIOP-Source`
     /// (3100 "Invalid fspiop-source header"). On its own this authenticates nobody (the header is
     /// optional); `FSPIOP_GATEWAY_AUTHENTICATION` makes it the sender authentication.
@@ -175,9 +180,6 @@ pub struct Config {
     /// answered with a definite 2001 rather than a timeout.
     #[arg(long, env = "FSPIOP_REQUEST_TIMEOUT_MS", default_value_t = 40_000)]
     pub request_timeout_ms: u64,
-    /// How often the broker is probed for `/health` and readiness.
-    #[arg(long, env = "BROKER_HEALTH_CHECK_INTERVAL_MS", default_value_t = 5_000)]
-    pub broker_health_check_interval_ms: u64,
     /// On shutdown, how long to wait for messages still queued in the producer.
     #[arg(long, env = "SHUTDOWN_FLUSH_TIMEOUT_MS", default_value_t = 10_000)]
     pub shutdown_flush_timeout_ms: u64,
@@ -196,6 +198,7 @@ impl Config {
             accept_versions: DEFAULT_ACCEPT_VERSIONS.map(str::to_owned).to_vec(),
             accept_any_version: true,
             content_versions: DEFAULT_CONTENT_VERSIONS.map(str::to_owned).to_vec(),
+            enable_2_0: false,
             source_header_validation: true,
             gateway_authentication: false,
             hub_name: ferroloop_fspiop::callback::DEFAULT_HUB_NAME.to_owned(),
@@ -213,7 +216,6 @@ impl Config {
             tls: TlsArgs::default(),
             max_concurrent_requests: 4_096,
             request_timeout_ms: 40_000,
-            broker_health_check_interval_ms: 5_000,
             shutdown_flush_timeout_ms: 10_000,
         }
     }
@@ -229,10 +231,15 @@ impl Config {
     }
 
     fn version_config(&self) -> VersionConfig {
-        VersionConfig {
+        let versions = VersionConfig {
             accept_versions: self.accept_versions.clone(),
             accept_any_version: self.accept_any_version,
             content_versions: self.content_versions.clone(),
+        };
+        if self.enable_2_0 {
+            versions.with_2_0()
+        } else {
+            versions
         }
     }
 
@@ -535,11 +542,11 @@ pub async fn run(
     // After the operations listener, whose recorder the gauges need.
     app.state.sender.report();
 
-    broker::spawn_probe(
+    // `/health` and readiness follow the broker (BROKER_HEALTH_CHECK_INTERVAL_MS).
+    ferroloop_messaging::probe::spawn(
         &config.kafka,
         app.state.topics.prepare.clone(),
         Arc::clone(&app.state.broker_up),
-        Duration::from_millis(config.broker_health_check_interval_ms.max(1)),
         shutdown.clone(),
     )?;
     let jws_key_reloads = app.state.keys.as_ref().map(|k| k.subscribe());
@@ -672,6 +679,8 @@ mod tests {
         assert_eq!(config.content_versions, ["2.0", "1.1"]);
         assert!(config.jws_validate);
         assert_eq!(config.effective_jws_mode().unwrap(), JwsMode::Required);
+        let config = Config::try_parse_from(["api-adapter", "--enable-2-0", "true"]).unwrap();
+        assert_eq!(config.version_config(), VersionConfig::default().with_2_0());
     }
 
     #[test]

@@ -20,7 +20,7 @@ mod handler;
 
 use std::net::SocketAddr;
 
-use ferroloop_messaging::{KafkaArgs, LoopParts};
+use ferroloop_messaging::{KafkaArgs, LoopParts, probe};
 use ferroloop_store::DatabaseArgs;
 use ferroloop_telemetry::{Health, TelemetryArgs};
 use tokio_util::sync::CancellationToken;
@@ -73,6 +73,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         &[topics.fulfil.as_str()],
         health.part("fulfil-consumer"),
     )?;
+    // Readiness follows the broker too (docs/architecture.md#health).
+    let broker = health.part("broker");
+    probe::spawn(&config.kafka, &topics.fulfil, broker, shutdown.clone())?;
     let handler = FulfilHandler::new(pool, topics, config.hub_name).with_boundary(config.boundary);
     let task = tokio::spawn(ferroloop_messaging::batch_loop::run(
         parts, handler, shutdown,

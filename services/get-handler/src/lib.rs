@@ -9,7 +9,7 @@ mod handler;
 
 use std::net::SocketAddr;
 
-use ferroloop_messaging::{KafkaArgs, LoopParts};
+use ferroloop_messaging::{KafkaArgs, LoopParts, probe};
 use ferroloop_store::DatabaseArgs;
 use ferroloop_telemetry::{Health, TelemetryArgs};
 use tokio_util::sync::CancellationToken;
@@ -62,6 +62,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         &[topics.get.as_str()],
         health.part("get-consumer"),
     )?;
+    // Readiness follows the broker too (docs/architecture.md#health).
+    let broker = health.part("broker");
+    probe::spawn(&config.kafka, &topics.get, broker, shutdown.clone())?;
     let handler = GetHandler::new(pool, topics, config.hub_name).with_boundary(config.boundary);
     let task = tokio::spawn(ferroloop_messaging::batch_loop::run(
         parts, handler, shutdown,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use ferroloop_fspiop::callback::{
     CallbackError, callback_uri_path, forwarded_callback_headers, hub_callback_headers,
-    render_endpoint,
+    name_missing_destination, render_endpoint,
 };
 use ferroloop_fspiop::endpoint::redacted;
 use ferroloop_fspiop::jws::{self, Algorithm, ProtectedHeaders, SigningKey};
@@ -263,6 +263,10 @@ impl NotificationHandler {
             ),
         }
         .map_err(|e| invalid(e.to_string()))?;
+        if callback.origin == Origin::Forwarded {
+            name_missing_destination(&mut headers, recipient)
+                .map_err(|e| invalid(e.to_string()))?;
+        }
         if let (Origin::Hub, Some(signer)) = (callback.origin, &self.signer) {
             let signature = ProtectedHeaders::from_headers(&headers[..])
                 .and_then(|protected| {

@@ -37,7 +37,7 @@ use std::time::Duration;
 use ferroloop_fspiop::endpoint::AddressPolicy;
 use ferroloop_fspiop::headers::{DEFAULT_CONTENT_VERSIONS, ProtocolVersion};
 use ferroloop_fspiop::jws::{Algorithm, SigningKey};
-use ferroloop_messaging::{KafkaArgs, LoopParts};
+use ferroloop_messaging::{KafkaArgs, LoopParts, probe};
 use ferroloop_store::DatabaseArgs;
 use ferroloop_telemetry::{Health, TelemetryArgs};
 use tokio_util::sync::CancellationToken;
@@ -359,6 +359,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         &config.consumer_group,
         &[topics.notification.as_str()],
         health.part("notification-consumer"),
+    )?;
+    // Readiness follows the broker too (docs/architecture.md#health).
+    let broker = health.part("broker");
+    probe::spawn(
+        &config.kafka,
+        &topics.notification,
+        broker,
+        shutdown.clone(),
     )?;
     let delivery = Delivery::new(config.callbacks.delivery_config()?)?;
     let tls_reloads = delivery.tls().subscribe();

@@ -14,7 +14,7 @@ mod handler;
 
 use std::net::SocketAddr;
 
-use ferroloop_messaging::{KafkaArgs, LoopParts};
+use ferroloop_messaging::{KafkaArgs, LoopParts, probe};
 use ferroloop_store::DatabaseArgs;
 use ferroloop_telemetry::{Health, TelemetryArgs};
 use tokio_util::sync::CancellationToken;
@@ -69,6 +69,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         &[topics.position.as_str()],
         health.part("position-consumer"),
     )?;
+    // Readiness follows the broker too (docs/architecture.md#health).
+    let broker = health.part("broker");
+    probe::spawn(&config.kafka, &topics.position, broker, shutdown.clone())?;
     let handler = PositionHandler::new(pool, topics, config.hub_name);
     let task = tokio::spawn(ferroloop_messaging::batch_loop::run(
         parts, handler, shutdown,

@@ -15,7 +15,7 @@ mod handler;
 
 use std::net::SocketAddr;
 
-use ferroloop_messaging::{BoundaryArgs, KafkaArgs, LoopParts};
+use ferroloop_messaging::{BoundaryArgs, KafkaArgs, LoopParts, probe};
 use ferroloop_store::DatabaseArgs;
 use ferroloop_telemetry::{Health, TelemetryArgs};
 use tokio_util::sync::CancellationToken;
@@ -76,6 +76,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         &[topics.prepare.as_str()],
         health.part("prepare-consumer"),
     )?;
+    // Readiness follows the broker too (docs/architecture.md#health).
+    let broker = health.part("broker");
+    probe::spawn(&config.kafka, &topics.prepare, broker, shutdown.clone())?;
     let handler = PrepareHandler::new(pool, topics, config.hub_name, config.enable_on_us_transfers)
         .with_max_expiry(time::Duration::seconds(i64::from(
             config.transfer_max_expiry_seconds,

@@ -83,6 +83,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         Duration::from_millis(config.redrive_after_ms),
     )
     .with_redrive_max(Duration::from_millis(config.redrive_max_ms));
+    // Readiness follows the broker too (docs/architecture.md#health).
+    let (topic, broker) = (config.kafka.topics().position, health.part("broker"));
+    ferroloop_messaging::probe::spawn(&config.kafka, topic, broker, shutdown.clone())?;
     let ready = health.part("timeout-scanner");
     let interval = Duration::from_millis(config.interval_ms);
     let task = tokio::spawn(async move {

@@ -209,6 +209,28 @@ pub fn forwarded_callback_headers(
     Ok(out)
 }
 
+/// Names the recipient in `FSPIOP-Destination` of a forwarded callback whose sender omitted the
+/// header, as Mojaloop does — unless the message is signed (`FSPIOP-Signature`), which is then
+/// forwarded with exactly the headers it came with. Returns whether the header was added.
+///
+/// Why a signed message is left alone: a signature's protected header names
+/// `FSPIOP-Destination` only when the signer sent one, and Mojaloop's SDK validator refuses a
+/// message whose HTTP `FSPIOP-Destination` is missing from the protected header, so adding it
+/// would make the recipient refuse the sender's valid signature. A signer that knows the
+/// recipient must protect the header anyway (FSPIOP signature rules), so a conforming signed
+/// message carries it already (docs/callbacks.md#header-rules).
+pub fn name_missing_destination(
+    headers: &mut Vec<(HeaderName, HeaderValue)>,
+    recipient: &str,
+) -> Result<bool, CallbackError> {
+    let present = |name: &str| headers.iter().any(|(n, _)| n.as_str() == name);
+    if present(names::FSPIOP_DESTINATION) || present(names::FSPIOP_SIGNATURE) {
+        return Ok(false);
+    }
+    headers.push(header(names::FSPIOP_DESTINATION, recipient)?);
+    Ok(true)
+}
+
 /// RFC 1123 in UTC if `date` is any HTTP date form; unchanged otherwise (Mojaloop keeps a value
 /// it cannot parse).
 fn normalise_date(date: &str) -> String {
@@ -421,6 +443,40 @@ mod tests {
         assert_eq!(get("date"), Some("Tue, 01 Jan 2030 00:00:00 GMT"));
         assert_eq!(get("fspiop-uri"), Some(uri.as_str()));
         assert_eq!(get("fspiop-http-method"), Some("PUT"));
+    }
+
+    #[test]
+    fn a_missing_destination_names_the_recipient_unless_the_message_is_signed() {
+        let mut unsigned = original();
+        unsigned.remove("fspiop-destination");
+        unsigned.remove("fspiop-signature");
+        let mut headers =
+            forwarded_callback_headers(&unsigned, &Method::POST, TRANSFERS_PATH).unwrap();
+        assert!(name_missing_destination(&mut headers, "payeefsp").unwrap());
+        let destinations: Vec<_> = as_pairs(&headers)
+            .into_iter()
+            .filter(|(n, _)| n == "fspiop-destination")
+            .collect();
+        assert_eq!(
+            destinations,
+            vec![("fspiop-destination".to_owned(), "payeefsp".to_owned())]
+        );
+
+        // Present: unchanged, even when it names someone else.
+        let mut headers =
+            forwarded_callback_headers(&original(), &Method::PUT, "/transfers/1").unwrap();
+        let before = as_pairs(&headers);
+        assert!(!name_missing_destination(&mut headers, "someone").unwrap());
+        assert_eq!(as_pairs(&headers), before);
+
+        // Signed without one: forwarded with the headers it was signed with.
+        let mut signed = original();
+        signed.remove("fspiop-destination");
+        let mut headers =
+            forwarded_callback_headers(&signed, &Method::POST, TRANSFERS_PATH).unwrap();
+        let before = as_pairs(&headers);
+        assert!(!name_missing_destination(&mut headers, "payeefsp").unwrap());
+        assert_eq!(as_pairs(&headers), before);
     }
 
     #[test]

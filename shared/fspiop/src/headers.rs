@@ -73,12 +73,19 @@ pub const TRANSFERS_RESOURCE: &str = "transfers";
 /// The resources the adapter runs header validation for (docs/fspiop-api.md#header-rules).
 pub const VALIDATED_RESOURCES: [&str; 2] = ["transfers", "fxTransfers"];
 
-/// Accept versions Mojaloop's adapter supports by default (`PROTOCOL_VERSIONS.ACCEPT.VALIDATELIST`).
-pub const DEFAULT_ACCEPT_VERSIONS: [&str; 5] = ["1", "1.0", "1.1", "2", "2.0"];
+/// Every `Accept` version Mojaloop's header validator knows (its `protocolVersions`, 1.x and 2.x).
+pub const KNOWN_ACCEPT_VERSIONS: [&str; 5] = ["1", "1.0", "1.1", "2", "2.0"];
+/// Accept versions ml-api-adapter supports by default (`PROTOCOL_VERSIONS.ACCEPT.VALIDATELIST`):
+/// FSPIOP 1.x. Version 2.0 is one setting away ([`VersionConfig::with_2_0`]).
+pub const DEFAULT_ACCEPT_VERSIONS: [&str; 3] = ["1", "1.0", "1.1"];
 /// Content-Type versions supported by default (`PROTOCOL_VERSIONS.CONTENT.VALIDATELIST`); the
 /// order is Mojaloop's and shows in the 3001 extension list
 /// (docs/fspiop-api.md#content-type-and-accept).
-pub const DEFAULT_CONTENT_VERSIONS: [&str; 3] = ["1.1", "1.0", "2.0"];
+pub const DEFAULT_CONTENT_VERSIONS: [&str; 2] = ["1.1", "1.0"];
+/// What enabling FSPIOP 2.0 adds to the `Accept` versions.
+pub const V2_0_ACCEPT_VERSIONS: [&str; 2] = ["2", "2.0"];
+/// What enabling FSPIOP 2.0 adds to the `Content-Type` versions.
+pub const V2_0_CONTENT_VERSIONS: [&str; 1] = ["2.0"];
 
 /// Detail of 3102 for a missing `Accept`.
 pub const REQUIRE_ACCEPT_HEADER: &str = "Accept is required";
@@ -178,12 +185,31 @@ pub struct VersionConfig {
 }
 
 impl Default for VersionConfig {
+    /// ml-api-adapter's defaults: FSPIOP 1.x only.
     fn default() -> Self {
         Self {
             accept_versions: DEFAULT_ACCEPT_VERSIONS.map(str::to_owned).to_vec(),
             accept_any_version: true,
             content_versions: DEFAULT_CONTENT_VERSIONS.map(str::to_owned).to_vec(),
         }
+    }
+}
+
+impl VersionConfig {
+    /// These versions and FSPIOP 2.0 (`2`, `2.0` in `Accept`, `2.0` in `Content-Type`), each
+    /// added at the end of its list unless it is there already.
+    #[must_use]
+    pub fn with_2_0(mut self) -> Self {
+        fn add(list: &mut Vec<String>, extra: &[&str]) {
+            for version in extra {
+                if !list.iter().any(|v| v == version) {
+                    list.push((*version).to_owned());
+                }
+            }
+        }
+        add(&mut self.accept_versions, &V2_0_ACCEPT_VERSIONS);
+        add(&mut self.content_versions, &V2_0_CONTENT_VERSIONS);
+        self
     }
 }
 
@@ -543,7 +569,34 @@ mod tests {
             .flat_map(|major| versions[major].as_array().expect("versions"))
             .map(|v| v.as_str().expect("version"))
             .collect();
-        assert_eq!(DEFAULT_ACCEPT_VERSIONS.to_vec(), upstream);
+        assert_eq!(KNOWN_ACCEPT_VERSIONS.to_vec(), upstream);
+        assert!(DEFAULT_ACCEPT_VERSIONS.iter().all(|v| v.starts_with('1')));
+        let all = VersionConfig::default().with_2_0();
+        assert_eq!(all.accept_versions, KNOWN_ACCEPT_VERSIONS.to_vec());
+        assert_eq!(all.content_versions, ["1.1", "1.0", "2.0"]);
+        assert_eq!(all.clone().with_2_0(), all, "enabling twice adds nothing");
+    }
+
+    #[test]
+    fn version_2_0_is_refused_by_default_and_accepted_when_enabled() {
+        let accept_2 = with(
+            "Accept",
+            Some("application/vnd.interoperability.transfers+json;version=2.0"),
+        );
+        let content_2 = with(
+            "Content-Type",
+            Some("application/vnd.interoperability.transfers+json;version=2.0"),
+        );
+        for headers in [&accept_2, &content_2] {
+            let e = check(&Method::POST, headers).unwrap_err();
+            assert_eq!((e.code().as_u16(), e.http_status()), (3001, 406));
+        }
+        let enabled = VersionConfig::default().with_2_0();
+        for headers in [&accept_2, &content_2] {
+            assert!(
+                validate_request_headers(&Method::POST, "transfers", headers, &enabled).is_ok()
+            );
+        }
     }
 
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -640,7 +693,7 @@ mod tests {
             "application/vnd.interoperability.transfers+json",
             "application/vnd.interoperability.transfers+json;version=1",
             "application/vnd.interoperability.transfers+json;version=1.0",
-            "application/vnd.interoperability.transfers+json ; version=2.0",
+            "application/vnd.interoperability.transfers+json ; version=1.1",
             "application/vnd.interoperability.transfers+json\t;version=1.1",
             "application/vnd.interoperability.transfers+json;version=3,application/vnd.interoperability.transfers+json;version=1",
         ];
@@ -690,8 +743,7 @@ mod tests {
             body["errorInformation"]["extensionList"],
             serde_json::json!({"extension": [
                 {"key": "1", "value": "0"},
-                {"key": "1", "value": "1"},
-                {"key": "2", "value": "0"}
+                {"key": "1", "value": "1"}
             ]})
         );
         // Versions are compared as text: "01" is not "1".
@@ -764,8 +816,8 @@ mod tests {
                 ProtocolVersion::V1_0,
             ),
             (
-                "application/vnd.interoperability.transfers+json ; version=2.0",
-                ProtocolVersion::V2_0,
+                "application/vnd.interoperability.transfers+json ; version=1.1",
+                ProtocolVersion::V1_1,
             ),
         ] {
             let v = check(&Method::POST, &with("Content-Type", Some(ct))).unwrap();
@@ -788,8 +840,7 @@ mod tests {
             serde_json::to_value(e.to_body()).unwrap()["errorInformation"]["extensionList"],
             serde_json::json!({"extension": [
                 {"key": "1", "value": "1"},
-                {"key": "1", "value": "0"},
-                {"key": "2", "value": "0"}
+                {"key": "1", "value": "0"}
             ]})
         );
     }
@@ -878,9 +929,13 @@ mod tests {
             ("Date", DATE),
             ("FSPIOP-Source", "fxp"),
         ]);
-        let v =
-            validate_request_headers(&Method::POST, "fxTransfers", &h, &VersionConfig::default())
-                .unwrap();
+        let v = validate_request_headers(
+            &Method::POST,
+            "fxTransfers",
+            &h,
+            &VersionConfig::default().with_2_0(),
+        )
+        .unwrap();
         assert_eq!(v.content_version(), ProtocolVersion::V2_0);
         assert_eq!(err(&Method::POST, &h).0, 3101);
     }

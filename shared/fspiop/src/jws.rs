@@ -129,6 +129,8 @@ pub enum KeyError {
     Unsupported(&'static str),
     #[error("RSA key has {bits} bits; at least {MIN_RSA_BITS} are required")]
     RsaTooShort { bits: usize },
+    #[error("key generation or encoding failed: {0}")]
+    Generate(String),
 }
 
 /// A private key for [`sign`]: RSA (RS*/PS*) or P-256 (ES256).
@@ -175,6 +177,23 @@ impl SigningKey {
             SigningKey::Rsa(_) => Algorithm::Rs256,
             SigningKey::EcP256(_) => Algorithm::Es256,
         }
+    }
+
+    /// A new RSA key pair of `bits` bits (at least [`MIN_RSA_BITS`]) as PEM text: the private
+    /// key in PKCS#8 (`BEGIN PRIVATE KEY`), the public key in SPKI (`BEGIN PUBLIC KEY`), the forms
+    /// [`SigningKey::from_pem`] and [`VerifyingKey::from_pem`] read and Mojaloop's SDK loads.
+    /// RSA with RS256 is what DFSP validators support everywhere, hence the hub's default.
+    pub fn generate_rsa_pem(bits: usize) -> Result<(String, String), KeyError> {
+        use rsa::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
+        check_rsa_bits(bits / 8)?;
+        let generate = |e: &dyn std::fmt::Display| KeyError::Generate(e.to_string());
+        let key = rsa::RsaPrivateKey::new(&mut OsRng, bits).map_err(|e| generate(&e))?;
+        let private = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| generate(&e))?;
+        let public = key
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .map_err(|e| generate(&e))?;
+        Ok((private.to_string(), public))
     }
 
     /// The matching public key.

@@ -51,6 +51,9 @@ pub struct KafkaArgs {
         hide_env_values = true
     )]
     pub kafka_extra_config: String,
+    /// How often the broker is probed for health and readiness (`probe`).
+    #[arg(long, env = "BROKER_HEALTH_CHECK_INTERVAL_MS", default_value_t = 5_000)]
+    pub broker_health_check_interval_ms: u64,
 }
 
 impl KafkaArgs {
@@ -68,6 +71,7 @@ impl KafkaArgs {
             kafka_message_timeout_ms: 30_000,
             kafka_idempotence: true,
             kafka_extra_config: String::new(),
+            broker_health_check_interval_ms: 5_000,
         }
     }
 

@@ -10,6 +10,7 @@
 //! - [`events`]: the event vocabulary and builders for forwarded and hub-originated messages.
 //! - [`boundary`]: who sent a request, as handlers may believe it (the authenticated principal).
 //! - [`admin`]: topic creation.
+//! - [`probe`]: the broker probe behind health and readiness.
 
 pub mod admin;
 pub mod batch_loop;
@@ -19,6 +20,7 @@ pub mod consumer;
 pub mod envelope;
 pub mod events;
 pub mod output;
+pub mod probe;
 pub mod producer;
 
 pub use batch_loop::{BatchHandler, HandlerError, LoopParts, RetryPolicy};

@@ -34,19 +34,18 @@ fn error(status: u16, code: &'static str, description: &str) -> Expected {
     }
 }
 
+/// ml-api-adapter's defaults: FSPIOP 1.x (2.0 only with `PROTOCOL_VERSIONS_ENABLE_2_0`).
 fn accept_versions() -> Value {
     json!({"extension": [
         {"key": "1", "value": "0"},
-        {"key": "1", "value": "1"},
-        {"key": "2", "value": "0"}
+        {"key": "1", "value": "1"}
     ]})
 }
 
 fn content_versions() -> Value {
     json!({"extension": [
         {"key": "1", "value": "1"},
-        {"key": "1", "value": "0"},
-        {"key": "2", "value": "0"}
+        {"key": "1", "value": "0"}
     ]})
 }
 
@@ -123,7 +122,7 @@ fn rows() -> Vec<Row> {
                 error(400, "3101", "Malformed syntax - Invalid accept header"),
             );
         }
-        for unsupported in ["3", "3.0", "1.2", "01"] {
+        for unsupported in ["3", "3.0", "1.2", "01", "2", "2.0"] {
             row(
                 format!("{kind}: Accept version {unsupported}"),
                 request
@@ -141,9 +140,7 @@ fn rows() -> Vec<Row> {
             TRANSFERS_JSON.to_owned(),
             format!("{TRANSFERS_JSON};version=1"),
             format!("{TRANSFERS_JSON};version=1.0"),
-            format!("{TRANSFERS_JSON};version=1.1"),
-            format!("{TRANSFERS_JSON};version=2"),
-            format!("{TRANSFERS_JSON} ; version=2.0"),
+            format!("{TRANSFERS_JSON} ; version=1.1"),
             format!("{TRANSFERS_JSON};version=3,{TRANSFERS_JSON};version=1"),
         ] {
             row(
@@ -181,7 +178,7 @@ fn rows() -> Vec<Row> {
                 ),
             );
         }
-        for unsupported in ["2.1", "1.2", "3.0"] {
+        for unsupported in ["2.1", "1.2", "3.0", "2.0"] {
             row(
                 format!("{kind}: Content-Type version {unsupported}"),
                 request.clone().with(
@@ -196,7 +193,7 @@ fn rows() -> Vec<Row> {
                 },
             );
         }
-        for supported in ["1.0", "1.1", "2.0"] {
+        for supported in ["1.0", "1.1"] {
             row(
                 format!("{kind}: Content-Type version {supported}"),
                 request.clone().with(
@@ -436,4 +433,40 @@ pub async fn wait_for_health(app: &TestApp) {
     })
     .await
     .expect("/health reports OK");
+}
+
+/// FSPIOP 2.0 is one setting away: `PROTOCOL_VERSIONS_ENABLE_2_0=true` accepts it in `Accept`
+/// and `Content-Type` (refused by default: `header_rules_of_reference_1_2`).
+#[tokio::test]
+async fn version_2_0_is_accepted_once_enabled() {
+    let app = TestApp::start_with(|c| c.enable_2_0 = true).await;
+    wait_for_health(&app).await;
+    for (name, value) in [
+        ("Accept", format!("{TRANSFERS_JSON};version=2")),
+        ("Accept", format!("{TRANSFERS_JSON};version=2.0")),
+        ("Content-Type", format!("{TRANSFERS_JSON};version=2.0")),
+    ] {
+        let request = Req::post(&prepare_body(&new_id())).with(name, Some(&value));
+        let answer = app.send(&request).await;
+        assert_eq!(
+            answer.status,
+            202,
+            "{name}: {value}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+    }
+    // The 3001 list names 2.0 too.
+    let request = Req::post(&prepare_body(&new_id())).with(
+        "Content-Type",
+        Some(&format!("{TRANSFERS_JSON};version=3.0")),
+    );
+    let answer = app.send(&request).await;
+    assert_eq!(
+        answer.json()["errorInformation"]["extensionList"],
+        json!({"extension": [
+            {"key": "1", "value": "1"},
+            {"key": "1", "value": "0"},
+            {"key": "2", "value": "0"}
+        ]})
+    );
 }

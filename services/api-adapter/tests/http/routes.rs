@@ -474,7 +474,10 @@ async fn a_broker_that_does_not_acknowledge_is_500_2001() {
     // Nothing listens on port 1; messages time out after 1.5 s.
     let mut kafka = KafkaArgs::local("127.0.0.1:1", format!("ft-dead-{}-", new_id()));
     kafka.kafka_message_timeout_ms = 1_500;
-    let app = TestApp::start_on(kafka, None, |c| c.broker_health_check_interval_ms = 200).await;
+    let app = TestApp::start_on(kafka, None, |c| {
+        c.kafka.broker_health_check_interval_ms = 200
+    })
+    .await;
     let internal = (500, "2001".to_owned(), "Internal server error".to_owned());
     assert_eq!(
         app.send(&Req::post(&prepare_body(&new_id()))).await.error(),

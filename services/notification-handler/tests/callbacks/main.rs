@@ -3,6 +3,7 @@
 
 mod addresses;
 mod delivery;
+mod destination;
 mod endpoints;
 mod harness;
 mod isolation;

@@ -687,6 +687,27 @@ fn short_rsa_keys_are_refused() {
     );
 }
 
+#[test]
+fn generated_rsa_pairs_load_sign_and_verify() {
+    let (private, public) = SigningKey::generate_rsa_pem(MIN_RSA_BITS).unwrap();
+    assert!(
+        private.starts_with("-----BEGIN PRIVATE KEY-----"),
+        "{private}"
+    );
+    assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"), "{public}");
+    let key = SigningKey::from_pem(&private).unwrap();
+    assert_eq!(
+        key.verifying_key(),
+        VerifyingKey::from_pem(&public).unwrap()
+    );
+    let headers = signed(BODY.as_bytes(), &key, key.default_algorithm());
+    assert!(verify(BODY.as_bytes(), &headers, &key.verifying_key()).is_ok());
+    assert_eq!(
+        SigningKey::generate_rsa_pem(1024).unwrap_err(),
+        KeyError::RsaTooShort { bits: 1024 }
+    );
+}
+
 /// A signature binds the request it came with: the same signed headers and body on another
 /// path, or with another method, are refused (the replay of a signed `PUT /transfers/A` on
 /// `/transfers/B`), before the cryptography runs.

@@ -291,10 +291,15 @@ pub fn validate_model(spec: &ModelSpec<'_>) -> Result<(), SettlementRefusal> {
     }
     let pair = (spec.ledger_account_type, spec.settlement_account_type);
     if !ACCOUNT_PAIRS.contains(&pair) {
-        return refuse(format!(
-            "Ledger account type {} with settlement account type {} is not supported: use POSITION with SETTLEMENT, or INTERCHANGE_FEE with INTERCHANGE_FEE_SETTLEMENT",
-            pair.0, pair.1
-        ));
+        // FSPIOP error descriptions stop at 128 characters: name the one pair that would do.
+        return refuse(
+            match ACCOUNT_PAIRS.iter().find(|(ledger, _)| *ledger == pair.0) {
+                Some((ledger, settlement)) => {
+                    format!("Ledger account type {ledger} settles only to {settlement}")
+                }
+                None => format!("Ledger account type {} is not settled by the hub", pair.0),
+            },
+        );
     }
     if !spec.auto_position_reset {
         return refuse(
@@ -533,7 +538,10 @@ mod tests {
         for spec in refused {
             let error = validate_model(&spec).unwrap_err().to_string();
             assert!(
-                error.contains("not supported") || error.contains("must be"),
+                error.contains("not supported")
+                    || error.contains("must be")
+                    || error.contains("settles only to")
+                    || error.contains("not settled by"),
                 "{spec:?}: {error}"
             );
         }

@@ -276,9 +276,10 @@ async fn the_tool_settles_windows_while_it_drives_and_its_gate_stays_green() {
             "--count",
             "150",
             "--rate",
-            "30",
+            "20",
+            // Long enough for a cold pipeline on a loaded machine (see above).
             "--expiry-seconds",
-            "8",
+            "20",
             "--settle-every-seconds",
             "1",
         ],

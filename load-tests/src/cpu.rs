@@ -118,9 +118,9 @@ mod tests {
 
     #[test]
     fn ticks_are_read_after_a_command_name_with_spaces() {
-        let stat = "1234 (tokio (runtime) w) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 8";
+        let stat =
+            "1234 (tokio (runtime) w) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 8";
         assert_eq!(parse_ticks(stat), Some(300));
         assert_eq!(parse_ticks("garbage"), None);
     }
-
 }

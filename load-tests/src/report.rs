@@ -497,31 +497,29 @@ const PALETTE: [&str; 10] = [
 
 /// The CPU plot: one line per process, per cent of one core in each second.
 fn cpu_chart(cpu: &[crate::cpu::CpuSecond]) -> String {
-        if cpu.is_empty() {
-            return String::new();
-        }
-        let seconds: Vec<u64> = cpu.iter().map(|s| s.second).collect();
-        let names: std::collections::BTreeSet<&String> = cpu
-            .iter()
-            .flat_map(|s| s.percent_of_core.keys())
-            .collect();
-        let series: Vec<(&str, &str, Vec<u64>)> = names
-            .into_iter()
-            .enumerate()
-            .map(|(i, name)| {
-                let ys = cpu
-                    .iter()
-                    .map(|s| s.percent_of_core.get(name).copied().unwrap_or(0))
-                    .collect();
-                (name.as_str(), PALETTE[i % PALETTE.len()], ys)
-            })
-            .collect();
-        chart(
-            "CPU per process (% of one core, each second)",
-            &seconds,
-            &series,
-            "%",
-        )
+    if cpu.is_empty() {
+        return String::new();
+    }
+    let seconds: Vec<u64> = cpu.iter().map(|s| s.second).collect();
+    let names: std::collections::BTreeSet<&String> =
+        cpu.iter().flat_map(|s| s.percent_of_core.keys()).collect();
+    let series: Vec<(&str, &str, Vec<u64>)> = names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let ys = cpu
+                .iter()
+                .map(|s| s.percent_of_core.get(name).copied().unwrap_or(0))
+                .collect();
+            (name.as_str(), PALETTE[i % PALETTE.len()], ys)
+        })
+        .collect();
+    chart(
+        "CPU per process (% of one core, each second)",
+        &seconds,
+        &series,
+        "%",
+    )
 }
 
 /// A line chart as inline SVG, integer coordinates.
@@ -664,6 +662,9 @@ mod tests {
         let html = cpu_chart(&[second(1, 40, 10), second(2, 55, 12)]);
         assert_eq!(html.matches("<polyline").count(), 2, "{html}");
         assert!(html.contains(">mariadbd<") && html.contains(">ferroloop-load<"));
-        assert!(html.contains("55%"), "the top of the scale is the largest share: {html}");
+        assert!(
+            html.contains("55%"),
+            "the top of the scale is the largest share: {html}"
+        );
     }
 }

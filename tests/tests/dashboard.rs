@@ -55,7 +55,10 @@ fn exported_series(exposition: &str) -> BTreeSet<String> {
 fn the_dashboard_queries_a_dozen_series_and_finds_them_by_name() {
     let names = queried_series(&dashboard());
     assert!(names.len() >= 12, "{names:?}");
-    assert!(names.contains("ferroloop_batch_seconds_bucket"), "{names:?}");
+    assert!(
+        names.contains("ferroloop_batch_seconds_bucket"),
+        "{names:?}"
+    );
     assert!(
         names.contains("ferroloop_consumer_lag_messages"),
         "{names:?}"

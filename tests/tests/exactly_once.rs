@@ -147,12 +147,8 @@ async fn every_handler_fed_the_same_batch_twice_has_one_effect_and_the_same_outp
             .map(|b| Pipeline::prepare_envelope(b, "payerfsp"))
             .collect::<Vec<_>>(),
     );
-    let mut prepare = ferroloop_prepare_handler::PrepareHandler::new(
-        pool.clone(),
-        topics.clone(),
-        HUB.into(),
-        false,
-    );
+    let mut prepare =
+        ferroloop_prepare_handler::handler(pool.clone(), topics.clone(), HUB.into(), false);
     let prepared = twice(&pool, &mut prepare, &batch).await;
     assert_eq!(only(&topics.position, &prepared).len(), 4);
     assert_eq!(
@@ -163,7 +159,7 @@ async fn every_handler_fed_the_same_batch_twice_has_one_effect_and_the_same_outp
 
     // Position: reserve three, reject one with 4200.
     let mut position =
-        ferroloop_position_handler::PositionHandler::new(pool.clone(), topics.clone(), HUB.into());
+        ferroloop_position_handler::handler(pool.clone(), topics.clone(), HUB.into());
     let reserved = twice(
         &pool,
         &mut position,
@@ -194,8 +190,7 @@ async fn every_handler_fed_the_same_batch_twice_has_one_effect_and_the_same_outp
             Some("payerfsp"),
         ),
     ];
-    let mut fulfil =
-        ferroloop_fulfil_handler::FulfilHandler::new(pool.clone(), topics.clone(), HUB.into());
+    let mut fulfil = ferroloop_fulfil_handler::handler(pool.clone(), topics.clone(), HUB.into());
     let fulfilled = twice(&pool, &mut fulfil, &envelopes(&topics.fulfil, &fulfils)).await;
     assert_eq!(only(&topics.position, &fulfilled).len(), 3);
 
@@ -231,7 +226,7 @@ async fn every_handler_fed_the_same_batch_twice_has_one_effect_and_the_same_outp
         .iter()
         .map(|id| Pipeline::get_envelope(id, "payerfsp"))
         .collect();
-    let mut get = ferroloop_get_handler::GetHandler::new(pool.clone(), topics.clone(), HUB.into());
+    let mut get = ferroloop_get_handler::handler(pool.clone(), topics.clone(), HUB.into());
     let answers = twice(&pool, &mut get, &envelopes(&topics.get, &gets)).await;
     assert_eq!(answers.len(), ids.len());
 
@@ -255,12 +250,8 @@ async fn reserved_direct() -> Direct {
     let topics: Topics = p.broker.topics();
     let body = p.prepare_body("payerfsp", "payeefsp", "10", Duration::from_secs(60));
     let id = body["transferId"].as_str().unwrap().to_owned();
-    let mut prepare = ferroloop_prepare_handler::PrepareHandler::new(
-        pool.clone(),
-        topics.clone(),
-        HUB.into(),
-        false,
-    );
+    let mut prepare =
+        ferroloop_prepare_handler::handler(pool.clone(), topics.clone(), HUB.into(), false);
     let prepared = prepare
         .handle(&envelopes(
             &topics.prepare,
@@ -269,7 +260,7 @@ async fn reserved_direct() -> Direct {
         .await
         .unwrap();
     let mut position =
-        ferroloop_position_handler::PositionHandler::new(pool.clone(), topics.clone(), HUB.into());
+        ferroloop_position_handler::handler(pool.clone(), topics.clone(), HUB.into());
     position
         .handle(&received(
             &topics.position,
@@ -277,8 +268,7 @@ async fn reserved_direct() -> Direct {
         ))
         .await
         .unwrap();
-    let fulfil =
-        ferroloop_fulfil_handler::FulfilHandler::new(pool.clone(), topics.clone(), HUB.into());
+    let fulfil = ferroloop_fulfil_handler::handler(pool.clone(), topics.clone(), HUB.into());
     Direct {
         p,
         topics,

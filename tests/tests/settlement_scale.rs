@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use ferroloop_core::ledger_id::AccountId;
 use ferroloop_core::state::TransferState;
 use ferroloop_store::admin::{self, NewSettlementModel};
 use ferroloop_store::settlement::{record_committed, settlements, windows};
@@ -73,8 +74,8 @@ fn batch(positions: &[u32], first: u32) -> (Vec<StateChange>, HashMap<String, Tr
                 payee_fsp: String::new(),
                 payer_participant_id: None,
                 payee_participant_id: None,
-                payer_account_id: Some(payer),
-                payee_account_id: Some(payee),
+                payer_account_id: Some(AccountId(payer)),
+                payee_account_id: Some(AccountId(payee)),
                 amount: Some(Decimal::new(i64::from(n % 997 + 1), 2)),
                 currency: "USD".into(),
                 ilp_condition: None,

@@ -19,6 +19,7 @@ use axum::response::Response;
 use ferroloop_core::error::{ErrorCode, FspiopError};
 use ferroloop_core::hash::request_hash;
 use ferroloop_core::id::TransferId;
+use ferroloop_core::ledger_id::AccountId;
 use ferroloop_store::MySqlConnection;
 use ferroloop_store::admin::{
     self, FundsInOutcome, FundsOutDecision, FundsOutFinish, FundsOutOutcome, FundsRequest,
@@ -261,7 +262,7 @@ pub async fn execute_record(
                 _ => t.payer_account_id,
             });
             if existing.is_some_and(|t| t.kind == kind)
-                && settlement_side == Some(accounts.settlement.account_id)
+                && settlement_side.map(AccountId::get) == Some(accounts.settlement.account_id)
             {
                 Ok(Executed {
                     status: StatusCode::ACCEPTED,

@@ -1541,7 +1541,7 @@ async fn settlement_models_are_validated_and_stored() {
     app.post("/settlementModels", mixed).await.assert_error(
         400,
         "3000",
-        "Generic client error - Account types not supported: use POSITION/SETTLEMENT or INTERCHANGE_FEE/INTERCHANGE_FEE_SETTLEMENT",
+        "Generic client error - Ledger account type INTERCHANGE_FEE settles only to INTERCHANGE_FEE_SETTLEMENT",
     );
     let mut granularity = model("WEIRD", "USD");
     granularity["settlementGranularity"] = json!("SOMETIMES");

@@ -1066,6 +1066,7 @@ async fn every_money_limit_or_trust_change_waits_for_a_different_checker() {
 /// Money a committed transfer from `payer` to `payee` would have put into the open window
 /// (the position handler's hook, called directly: this test is about the operators).
 async fn window_money(app: &App, payer: u64, payee: u64, amount: &str) {
+    use ferroloop_core::ledger_id::AccountId;
     use ferroloop_core::state::TransferState;
     use ferroloop_store::transfers::{StateChange, TransferKind, TransferRecord};
     let at = ferroloop_store::db_time(time::OffsetDateTime::now_utc());
@@ -1077,8 +1078,8 @@ async fn window_money(app: &App, payer: u64, payee: u64, amount: &str) {
         payee_fsp: "dfsp2".into(),
         payer_participant_id: None,
         payee_participant_id: None,
-        payer_account_id: Some(u32::try_from(payer).unwrap()),
-        payee_account_id: Some(u32::try_from(payee).unwrap()),
+        payer_account_id: Some(AccountId(u32::try_from(payer).unwrap())),
+        payee_account_id: Some(AccountId(u32::try_from(payee).unwrap())),
         amount: Some(amount.parse().unwrap()),
         currency: "USD".into(),
         ilp_condition: None,

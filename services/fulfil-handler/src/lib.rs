@@ -16,6 +16,7 @@
 //! errors become `RECEIVED_ERROR` and go keyed by the payer's account. Every change records the
 //! event that made it.
 
+mod decide;
 mod handler;
 
 use std::net::SocketAddr;
@@ -25,7 +26,19 @@ use ferroloop_store::DatabaseArgs;
 use ferroloop_telemetry::{Health, TelemetryArgs};
 use tokio_util::sync::CancellationToken;
 
-pub use handler::FulfilHandler;
+pub use handler::FulfilStep;
+
+/// The fulfil handler: its step on the runner, as the batch loop takes it.
+pub type FulfilHandler = ferroloop_pipeline::Runner<FulfilStep>;
+
+/// A fulfil handler over `pool` (tests drive it batch by batch).
+pub fn handler(
+    pool: ferroloop_store::MySqlPool,
+    topics: ferroloop_messaging::Topics,
+    hub: String,
+) -> FulfilHandler {
+    ferroloop_pipeline::Runner::new(pool, FulfilStep::new(topics, hub))
+}
 
 /// Configuration, from flags or environment variables (`fulfil-handler --help`).
 #[derive(Debug, Clone, clap::Parser)]
@@ -76,7 +89,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     // Readiness follows the broker too (docs/architecture.md#health).
     let broker = health.part("broker");
     probe::spawn(&config.kafka, &topics.fulfil, broker, shutdown.clone())?;
-    let handler = FulfilHandler::new(pool, topics, config.hub_name).with_boundary(config.boundary);
+    let step = FulfilStep::new(topics, config.hub_name).with_boundary(config.boundary);
+    let handler = ferroloop_pipeline::Runner::new(pool, step);
     let task = tokio::spawn(ferroloop_messaging::batch_loop::run(
         parts, handler, shutdown,
     ));

@@ -5,6 +5,7 @@
 //! requester is the authenticated principal, never `FSPIOP-Source`. A requester that is not an active participant has no callback endpoint to answer
 //! to: the request is dropped and counted (as Mojaloop does).
 
+mod decide;
 mod handler;
 
 use std::net::SocketAddr;
@@ -14,7 +15,19 @@ use ferroloop_store::DatabaseArgs;
 use ferroloop_telemetry::{Health, TelemetryArgs};
 use tokio_util::sync::CancellationToken;
 
-pub use handler::GetHandler;
+pub use handler::GetStep;
+
+/// The get handler: its step on the runner, as the batch loop takes it.
+pub type GetHandler = ferroloop_pipeline::Runner<GetStep>;
+
+/// A get handler over `pool` (tests drive it batch by batch).
+pub fn handler(
+    pool: ferroloop_store::MySqlPool,
+    topics: ferroloop_messaging::Topics,
+    hub: String,
+) -> GetHandler {
+    ferroloop_pipeline::Runner::new(pool, GetStep::new(topics, hub))
+}
 
 /// Configuration, from flags or environment variables (`get-handler --help`).
 #[derive(Debug, Clone, clap::Parser)]
@@ -65,7 +78,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     // Readiness follows the broker too (docs/architecture.md#health).
     let broker = health.part("broker");
     probe::spawn(&config.kafka, &topics.get, broker, shutdown.clone())?;
-    let handler = GetHandler::new(pool, topics, config.hub_name).with_boundary(config.boundary);
+    let step = GetStep::new(topics, config.hub_name).with_boundary(config.boundary);
+    let handler = ferroloop_pipeline::Runner::new(pool, step);
     let task = tokio::spawn(ferroloop_messaging::batch_loop::run(
         parts, handler, shutdown,
     ));

@@ -326,6 +326,9 @@ impl Delivery {
             move || ferroloop_tls::client_config(&files),
         )?);
         let client = client::build(&config, (*tls.current()).clone());
+        // Exported from the start, so dashboards and alerts see 0 rather than no series.
+        let pending = Arc::new(AtomicUsize::new(0));
+        pending_gauge(&pending);
         Ok(Self {
             inner: Arc::new(Inner {
                 client: std::sync::RwLock::new((0, client)),
@@ -334,7 +337,7 @@ impl Delivery {
                 config,
                 tasks: TaskTracker::new(),
                 abandon: CancellationToken::new(),
-                pending: Arc::new(AtomicUsize::new(0)),
+                pending,
                 lanes: Mutex::new(HashMap::new()),
             }),
         })

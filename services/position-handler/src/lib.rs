@@ -10,6 +10,7 @@
 //! `ferroloop_core::position::apply_batch`; write the states, the journal and the positions;
 //! then produce the notifications.
 
+mod decide;
 mod handler;
 
 use std::net::SocketAddr;
@@ -19,7 +20,19 @@ use ferroloop_store::DatabaseArgs;
 use ferroloop_telemetry::{Health, TelemetryArgs};
 use tokio_util::sync::CancellationToken;
 
-pub use handler::PositionHandler;
+pub use handler::PositionStep;
+
+/// The position handler: its step on the runner, as the batch loop takes it.
+pub type PositionHandler = ferroloop_pipeline::Runner<PositionStep>;
+
+/// A position handler over `pool` (what `run` starts; tests drive it batch by batch).
+pub fn handler(
+    pool: ferroloop_store::MySqlPool,
+    topics: ferroloop_messaging::Topics,
+    hub: String,
+) -> PositionHandler {
+    ferroloop_pipeline::Runner::new(pool, PositionStep::new(topics, hub))
+}
 
 /// Configuration, from flags or environment variables (`position-handler --help`).
 #[derive(Debug, Clone, clap::Parser)]
@@ -72,7 +85,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     // Readiness follows the broker too (docs/architecture.md#health).
     let broker = health.part("broker");
     probe::spawn(&config.kafka, &topics.position, broker, shutdown.clone())?;
-    let handler = PositionHandler::new(pool, topics, config.hub_name);
+    let handler = handler(pool, topics, config.hub_name);
     let task = tokio::spawn(ferroloop_messaging::batch_loop::run(
         parts, handler, shutdown,
     ));

@@ -11,6 +11,7 @@
 //! then produces position messages keyed by the payer's position account and error
 //! notifications, and only then stores offsets (see `ferroloop_messaging::batch_loop`).
 
+mod decide;
 mod handler;
 
 use std::net::SocketAddr;
@@ -20,7 +21,20 @@ use ferroloop_store::DatabaseArgs;
 use ferroloop_telemetry::{Health, TelemetryArgs};
 use tokio_util::sync::CancellationToken;
 
-pub use handler::PrepareHandler;
+pub use handler::PrepareStep;
+
+/// The prepare handler: its step on the runner, as the batch loop takes it.
+pub type PrepareHandler = ferroloop_pipeline::Runner<PrepareStep>;
+
+/// A prepare handler over `pool` with default limits (tests drive it batch by batch).
+pub fn handler(
+    pool: ferroloop_store::MySqlPool,
+    topics: ferroloop_messaging::Topics,
+    hub: String,
+    allow_on_us: bool,
+) -> PrepareHandler {
+    ferroloop_pipeline::Runner::new(pool, PrepareStep::new(topics, hub, allow_on_us))
+}
 
 /// Configuration, from flags or environment variables (`prepare-handler --help`).
 #[derive(Debug, Clone, clap::Parser)]
@@ -79,11 +93,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     // Readiness follows the broker too (docs/architecture.md#health).
     let broker = health.part("broker");
     probe::spawn(&config.kafka, &topics.prepare, broker, shutdown.clone())?;
-    let handler = PrepareHandler::new(pool, topics, config.hub_name, config.enable_on_us_transfers)
+    let step = PrepareStep::new(topics, config.hub_name, config.enable_on_us_transfers)
         .with_max_expiry(time::Duration::seconds(i64::from(
             config.transfer_max_expiry_seconds,
         )))
         .with_boundary(config.boundary);
+    let handler = ferroloop_pipeline::Runner::new(pool, step);
     let task = tokio::spawn(ferroloop_messaging::batch_loop::run(
         parts, handler, shutdown,
     ));

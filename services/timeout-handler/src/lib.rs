@@ -17,6 +17,7 @@
 //! Every change is checked with `ferroloop_core::state::transition` under the transfer's row lock
 //! and the state journal's unique key, so two replicas never expire one transfer twice.
 
+mod decide;
 mod scan;
 
 use std::net::SocketAddr;
@@ -28,7 +29,8 @@ use ferroloop_store::DatabaseArgs;
 use ferroloop_telemetry::{Health, TelemetryArgs};
 use tokio_util::sync::CancellationToken;
 
-pub use scan::{ScanOutcome, TimeoutScanner};
+pub use decide::ScanOutcome;
+pub use scan::TimeoutScanner;
 
 /// Configuration, from flags or environment variables (`timeout-handler --help`).
 #[derive(Debug, Clone, clap::Parser)]

@@ -19,6 +19,7 @@
 //!   application of position changes.
 //! - [`funds_out`] — how much liquidity a funds-out may take (what backs no obligation).
 //! - [`prepare`] — semantic validation of a prepare, in central-ledger's rule order.
+//! - [`replay`] — the replay rule: new, own replay, resend in flight or finished, modified.
 //! - [`settlement`] — settlement windows and models, the netting rule and the settlement state
 //!   machine (docs/settlement.md).
 //! - [`error`] — the FSPIOP error catalogue and [`FspiopError`](error::FspiopError).
@@ -42,6 +43,7 @@ pub mod participant;
 pub mod payee_response;
 pub mod position;
 pub mod prepare;
+pub mod replay;
 pub mod settlement;
 pub mod state;
 pub mod view;

@@ -291,10 +291,14 @@ pub fn validate_model(spec: &ModelSpec<'_>) -> Result<(), SettlementRefusal> {
     }
     let pair = (spec.ledger_account_type, spec.settlement_account_type);
     if !ACCOUNT_PAIRS.contains(&pair) {
-        // Without the pair: with it the text would pass the 128 characters an FSPIOP error
-        // description is cut to.
+        // FSPIOP error descriptions stop at 128 characters: name the one pair that would do.
         return refuse(
-            "Account types not supported: use POSITION/SETTLEMENT or INTERCHANGE_FEE/INTERCHANGE_FEE_SETTLEMENT".into(),
+            match ACCOUNT_PAIRS.iter().find(|(ledger, _)| *ledger == pair.0) {
+                Some((ledger, settlement)) => {
+                    format!("Ledger account type {ledger} settles only to {settlement}")
+                }
+                None => format!("Ledger account type {} is not settled by the hub", pair.0),
+            },
         );
     }
     if !spec.auto_position_reset {
@@ -534,7 +538,10 @@ mod tests {
         for spec in refused {
             let error = validate_model(&spec).unwrap_err().to_string();
             assert!(
-                error.contains("not supported") || error.contains("must be"),
+                error.contains("not supported")
+                    || error.contains("must be")
+                    || error.contains("settles only to")
+                    || error.contains("not settled by"),
                 "{spec:?}: {error}"
             );
         }

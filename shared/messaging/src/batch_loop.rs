@@ -103,6 +103,12 @@ pub struct LoopParts {
 /// Runs until `shutdown` fires; then finishes the batch in hand, commits offsets and returns.
 pub async fn run<H: BatchHandler>(parts: LoopParts, mut handler: H, shutdown: CancellationToken) {
     let name = handler.name();
+    // Failure counters exist at 0 from the start: a rate() over a series that appears only with
+    // the first failure shows nothing where it should show the jump.
+    for kind in ["permanent", "transient"] {
+        metrics::counter!("ferroloop_batch_failures_total", "handler" => name, "kind" => kind)
+            .increment(0);
+    }
     parts.ready.store(true, Ordering::Relaxed);
     loop {
         let batch = match parts.consumer.next_batch(&shutdown).await {

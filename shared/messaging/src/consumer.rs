@@ -135,10 +135,7 @@ impl BatchConsumer {
                 args.kafka_heartbeat_interval_ms.to_string(),
             );
         if config.get("statistics.interval.ms").is_none() {
-            config.set(
-                "statistics.interval.ms",
-                STATISTICS_INTERVAL_MS.to_string(),
-            );
+            config.set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string());
         }
         let context = CommitOnRevoke {
             group: group_id.to_owned(),

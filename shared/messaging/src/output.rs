@@ -1,5 +1,7 @@
 //! Building a handler's output messages: where each kind of message goes and with which key.
 
+use ferroloop_core::ledger_id::AccountId;
+
 use crate::config::Topics;
 use crate::consumer::ReceivedMessage;
 use crate::envelope::Envelope;
@@ -31,7 +33,7 @@ impl Outputs {
     }
 
     /// To the position handler, keyed by the position account the message changes.
-    pub fn position(&self, envelope: &Envelope, account_id: u32) -> OutboundMessage {
+    pub fn position(&self, envelope: &Envelope, account_id: AccountId) -> OutboundMessage {
         OutboundMessage {
             topic: self.topics.position.clone(),
             key: Some(account_id.to_string()),

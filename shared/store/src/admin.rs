@@ -15,7 +15,10 @@ use crate::transfers::{
 };
 use crate::{Result, StoreError};
 use ferroloop_core::funds_out::{FundsOutRefusal, decide_funds_out};
+use ferroloop_core::hash::RequestHash;
+use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use ferroloop_core::position::AccountPosition;
+use ferroloop_core::replay::{Fingerprint, Progress, Replay, classify};
 use ferroloop_core::state::{TransferEvent, TransferState, transition};
 
 /// The hub participant's id (seeded by the first migration).
@@ -481,13 +484,24 @@ async fn claim_funds_request(
     let record = claimed
         .get(transfer_id)
         .ok_or_else(|| StoreError::Corrupt("duplicate check row missing".into()))?;
-    if record.source_event_id != event_id || record.request_hash != Some(request_hash) {
-        return Ok(Claim::Modified);
+    let first = Fingerprint::new(
+        &record.source_event_id,
+        record.request_hash.map(RequestHash::from_bytes),
+    );
+    let this = Fingerprint::new(event_id, Some(RequestHash::from_bytes(request_hash)));
+    let mut replay = classify(first, this, Progress::Unwritten);
+    // Read the transfer only when the record is ours: a modified request needs no more.
+    if replay == Replay::New && !load_transfers(conn, &[transfer_id], true).await?.is_empty() {
+        replay = classify(first, this, Progress::Finished);
     }
-    if !load_transfers(conn, &[transfer_id], true).await?.is_empty() {
-        return Ok(Claim::Duplicate);
-    }
-    Ok(Claim::New)
+    // The event id is fixed per kind of funds request, so a resend under another event is
+    // another kind reusing the id: modified, whatever the body
+    // (docs/duplicates-and-replays.md#admin-funds-in-and-out).
+    Ok(match replay {
+        Replay::New => Claim::New,
+        Replay::OwnReplay => Claim::Duplicate,
+        Replay::ResendInFlight | Replay::ResendFinished | Replay::Modified => Claim::Modified,
+    })
 }
 
 /// Inserts the transfer of a funds request in RECEIVED_PREPARE, with its extensions.
@@ -506,10 +520,10 @@ async fn insert_funds_transfer(
                 kind,
                 payer_fsp: payer.2.to_owned(),
                 payee_fsp: payee.2.to_owned(),
-                payer_participant_id: Some(payer.1),
-                payee_participant_id: Some(payee.1),
-                payer_account_id: Some(payer.0),
-                payee_account_id: Some(payee.0),
+                payer_participant_id: Some(ParticipantId(payer.1)),
+                payee_participant_id: Some(ParticipantId(payee.1)),
+                payer_account_id: Some(AccountId(payer.0)),
+                payee_account_id: Some(AccountId(payee.0)),
                 amount: Some(request.amount),
                 currency: request.currency.to_owned(),
                 ilp_condition: None,
@@ -574,8 +588,8 @@ pub async fn record_funds_in_request(
         Claim::Duplicate => return Ok(FundsInOutcome::Duplicate),
         Claim::New => {}
     }
-    let hub_account_id = request.hub_account.0;
-    let settlement_account_id = request.settlement_account.0;
+    let hub_account_id = AccountId(request.hub_account.0);
+    let settlement_account_id = AccountId(request.settlement_account.0);
     let locked = lock_positions(conn, &[hub_account_id, settlement_account_id]).await?;
     let hub = locked
         .get(&hub_account_id)
@@ -755,7 +769,7 @@ pub async fn record_funds_out_prepare(
     apply_position_changes(
         conn,
         &[PositionChange {
-            account_id: settlement_account_id,
+            account_id: AccountId(settlement_account_id),
             transfer_id: request.transfer_id.to_owned(),
             phase: PositionPhase::Reserve,
             change: request.amount,
@@ -813,7 +827,7 @@ pub async fn finish_funds_out(
     if transfer.kind != TransferKind::FundsOut {
         return Ok(FundsOutFinish::NotFound);
     }
-    if transfer.payer_account_id != Some(settlement_account_id) {
+    if transfer.payer_account_id != Some(AccountId(settlement_account_id)) {
         return Ok(FundsOutFinish::WrongAccount);
     }
     let done_state = match decision {

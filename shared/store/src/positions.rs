@@ -13,13 +13,15 @@ use rust_decimal::Decimal;
 use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
 use time::PrimitiveDateTime;
 
+use ferroloop_core::ledger_id::AccountId;
+
 use crate::Result;
 use crate::transfers::MAX_ROWS_PER_STATEMENT;
 
 /// A position account as the reservation rule needs it, read under lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockedPosition {
-    pub account_id: u32,
+    pub account_id: AccountId,
     pub value: Decimal,
     pub reserved_value: Decimal,
     /// Net debit cap of the account, if one is set (a POSITION account without one reserves
@@ -28,7 +30,7 @@ pub struct LockedPosition {
     /// The participant's settlement account in the same currency and its position; the
     /// liquidity cover is its negation (funds in make it negative,
     /// docs/positions.md#accounts-and-sign-convention).
-    pub settlement_account_id: Option<u32>,
+    pub settlement_account_id: Option<AccountId>,
     pub settlement_value: Option<Decimal>,
 }
 
@@ -47,8 +49,8 @@ impl LockedPosition {
 /// under the new limit, never under the one in force before it.
 pub async fn lock_positions(
     conn: &mut MySqlConnection,
-    account_ids: &[u32],
-) -> Result<HashMap<u32, LockedPosition>> {
+    account_ids: &[AccountId],
+) -> Result<HashMap<AccountId, LockedPosition>> {
     let mut ids = account_ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
@@ -57,16 +59,16 @@ pub async fn lock_positions(
     }
     let settlement_of = settlement_accounts(conn, &ids).await?;
     // Lock every involved position row in ascending account order.
-    let mut lock_ids: Vec<u32> = ids.clone();
+    let mut lock_ids: Vec<AccountId> = ids.clone();
     lock_ids.extend(settlement_of.values().flatten());
     lock_ids.sort_unstable();
     lock_ids.dedup();
     let mut builder = QueryBuilder::<MySql>::new(
         "SELECT account_id, value, reserved_value FROM participant_position WHERE account_id IN (",
     );
-    push_u32_list(&mut builder, &lock_ids);
+    push_account_list(&mut builder, &lock_ids);
     builder.push(" ORDER BY account_id FOR UPDATE");
-    let mut values: HashMap<u32, (Decimal, Decimal)> = HashMap::new();
+    let mut values: HashMap<AccountId, (Decimal, Decimal)> = HashMap::new();
     for row in builder.build().fetch_all(&mut *conn).await? {
         values.insert(
             row.try_get("account_id")?,
@@ -97,7 +99,7 @@ pub async fn lock_positions(
     Ok(locked)
 }
 
-fn push_u32_list(builder: &mut QueryBuilder<MySql>, ids: &[u32]) {
+fn push_account_list(builder: &mut QueryBuilder<MySql>, ids: &[AccountId]) {
     let mut list = builder.separated(", ");
     for id in ids {
         list.push_bind(*id);
@@ -108,8 +110,8 @@ fn push_u32_list(builder: &mut QueryBuilder<MySql>, ids: &[u32]) {
 /// Which settlement account backs each position account (same participant and currency).
 async fn settlement_accounts(
     conn: &mut MySqlConnection,
-    ids: &[u32],
-) -> Result<HashMap<u32, Option<u32>>> {
+    ids: &[AccountId],
+) -> Result<HashMap<AccountId, Option<AccountId>>> {
     let mut builder = QueryBuilder::<MySql>::new(
         "SELECT a.account_id, s.account_id AS settlement_account_id
          FROM account a
@@ -117,7 +119,7 @@ async fn settlement_accounts(
                             AND s.ledger_account_type = 'SETTLEMENT'
          WHERE a.account_id IN (",
     );
-    push_u32_list(&mut builder, ids);
+    push_account_list(&mut builder, ids);
     let mut found = HashMap::new();
     for row in builder.build().fetch_all(&mut *conn).await? {
         found.insert(
@@ -129,12 +131,15 @@ async fn settlement_accounts(
 }
 
 /// The net debit caps of `ids`; call with their position rows locked.
-async fn net_debit_caps(conn: &mut MySqlConnection, ids: &[u32]) -> Result<HashMap<u32, Decimal>> {
+async fn net_debit_caps(
+    conn: &mut MySqlConnection,
+    ids: &[AccountId],
+) -> Result<HashMap<AccountId, Decimal>> {
     let mut builder = QueryBuilder::<MySql>::new(
         "SELECT account_id, value FROM participant_limit
          WHERE limit_type = 'NET_DEBIT_CAP' AND account_id IN (",
     );
-    push_u32_list(&mut builder, ids);
+    push_account_list(&mut builder, ids);
     let mut found = HashMap::new();
     for row in builder.build().fetch_all(&mut *conn).await? {
         found.insert(row.try_get("account_id")?, row.try_get("value")?);
@@ -164,7 +169,7 @@ impl PositionPhase {
 /// One journal entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PositionChange {
-    pub account_id: u32,
+    pub account_id: AccountId,
     pub transfer_id: String,
     pub phase: PositionPhase,
     pub change: Decimal,
@@ -199,7 +204,7 @@ pub async fn apply_position_changes(
         builder.build().execute(&mut *conn).await?;
     }
     // Final value per account = value_after of its last entry in this batch.
-    let mut last: HashMap<u32, &PositionChange> = HashMap::new();
+    let mut last: HashMap<AccountId, &PositionChange> = HashMap::new();
     for change in changes {
         last.insert(change.account_id, change);
     }

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use ferroloop_core::state::TransferState;
 use rust_decimal::Decimal;
 use sqlx::mysql::MySqlRow;
@@ -24,10 +25,10 @@ pub struct TransferRecord {
     pub kind: TransferKind,
     pub payer_fsp: String,
     pub payee_fsp: String,
-    pub payer_participant_id: Option<u32>,
-    pub payee_participant_id: Option<u32>,
-    pub payer_account_id: Option<u32>,
-    pub payee_account_id: Option<u32>,
+    pub payer_participant_id: Option<ParticipantId>,
+    pub payee_participant_id: Option<ParticipantId>,
+    pub payer_account_id: Option<AccountId>,
+    pub payee_account_id: Option<AccountId>,
     pub amount: Option<Decimal>,
     pub currency: String,
     pub ilp_condition: Option<String>,
@@ -278,7 +279,7 @@ async fn existing_claims(
 }
 
 /// A transfer to insert together with its first journal row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewTransfer {
     pub record: TransferRecord,
     /// Reason for the first state (the validation failure of an INVALID prepare).

@@ -1,6 +1,7 @@
 //! The schema against a fresh MariaDB database: migrations apply, the unique keys the invariants
 //! rest on hold, and the invariant queries catch what they must.
 
+use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use ferroloop_core::state::TransferState;
 use ferroloop_store::admin::{self, FundsInOutcome};
 use ferroloop_store::invariants::{
@@ -55,10 +56,10 @@ fn transfer(id: &str, payer: &Dfsp, payee: &Dfsp, state: TransferState) -> NewTr
             kind: TransferKind::Transfer,
             payer_fsp: "payer".into(),
             payee_fsp: "payee".into(),
-            payer_participant_id: Some(payer.participant_id),
-            payee_participant_id: Some(payee.participant_id),
-            payer_account_id: Some(payer.position),
-            payee_account_id: Some(payee.position),
+            payer_participant_id: Some(ParticipantId(payer.participant_id)),
+            payee_participant_id: Some(ParticipantId(payee.participant_id)),
+            payer_account_id: Some(AccountId(payer.position)),
+            payee_account_id: Some(AccountId(payee.position)),
             amount: Some(dec("10")),
             currency: "USD".into(),
             ilp_condition: Some("GRzLaTP7DJ9t4P-a_BA0WA9wzzlsugf00-Tn6kESAfM".into()),
@@ -153,7 +154,7 @@ async fn a_position_journal_entry_cannot_be_applied_twice() {
     .await
     .unwrap();
     let change = ferroloop_store::positions::PositionChange {
-        account_id: payer.position,
+        account_id: AccountId(payer.position),
         transfer_id: id.into(),
         phase: ferroloop_store::positions::PositionPhase::Reserve,
         change: dec("10"),

@@ -70,10 +70,8 @@ const COUNT_BUCKETS: [f64; 12] = [
 
 fn histogram_buckets(builder: PrometheusBuilder) -> PrometheusBuilder {
     use metrics_exporter_prometheus::Matcher;
-    let with_seconds = builder.set_buckets_for_metric(
-        Matcher::Suffix("_seconds".to_owned()),
-        &SECONDS_BUCKETS,
-    );
+    let with_seconds =
+        builder.set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &SECONDS_BUCKETS);
     let with_counts = with_seconds.and_then(|b| {
         b.set_buckets_for_metric(
             Matcher::Full("ferroloop_consumer_batch_messages".to_owned()),

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ferroloop_core::currency::Currency;
-use ferroloop_core::ledger_id::AccountId;
+use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use ferroloop_core::settlement::{
     AccountStep, Flow, LedgerAction, SettlementState, Side, WindowState, account_step, check_abort,
     ledger_action, net_amounts, settlement_state, settlement_transfer,
@@ -625,14 +625,15 @@ pub async fn update_accounts(
     if advances.is_empty() {
         return Ok(UpdateOutcome::Done { changed: false });
     }
-    let locks: Vec<u32> = advances
+    let locks: Vec<AccountId> = advances
         .iter()
         .flat_map(|a| [a.account.account_id, a.account.settlement_account_id])
+        .map(AccountId)
         .collect();
     let locked = lock_positions(conn, &locks).await?;
     let mut values: HashMap<u32, (Decimal, Decimal)> = locked
         .iter()
-        .map(|(id, p)| (*id, (p.value, p.reserved_value)))
+        .map(|(id, p)| (id.get(), (p.value, p.reserved_value)))
         .collect();
     let mut journal = Vec::new();
     for advance in &advances {
@@ -643,7 +644,7 @@ pub async fn update_accounts(
             })?;
             *value += change;
             journal.push(PositionChange {
-                account_id,
+                account_id: AccountId(account_id),
                 transfer_id: transfer_id.clone().unwrap_or_default(),
                 phase,
                 change,
@@ -715,10 +716,10 @@ async fn apply_ledger(
                 kind: TransferKind::Settlement,
                 payer_fsp: account.participant_name.clone(),
                 payee_fsp: account.participant_name.clone(),
-                payer_participant_id: Some(account.participant_id),
-                payee_participant_id: Some(account.participant_id),
-                payer_account_id: Some(account_of(account, payer)),
-                payee_account_id: Some(account_of(account, payee)),
+                payer_participant_id: Some(ParticipantId(account.participant_id)),
+                payee_participant_id: Some(ParticipantId(account.participant_id)),
+                payer_account_id: Some(AccountId(account_of(account, payer))),
+                payee_account_id: Some(AccountId(account_of(account, payee))),
                 amount: Some(amount),
                 currency: account.currency.clone(),
                 ilp_condition: None,
@@ -895,9 +896,10 @@ pub async fn abort_settlement(
         .iter()
         .filter(|a| a.state == SettlementState::PsTransfersReserved && a.transfer_id.is_some())
         .collect();
-    let locks: Vec<u32> = reserved
+    let locks: Vec<AccountId> = reserved
         .iter()
         .flat_map(|a| [a.account_id, a.settlement_account_id])
+        .map(AccountId)
         .collect();
     let locked = lock_positions(conn, &locks).await?;
     let mut journal = Vec::new();
@@ -916,7 +918,7 @@ pub async fn abort_settlement(
             let Some((payer, _, amount)) = settlement_transfer(account.net_amount) else {
                 continue;
             };
-            let payer = account_of(account, payer);
+            let payer = AccountId(account_of(account, payer));
             let position = locked
                 .get(&payer)
                 .ok_or_else(|| StoreError::Corrupt(format!("account {payer} has no position")))?;

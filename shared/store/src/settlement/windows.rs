@@ -53,7 +53,7 @@ pub async fn record_committed(
             )));
         };
         let flow = flows
-            .entry((payee, payer))
+            .entry((payee.get(), payer.get()))
             .or_insert_with(|| (t.currency.clone(), Decimal::ZERO, 0));
         flow.1 += amount;
         flow.2 += 1;

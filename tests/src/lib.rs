@@ -219,6 +219,10 @@ impl Pipeline {
         group_prefix: &str,
         boundary: BoundaryArgs,
     ) -> HandlerGroup {
+        // Group names are the broker's, not the test's: scoped to this test's topics, so that
+        // tests running at once (or a member a crashed run left behind) never share a group
+        // and wait on each other's rebalances.
+        let group_prefix = format!("{}-{group_prefix}", self.broker.topics().prepare);
         let database = self.db.args();
         let kafka = self.kafka();
         let shutdown = self.shutdown.child_token();

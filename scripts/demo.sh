@@ -41,7 +41,7 @@ echo "[demo] 20 transfers from demo…p00 to demo…p01: its net debit cap admit
   --limits binding --binding-transfers 14 --silent-percent 10 --expiry-seconds 5 \
   --report-dir "$ROOT/load-tests/reports" --no-progress "${TOOL_AUTH[@]}"
 
-echo "[demo] settlement: 10 more transfers while the tool closes the open settlement window every 2 s and settles it to SETTLED, resetting the positions (docs/settlement.md)"
+echo "[demo] settlement: 20 more transfers over 4 s while the tool closes the open settlement window every second and settles it to SETTLED, resetting the positions (docs/settlement.md)"
 SETTLE_TLS_ARGS=()
 if [ "${TLS:-off}" = on ]; then
   TAG2="$(printf '%06x' $((RANDOM * 32768 + RANDOM)) | tail -c 6)"
@@ -52,7 +52,7 @@ fi
   --api-url "$API_URL" \
   --admin-url "http://127.0.0.1:$ADMIN_API_PORT" \
   --database-url "$DATABASE_URL" \
-  --name-prefix demo --dfsps 2 --count 10 --rate 5 --expiry-seconds 5 --settle-every-seconds 2 \
+  --name-prefix demo --dfsps 2 --count 20 --rate 5 --expiry-seconds 5 --settle-every-seconds 1 \
   --report-dir "$ROOT/load-tests/reports" --no-progress "${TOOL_AUTH[@]}" ||
   echo "[demo] the settlement demo failed (above); the hub keeps running"
 

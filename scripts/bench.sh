@@ -77,9 +77,16 @@ root_sql "SET GLOBAL innodb_flush_log_at_trx_commit = 1"
 root_sql "SET GLOBAL innodb_buffer_pool_size = $BUFFER_POOL_BYTES"
 log "MariaDB innodb_flush_log_at_trx_commit = $(root_sql 'SELECT @@innodb_flush_log_at_trx_commit'), buffer pool $(root_sql 'SELECT @@innodb_buffer_pool_size') bytes"
 
-log "building (release)"
-(cd "$ROOT" && cargo build -q --release --workspace --bins)
-BIN="$ROOT/target/release"
+# FERROLOOP_BIN_DIR=<folder>: bench the binaries in that folder, unbuilt (the services too), so an
+# old build and a new one can be measured in one session: old and new alternate on a noisy box.
+if [ -n "${FERROLOOP_BIN_DIR:-}" ]; then
+  BIN="$FERROLOOP_BIN_DIR"
+  log "binaries from $BIN (not built)"
+else
+  log "building (release)"
+  (cd "$ROOT" && cargo build -q --release --workspace --bins)
+  BIN="$ROOT/target/release"
+fi
 WATCH_PID=""
 cleanup() {
   if [ -n "$WATCH_PID" ] && kill -0 "$WATCH_PID" 2>/dev/null; then kill -TERM "$WATCH_PID" 2>/dev/null || true; fi

@@ -51,6 +51,8 @@ fmt:
 
 lint:
 	cargo fmt --all -- --check
+	scripts/fn-length.py
+	scripts/module-cycles.py
 	cargo clippy --workspace --all-targets -- -D warnings
 
 build:
@@ -64,6 +66,8 @@ clean-test-dbs:
 ## `services`, .config/nextest.toml)
 test: toolchain up helm-check supply-chain
 	cargo fmt --all -- --check
+	scripts/fn-length.py
+	scripts/module-cycles.py
 	cargo clippy --workspace --all-targets -- -D warnings
 	@scripts/stack.sh drop-test-databases
 	# The crash tests start the handler binaries themselves.
@@ -74,6 +78,8 @@ test: toolchain up helm-check supply-chain
 ## (nextest profile `fast`: unit tests of every crate, test data checks). No service is started.
 test-fast: toolchain
 	cargo fmt --all -- --check
+	scripts/fn-length.py
+	scripts/module-cycles.py
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo nextest run --workspace --profile fast
 

@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use ferroloop_messaging::{BatchConsumer, BatchProducer, Envelope, KafkaArgs, OutboundMessage};
-use ferroloop_store::{DatabaseArgs, admin};
+use ferroloop_store::DatabaseArgs;
+use ferroloop_store::participants::{self, accounts, limits};
+use ferroloop_store::transfers::funds;
 use ferroloop_tests::{Pipeline, ilp_pair};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -30,22 +32,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ferroloop_store::participants::load_by_names(&mut conn, &["demopayer", "demopayee"])
             .await?;
     if known.len() < 2 {
-        let hub = admin::hub_participant_id(&mut conn).await?;
+        let hub = participants::hub_participant_id(&mut conn).await?;
         let hub_account =
-            admin::create_account(&mut conn, hub, "USD", "HUB_RECONCILIATION", true, "demo")
+            accounts::create_account(&mut conn, hub, "USD", "HUB_RECONCILIATION", true, "demo")
                 .await?;
         for (name, funds) in [("demopayer", "10000"), ("demopayee", "0")] {
-            let participant = admin::create_participant(&mut conn, name, "demo").await?;
+            let participant = participants::create_participant(&mut conn, name, "demo").await?;
             let position =
-                admin::create_account(&mut conn, participant, "USD", "POSITION", true, "demo")
+                accounts::create_account(&mut conn, participant, "USD", "POSITION", true, "demo")
                     .await?;
             let settlement =
-                admin::create_account(&mut conn, participant, "USD", "SETTLEMENT", true, "demo")
+                accounts::create_account(&mut conn, participant, "USD", "SETTLEMENT", true, "demo")
                     .await?;
-            admin::set_net_debit_cap(&mut conn, position, "5000".parse()?, "10".parse()?, "demo")
+            limits::set_net_debit_cap(&mut conn, position, "5000".parse()?, "10".parse()?, "demo")
                 .await?;
             if funds != "0" {
-                admin::record_funds_in(
+                funds::record_funds_in(
                     &mut conn,
                     &uuid::Uuid::now_v7().to_string(),
                     [1; 32],

@@ -14,7 +14,8 @@ use ferroloop_messaging::{
     Authentication, BatchConsumer, BatchProducer, BoundaryArgs, Envelope, KafkaArgs,
     OutboundMessage, Principal,
 };
-use ferroloop_store::admin;
+use ferroloop_store::participants::{self, accounts, limits};
+use ferroloop_store::transfers::funds;
 use ferroloop_telemetry::TelemetryArgs;
 use ferroloop_testkit::{TestBroker, TestDatabase};
 use rust_decimal::Decimal;
@@ -319,10 +320,11 @@ impl Pipeline {
             return id;
         }
         let mut conn = self.db.pool.acquire().await.unwrap();
-        let hub = admin::hub_participant_id(&mut conn).await.unwrap();
-        let id = admin::create_account(&mut conn, hub, "USD", "HUB_RECONCILIATION", true, "test")
-            .await
-            .unwrap();
+        let hub = participants::hub_participant_id(&mut conn).await.unwrap();
+        let id =
+            accounts::create_account(&mut conn, hub, "USD", "HUB_RECONCILIATION", true, "test")
+                .await
+                .unwrap();
         self.hub_reconciliation = Some(id);
         id
     }
@@ -331,18 +333,18 @@ impl Pipeline {
     pub async fn onboard(&mut self, name: &str, net_debit_cap: &str, funds_in: &str) -> Dfsp {
         let hub_account = self.hub_account().await;
         let mut tx = self.db.pool.begin().await.unwrap();
-        let participant_id = admin::create_participant(&mut tx, name, "test")
+        let participant_id = participants::create_participant(&mut tx, name, "test")
             .await
             .unwrap();
         let position_account =
-            admin::create_account(&mut tx, participant_id, "USD", "POSITION", true, "test")
+            accounts::create_account(&mut tx, participant_id, "USD", "POSITION", true, "test")
                 .await
                 .unwrap();
         let settlement_account =
-            admin::create_account(&mut tx, participant_id, "USD", "SETTLEMENT", true, "test")
+            accounts::create_account(&mut tx, participant_id, "USD", "SETTLEMENT", true, "test")
                 .await
                 .unwrap();
-        admin::set_net_debit_cap(
+        limits::set_net_debit_cap(
             &mut tx,
             position_account,
             dec(net_debit_cap),
@@ -354,8 +356,8 @@ impl Pipeline {
         let funds: Decimal = dec(funds_in);
         if funds > Decimal::ZERO {
             let id = uuid::Uuid::now_v7().to_string();
-            let hub = admin::hub_participant_id(&mut tx).await.unwrap();
-            admin::record_funds_in(
+            let hub = participants::hub_participant_id(&mut tx).await.unwrap();
+            funds::record_funds_in(
                 &mut tx,
                 &id,
                 [9; 32],

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ferroloop_core::state::TransferState;
-use ferroloop_store::admin;
+use ferroloop_store::participants::{self, accounts};
 use ferroloop_tests::{Handlers, Notifications, Pipeline, error_code, payload};
 use serde_json::{Value, json};
 
@@ -70,10 +70,10 @@ async fn every_validation_rule_makes_the_transfer_invalid_with_its_reason() {
     let frozen = p.onboard("frozenfsp", "1000", "0").await;
     {
         let mut conn = p.db.pool.acquire().await.unwrap();
-        admin::set_participant_active(&mut conn, sleepy.participant_id, false)
+        participants::set_participant_active(&mut conn, sleepy.participant_id, false)
             .await
             .unwrap();
-        admin::set_account_active(&mut conn, frozen.position_account, false)
+        accounts::set_account_active(&mut conn, frozen.position_account, false)
             .await
             .unwrap();
         // A participant without a EUR account.

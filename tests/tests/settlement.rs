@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use ferroloop_core::state::TransferState;
-use ferroloop_store::admin::{self, NewSettlementModel};
+use ferroloop_store::settlement::models::{self, NewSettlementModel};
 use ferroloop_tests::{Dfsp, Pipeline, dec, ilp_pair};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -159,7 +159,7 @@ fn settlement_request(windows: &[u64], reason: &str) -> Value {
 
 async fn deferred_net_model(p: &Pipeline) {
     let mut conn = p.db.pool.acquire().await.unwrap();
-    admin::create_settlement_model(
+    models::create_settlement_model(
         &mut conn,
         &NewSettlementModel {
             name: "DEFERREDNET",

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use ferroloop_core::ledger_id::AccountId;
 use ferroloop_core::state::TransferState;
-use ferroloop_store::admin::{self, NewSettlementModel};
+use ferroloop_store::participants::{self, accounts};
+use ferroloop_store::settlement::models::{self, NewSettlementModel};
 use ferroloop_store::settlement::{record_committed, settlements, windows};
 use ferroloop_store::transfers::{StateChange, TransferKind, TransferRecord};
 use ferroloop_testkit::TestDatabase;
@@ -23,19 +24,19 @@ async fn onboard(db: &TestDatabase) -> Vec<u32> {
     let mut tx = db.pool.begin().await.unwrap();
     let mut positions = Vec::new();
     for i in 0..DFSPS {
-        let id = admin::create_participant(&mut tx, &format!("scale{i}"), "test")
+        let id = participants::create_participant(&mut tx, &format!("scale{i}"), "test")
             .await
             .unwrap();
         positions.push(
-            admin::create_account(&mut tx, id, "USD", "POSITION", true, "test")
+            accounts::create_account(&mut tx, id, "USD", "POSITION", true, "test")
                 .await
                 .unwrap(),
         );
-        admin::create_account(&mut tx, id, "USD", "SETTLEMENT", true, "test")
+        accounts::create_account(&mut tx, id, "USD", "SETTLEMENT", true, "test")
             .await
             .unwrap();
     }
-    admin::create_settlement_model(
+    models::create_settlement_model(
         &mut tx,
         &NewSettlementModel {
             name: "DEFERREDNET",

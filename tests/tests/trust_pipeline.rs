@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use ferroloop_core::state::TransferState;
 use ferroloop_messaging::{Authentication, BatchProducer, Envelope, KafkaArgs, Principal};
-use ferroloop_store::admin::{self, FundsOutOutcome, FundsRequest};
+use ferroloop_store::participants::{self, limits};
+use ferroloop_store::transfers::funds::{self, FundsOutOutcome, FundsRequest};
 use ferroloop_store::transfers::{self, StateChange};
 use ferroloop_tests::{Dfsp, HUB, Handlers, Pipeline, WAIT, dec, error_code, ilp_pair, payload};
 use rust_decimal::Decimal;
@@ -362,11 +363,11 @@ async fn fspiop_requests_on_funds_transfers_answer_as_unknown_and_change_nothing
     .unwrap();
     let hub_id = {
         let mut conn = p.db.pool.acquire().await.unwrap();
-        admin::hub_participant_id(&mut conn).await.unwrap()
+        participants::hub_participant_id(&mut conn).await.unwrap()
     };
     let funds_out = uuid::Uuid::now_v7().to_string();
     let mut tx = p.db.pool.begin().await.unwrap();
-    let outcome = admin::record_funds_out_prepare(
+    let outcome = funds::record_funds_out_prepare(
         &mut tx,
         &FundsRequest {
             transfer_id: &funds_out,
@@ -615,7 +616,7 @@ async fn an_inactive_participant_starts_nothing_new_and_transfers_in_flight_fini
     let in_flight = reserved_to(p, "payeefsp").await;
     {
         let mut tx = p.db.pool.begin().await.unwrap();
-        admin::set_participant_active(&mut tx, s.payee.participant_id, false)
+        participants::set_participant_active(&mut tx, s.payee.participant_id, false)
             .await
             .unwrap();
         tx.commit().await.unwrap();
@@ -755,7 +756,7 @@ async fn a_reservation_never_exceeds_the_net_debit_cap_in_force_when_it_commits(
             while !stop.is_cancelled() {
                 let cap = if low { dec("0") } else { dec(HIGH) };
                 let mut tx = pool.begin().await.unwrap();
-                admin::set_net_debit_cap(&mut tx, account, cap, dec("10"), "test")
+                limits::set_net_debit_cap(&mut tx, account, cap, dec("10"), "test")
                     .await
                     .unwrap();
                 let last: Option<u64> = sqlx::query_scalar(

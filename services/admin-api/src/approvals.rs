@@ -33,46 +33,10 @@ use ferroloop_store::{MySql, MySqlConnection, Transaction};
 use serde_json::{Value, json};
 use time::PrimitiveDateTime;
 
+use crate::change::{Action, Change, Context, Executed};
 use crate::guard::{Record, RequestContext};
 use crate::output::js_date;
-use crate::{
-    ApiError, ApiResult, AppState, Body, Params, funds, input, jws_keys, participants, settlements,
-};
-
-/// The approval action of a limit change (funds use their `action` names).
-pub const ADJUST_LIMIT: &str = "adjustLimit";
-/// The approval action of an opening position and net debit cap.
-pub const INITIAL_POSITION_AND_LIMITS: &str = "initialPositionAndLimits";
-/// The approval action of a callback endpoint (insert or replace).
-pub const SET_ENDPOINT: &str = "setEndpoint";
-/// The approval action of a JWS key registration or rotation.
-pub const SET_JWS_KEY: &str = "setJwsKey";
-/// The approval action of a JWS key removal.
-pub const REMOVE_JWS_KEY: &str = "removeJwsKey";
-/// The approval action of a participant's activation (or, with auth off, deactivation).
-pub const PARTICIPANT_ACTIVATION: &str = "participantActivation";
-/// The approval action of a POSITION account's activation (or, with auth off, deactivation).
-pub const ACCOUNT_ACTIVATION: &str = "accountActivation";
-
-/// What an executed change answers, and what its audit row records.
-#[derive(Debug, Clone)]
-pub struct Executed {
-    pub status: StatusCode,
-    pub body: Option<Value>,
-    /// False when nothing changed (a resend of a request already applied).
-    pub changed: bool,
-    pub before: Option<Value>,
-    pub after: Option<Value>,
-}
-
-impl Executed {
-    pub fn response(&self) -> Response {
-        match &self.body {
-            Some(body) => (self.status, Json(body.clone())).into_response(),
-            None => self.status.into_response(),
-        }
-    }
-}
+use crate::{ApiError, ApiResult, AppState, Body, Params, input};
 
 /// Ends a change executed directly: committed with its audit row when it changed
 /// something, else rolled back (the guard audits it as "no change").
@@ -88,38 +52,6 @@ async fn finish_direct(
     Ok(done.response())
 }
 
-/// A change waiting for a checker.
-#[derive(Debug, Clone, Copy)]
-pub struct Pending<'a> {
-    pub action: &'a str,
-    pub participant: &'a str,
-    pub account_id: Option<u32>,
-    pub transfer_id: Option<&'a str>,
-    pub body: &'a [u8],
-}
-
-impl<'a> Pending<'a> {
-    /// A change of a participant that names no account or transfer.
-    pub fn new(action: &'a str, participant: &'a str, body: &'a [u8]) -> Self {
-        Self {
-            action,
-            participant,
-            account_id: None,
-            transfer_id: None,
-            body,
-        }
-    }
-
-    /// The same change, about a transfer of an account (funds in/out).
-    pub fn on_transfer(self, account_id: u32, transfer_id: &'a str) -> Self {
-        Self {
-            account_id: Some(account_id),
-            transfer_id: Some(transfer_id),
-            ..self
-        }
-    }
-}
-
 fn store_error(e: impl Into<ferroloop_store::StoreError>) -> ApiError {
     ApiError::Store(e.into())
 }
@@ -128,61 +60,20 @@ fn now() -> PrimitiveDateTime {
     ferroloop_store::db_time(time::OffsetDateTime::now_utc())
 }
 
-/// Executes a stored (or about to be stored) change in the caller's transaction.
+/// Executes a stored (or about to be stored) change in the caller's transaction, with the
+/// executor its action's module registered.
 async fn execute(
     app: &AppState,
     conn: &mut MySqlConnection,
-    pending: &Pending<'_>,
+    change: &Change<'_>,
     changed_by: &str,
 ) -> ApiResult<Executed> {
-    let missing = || ApiError::internal("approval request lacks its account or transfer id");
-    let (name, body) = (pending.participant, pending.body);
-    match pending.action {
-        funds::RECORD_FUNDS_IN | funds::RECORD_FUNDS_OUT_PREPARE_RESERVE => {
-            let request = funds::parse_record(pending.account_id.ok_or_else(missing)?, body)?;
-            funds::execute_record(conn, name, &request).await
-        }
-        funds::RECORD_FUNDS_OUT_COMMIT | funds::RECORD_FUNDS_OUT_ABORT => {
-            let request = funds::parse_finish(
-                pending.account_id.ok_or_else(missing)?,
-                pending.transfer_id.ok_or_else(missing)?,
-                body,
-            )?;
-            funds::execute_finish(conn, name, &request).await
-        }
-        ADJUST_LIMIT => {
-            let change = participants::parse_limit_change(body)?;
-            participants::execute_limit_change(conn, name, &change, changed_by).await
-        }
-        INITIAL_POSITION_AND_LIMITS => {
-            let initial = participants::parse_initial(body)?;
-            participants::execute_initial(conn, name, &initial, changed_by).await
-        }
-        SET_ENDPOINT => {
-            let endpoint = participants::parse_endpoint(body, app.callback_policy())?;
-            participants::execute_endpoint(conn, name, &endpoint, changed_by).await
-        }
-        SET_JWS_KEY => {
-            let pem = jws_keys::parse_key(body)?;
-            jws_keys::execute_set(conn, name, &pem, changed_by).await
-        }
-        REMOVE_JWS_KEY => jws_keys::execute_remove(conn, name).await,
-        PARTICIPANT_ACTIVATION => {
-            let is_active = participants::parse_activation(body)?;
-            participants::execute_participant_activation(app, conn, name, is_active).await
-        }
-        ACCOUNT_ACTIVATION => {
-            let is_active = participants::parse_activation(body)?;
-            let account_id = pending.account_id.ok_or_else(missing)?;
-            participants::execute_account_activation(conn, name, account_id, is_active).await
-        }
-        action if settlements::is_settlement_action(action) => {
-            settlements::execute(conn, action, name, pending.account_id, body).await
-        }
-        other => Err(ApiError::internal(format!(
-            "unknown approval action {other}"
-        ))),
-    }
+    let context = Context {
+        app,
+        change,
+        changed_by,
+    };
+    app.executors().execute(context, conn).await
 }
 
 /// Runs a validated change: with maker/checker (auth on) as a request for a checker, else at
@@ -190,12 +81,12 @@ async fn execute(
 pub async fn submit(
     app: &AppState,
     ctx: &RequestContext,
-    pending: Pending<'_>,
+    change: Change<'_>,
 ) -> ApiResult<Response> {
     if app.maker_checker() {
-        return request(app, ctx, pending).await;
+        return request(app, ctx, change).await;
     }
-    execute_now(app, ctx, pending).await
+    execute_now(app, ctx, change).await
 }
 
 /// Executes a validated change at once, whatever the auth mode (deactivation, and everything
@@ -203,26 +94,22 @@ pub async fn submit(
 pub async fn execute_now(
     app: &AppState,
     ctx: &RequestContext,
-    pending: Pending<'_>,
+    change: Change<'_>,
 ) -> ApiResult<Response> {
     let mut tx = app.begin().await?;
-    let done = execute(app, &mut tx, &pending, &ctx.created_by()).await?;
+    let done = execute(app, &mut tx, &change, &ctx.created_by()).await?;
     finish_direct(ctx, tx, done).await
 }
 
 /// The maker's side: dry-run, store PENDING, 202 with the request and its `Location`.
-async fn request(
-    app: &AppState,
-    ctx: &RequestContext,
-    pending: Pending<'_>,
-) -> ApiResult<Response> {
-    let body_text = std::str::from_utf8(pending.body)
+async fn request(app: &AppState, ctx: &RequestContext, change: Change<'_>) -> ApiResult<Response> {
+    let body_text = std::str::from_utf8(change.body)
         .map_err(|_| input::malformed("Invalid request payload JSON format"))?;
     let mut tx = app.begin().await?;
     admin::begin_admin_change(&mut tx).await?;
     {
         let mut dry_run = ferroloop_store::savepoint(&mut tx).await?;
-        let tried = execute(app, &mut dry_run, &pending, &ctx.created_by()).await;
+        let tried = execute(app, &mut dry_run, &change, &ctx.created_by()).await;
         dry_run.rollback().await.map_err(store_error)?;
         tried?;
     }
@@ -233,10 +120,10 @@ async fn request(
         &mut tx,
         &NewApproval {
             approval_id: &approval_id,
-            action: pending.action,
-            participant_name: pending.participant,
-            account_id: pending.account_id,
-            transfer_id: pending.transfer_id,
+            action: change.action.as_str(),
+            participant_name: change.participant,
+            account_id: change.account_id,
+            transfer_id: change.transfer_id,
             request_path: &ctx.path,
             request_body: body_text,
             maker: &ctx.identity.subject,
@@ -256,12 +143,12 @@ async fn request(
             http_status: StatusCode::ACCEPTED.as_u16(),
             approval_id: Some(approval_id.clone()),
             after: Some(body.clone()),
-            detail: Some(format!("{} awaits a checker", pending.action)),
+            detail: Some(format!("{} awaits a checker", change.action.as_str())),
             ..Record::default()
         },
     )
     .await?;
-    metrics::counter!("ferroloop_admin_approvals_total", "action" => pending.action.to_owned(), "status" => "PENDING").increment(1);
+    metrics::counter!("ferroloop_admin_approvals_total", "action" => change.action.as_str(), "status" => "PENDING").increment(1);
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, format!("/approvals/{approval_id}"))],
@@ -414,24 +301,7 @@ async fn decide(
         ));
     }
     if found.expires_at <= at {
-        approvals::expire(&mut tx, id, at).await?;
-        let detail = format!("expired at {}", js_date(found.expires_at));
-        ctx.finish(
-            tx,
-            Record {
-                outcome: "refused",
-                http_status: 400,
-                approval_id: Some(id.to_owned()),
-                detail: Some(detail.clone()),
-                ..Record::default()
-            },
-        )
-        .await?;
-        return Err(FspiopError::with_detail(
-            ErrorCode::EXPIRED_ERROR,
-            format!("Approval request {detail}"),
-        )
-        .into());
+        return Err(refuse_expired(ctx, tx, &found, at).await);
     }
     let to = match decision {
         Decision::Approve => ApprovalStatus::Executed,
@@ -441,60 +311,9 @@ async fn decide(
     if !approvals::claim(&mut tx, id, to, &checker, reason.as_deref(), at).await? {
         return Err(ApiError::client("Approval request was decided meanwhile"));
     }
-    let pending = Pending {
-        action: &found.action,
-        participant: &found.participant_name,
-        account_id: found.account_id,
-        transfer_id: found.transfer_id.as_deref(),
-        body: found.request_body.as_bytes(),
-    };
-    let mut record = Record {
-        outcome: "rejected",
-        http_status: 200,
-        approval_id: Some(id.to_owned()),
-        request: Some(found.request_body.clone()),
-        detail: Some(format!(
-            "{} for {} requested by {}{}",
-            found.action,
-            found.participant_name,
-            found.maker,
-            reason
-                .as_deref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default()
-        )),
-        ..Record::default()
-    };
+    let mut record = decision_record(&found, reason.as_deref());
     if decision == Decision::Approve {
-        let changed_by: String = format!("{} approved by {checker}", found.maker)
-            .chars()
-            .take(128)
-            .collect();
-        let mut savepoint = ferroloop_store::savepoint(&mut tx).await?;
-        let executed = execute(app, &mut savepoint, &pending, &changed_by).await;
-        let (status, result_status, result_body) = match executed {
-            Ok(done) => {
-                if done.changed {
-                    savepoint.commit().await.map_err(store_error)?;
-                } else {
-                    savepoint.rollback().await.map_err(store_error)?;
-                }
-                record.outcome = "approved";
-                record.before = done.before.clone();
-                record.after = done.after.clone();
-                (ApprovalStatus::Executed, done.status, done.body)
-            }
-            // Storage trouble: everything rolls back, the request stays PENDING.
-            Err(error @ ApiError::Store(_)) => return Err(error),
-            Err(refusal) => {
-                savepoint.rollback().await.map_err(store_error)?;
-                let (status, body) = refusal.parts();
-                record.outcome = "failed";
-                (ApprovalStatus::Failed, status, Some(body))
-            }
-        };
-        let result_text = result_body.map_or_else(|| "null".to_owned(), |b| b.to_string());
-        approvals::record_result(&mut tx, id, status, result_status.as_u16(), &result_text).await?;
+        execute_approved(app, &mut tx, &found, &checker, &mut record).await?;
     }
     let view = approvals::get(&mut tx, id, false)
         .await?
@@ -505,4 +324,102 @@ async fn decide(
     metrics::counter!("ferroloop_admin_approvals_total", "action" => found.action.clone(), "status" => view.status.as_str()).increment(1);
     tracing::info!(approval_id = %id, action = %found.action, maker = %found.maker, %checker, status = view.status.as_str(), "approval decided");
     Ok(Json(body))
+}
+
+/// Marks a request decided too late EXPIRED, audits the refusal, and returns the error to answer.
+async fn refuse_expired(
+    ctx: &RequestContext,
+    mut tx: Transaction<'static, MySql>,
+    found: &ApprovalView,
+    at: PrimitiveDateTime,
+) -> ApiError {
+    let id = found.approval_id.as_str();
+    if let Err(error) = approvals::expire(&mut tx, id, at).await {
+        return error.into();
+    }
+    let detail = format!("expired at {}", js_date(found.expires_at));
+    let record = Record {
+        outcome: "refused",
+        http_status: 400,
+        approval_id: Some(id.to_owned()),
+        detail: Some(detail.clone()),
+        ..Record::default()
+    };
+    if let Err(error) = ctx.finish(tx, record).await {
+        return error;
+    }
+    FspiopError::with_detail(
+        ErrorCode::EXPIRED_ERROR,
+        format!("Approval request {detail}"),
+    )
+    .into()
+}
+
+/// The audit row of a decision, as a rejection; an approval fills in its outcome.
+fn decision_record(found: &ApprovalView, reason: Option<&str>) -> Record {
+    Record {
+        outcome: "rejected",
+        http_status: 200,
+        approval_id: Some(found.approval_id.clone()),
+        request: Some(found.request_body.clone()),
+        detail: Some(format!(
+            "{} for {} requested by {}{}",
+            found.action,
+            found.participant_name,
+            found.maker,
+            reason.map(|r| format!(": {r}")).unwrap_or_default()
+        )),
+        ..Record::default()
+    }
+}
+
+/// Executes an approved request in a savepoint of the decision's transaction and records its
+/// result: EXECUTED with the change's answer, or FAILED with the refusal (the savepoint rolled
+/// back). Storage trouble fails the whole decision, so the request stays PENDING.
+async fn execute_approved(
+    app: &AppState,
+    tx: &mut MySqlConnection,
+    found: &ApprovalView,
+    checker: &str,
+    record: &mut Record,
+) -> ApiResult<()> {
+    let action = Action::parse(&found.action)
+        .ok_or_else(|| ApiError::internal(format!("unknown approval action {}", found.action)))?;
+    let change = Change {
+        action,
+        participant: &found.participant_name,
+        account_id: found.account_id,
+        transfer_id: found.transfer_id.as_deref(),
+        body: found.request_body.as_bytes(),
+    };
+    let changed_by: String = format!("{} approved by {checker}", found.maker)
+        .chars()
+        .take(128)
+        .collect();
+    let mut savepoint = ferroloop_store::savepoint(tx).await?;
+    let executed = execute(app, &mut savepoint, &change, &changed_by).await;
+    let (status, result_status, result_body) = match executed {
+        Ok(done) => {
+            if done.changed {
+                savepoint.commit().await.map_err(store_error)?;
+            } else {
+                savepoint.rollback().await.map_err(store_error)?;
+            }
+            record.outcome = "approved";
+            record.before = done.before.clone();
+            record.after = done.after.clone();
+            (ApprovalStatus::Executed, done.status, done.body)
+        }
+        Err(error @ ApiError::Store(_)) => return Err(error),
+        Err(refusal) => {
+            savepoint.rollback().await.map_err(store_error)?;
+            let (status, body) = refusal.parts();
+            record.outcome = "failed";
+            (ApprovalStatus::Failed, status, Some(body))
+        }
+    };
+    let result_text = result_body.map_or_else(|| "null".to_owned(), |b| b.to_string());
+    let id = &found.approval_id;
+    approvals::record_result(tx, id, status, result_status.as_u16(), &result_text).await?;
+    Ok(())
 }

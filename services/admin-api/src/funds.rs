@@ -21,24 +21,54 @@ use ferroloop_core::hash::request_hash;
 use ferroloop_core::id::TransferId;
 use ferroloop_core::ledger_id::AccountId;
 use ferroloop_store::MySqlConnection;
-use ferroloop_store::admin::{
+use ferroloop_store::admin;
+use ferroloop_store::participants::views::{self, AccountView, ParticipantView};
+use ferroloop_store::transfers::funds::{
     self, FundsInOutcome, FundsOutDecision, FundsOutFinish, FundsOutOutcome, FundsRequest,
 };
-use ferroloop_store::admin_queries::{self, AccountView, ParticipantView};
 use ferroloop_store::transfers::{self, TransferKind};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use crate::approvals::{self, Executed, Pending};
+use crate::approvals;
+use crate::change::{Action, Change, Context, Executed, Executing, Executor};
 use crate::guard::RequestContext;
 use crate::input::{self, NumberRule, Obj, Sign};
 use crate::participants::{HUB_RECONCILIATION, PARTICIPANT_NOT_FOUND, SETTLEMENT, participant};
 use crate::{ApiError, ApiResult, AppState, Body, Params};
 
-pub const RECORD_FUNDS_IN: &str = "recordFundsIn";
-pub const RECORD_FUNDS_OUT_PREPARE_RESERVE: &str = "recordFundsOutPrepareReserve";
-pub const RECORD_FUNDS_OUT_COMMIT: &str = "recordFundsOutCommit";
-pub const RECORD_FUNDS_OUT_ABORT: &str = "recordFundsOutAbort";
+/// The changes this module executes for the approval flow.
+pub const EXECUTORS: [(Action, Executor); 4] = [
+    (Action::RecordFundsIn, execute_stored_record),
+    (Action::RecordFundsOutPrepareReserve, execute_stored_record),
+    (Action::RecordFundsOutCommit, execute_stored_finish),
+    (Action::RecordFundsOutAbort, execute_stored_finish),
+];
+
+fn execute_stored_record<'a>(context: Context<'a>, conn: &'a mut MySqlConnection) -> Executing<'a> {
+    Box::pin(async move {
+        let change = context.change;
+        let request = parse_record(change.account()?, change.body)?;
+        execute_record(conn, change.participant, &request).await
+    })
+}
+
+fn execute_stored_finish<'a>(context: Context<'a>, conn: &'a mut MySqlConnection) -> Executing<'a> {
+    Box::pin(async move {
+        let change = context.change;
+        let request = parse_finish(change.account()?, change.transfer()?, change.body)?;
+        execute_finish(conn, change.participant, &request).await
+    })
+}
+
+/// The funds action a body names, of those `allowed`.
+fn funds_action(obj: &Obj, allowed: [Action; 2]) -> Result<Action, FspiopError> {
+    let names = allowed.map(Action::as_str);
+    let name = obj
+        .one_of("action", ACTION_LABEL, &names, true)?
+        .ok_or_else(|| input::required(ACTION_LABEL))?;
+    Action::parse(&name).ok_or_else(|| input::required(ACTION_LABEL))
+}
 /// central-ledger's Joi label of `action`.
 const ACTION_LABEL: &str = "action is missing or not supported";
 /// central-ledger's Joi label of `amount`.
@@ -84,7 +114,7 @@ async fn funds_accounts(
     if settlement.ledger_account_type != SETTLEMENT {
         return Err(ApiError::internal("Account is not SETTLEMENT type"));
     }
-    let hub = admin_queries::hub(tx).await?;
+    let hub = views::hub(tx).await?;
     let Some(hub_reconciliation) = hub
         .account(&settlement.currency, HUB_RECONCILIATION)
         .cloned()
@@ -140,7 +170,7 @@ fn balances(accounts: &FundsAccounts) -> Value {
 pub struct RecordFunds {
     account_id: u32,
     transfer_id: String,
-    action: String,
+    action: Action,
     reason: String,
     amount: Decimal,
     currency: String,
@@ -156,14 +186,10 @@ pub fn parse_record(account_id: u32, body: &[u8]) -> Result<RecordFunds, FspiopE
     TransferId::parse(&transfer_id)
         .map_err(|_| input::malformed("\"transferId\" must be a valid GUID"))?;
     let external_reference = obj.required_string("externalReference")?;
-    let action = obj
-        .one_of(
-            "action",
-            ACTION_LABEL,
-            &[RECORD_FUNDS_IN, RECORD_FUNDS_OUT_PREPARE_RESERVE],
-            true,
-        )?
-        .ok_or_else(|| input::required(ACTION_LABEL))?;
+    let action = funds_action(
+        &obj,
+        [Action::RecordFundsIn, Action::RecordFundsOutPrepareReserve],
+    )?;
     let reason = obj.required_string("reason")?;
     let money = obj
         .object_labelled("amount", AMOUNT_LABEL, true)?
@@ -215,27 +241,9 @@ pub async fn execute_record(
         extensions: &request.extension_rows,
         now: ferroloop_store::db_time(time::OffsetDateTime::now_utc()),
     };
-    let (outcome, kind, new) = if request.action == RECORD_FUNDS_IN {
-        let outcome = admin::record_funds_in_request(conn, &funds).await?;
-        let new = match outcome {
-            FundsInOutcome::Recorded => Some(true),
-            FundsInOutcome::Duplicate => Some(false),
-            FundsInOutcome::ModifiedRequest => None,
-        };
-        (format!("{outcome:?}"), TransferKind::FundsIn, new)
-    } else {
-        let outcome = admin::record_funds_out_prepare(conn, &funds).await?;
-        let new = match outcome {
-            FundsOutOutcome::Reserved
-            | FundsOutOutcome::InsufficientFunds
-            | FundsOutOutcome::BacksPosition => Some(true),
-            FundsOutOutcome::Duplicate => Some(false),
-            FundsOutOutcome::ModifiedRequest => None,
-        };
-        (format!("{outcome:?}"), TransferKind::FundsOut, new)
-    };
-    let action = &request.action;
-    metrics::counter!("ferroloop_admin_funds_total", "action" => action.clone(), "outcome" => outcome.clone())
+    let (outcome, kind, new) = record(conn, request.action, &funds).await?;
+    let action = request.action.as_str();
+    metrics::counter!("ferroloop_admin_funds_total", "action" => action, "outcome" => outcome.clone())
         .increment(1);
     tracing::info!(
         participant = %name, account_id, transfer_id = %request.transfer_id, %action,
@@ -252,30 +260,64 @@ pub async fn execute_record(
                 after: Some(json!({"outcome": outcome, "balances": balances(&after)})),
             })
         }
-        Some(false) => {
-            // Same id, same body: a resend. It must also name the same account.
-            let existing = transfers::load_transfers(conn, &[request.transfer_id.as_str()], false)
-                .await?
-                .remove(&request.transfer_id);
-            let settlement_side = existing.as_ref().and_then(|t| match kind {
-                TransferKind::FundsIn => t.payee_account_id,
-                _ => t.payer_account_id,
-            });
-            if existing.is_some_and(|t| t.kind == kind)
-                && settlement_side.map(AccountId::get) == Some(accounts.settlement.account_id)
-            {
-                Ok(Executed {
-                    status: StatusCode::ACCEPTED,
-                    body: None,
-                    changed: false,
-                    before: None,
-                    after: None,
-                })
-            } else {
-                Err(modified_request())
-            }
-        }
+        Some(false) => resend(conn, request, kind, accounts.settlement.account_id).await,
         None => Err(modified_request()),
+    }
+}
+
+/// Records the request; the outcome's name, the transfer kind, and whether the request was new
+/// (`Some(true)`), a resend (`Some(false)`) or a modified request (`None`).
+async fn record(
+    conn: &mut MySqlConnection,
+    action: Action,
+    funds: &FundsRequest<'_>,
+) -> ApiResult<(String, TransferKind, Option<bool>)> {
+    if action == Action::RecordFundsIn {
+        let outcome = funds::record_funds_in_request(conn, funds).await?;
+        let new = match outcome {
+            FundsInOutcome::Recorded => Some(true),
+            FundsInOutcome::Duplicate => Some(false),
+            FundsInOutcome::ModifiedRequest => None,
+        };
+        return Ok((format!("{outcome:?}"), TransferKind::FundsIn, new));
+    }
+    let outcome = funds::record_funds_out_prepare(conn, funds).await?;
+    let new = match outcome {
+        FundsOutOutcome::Reserved
+        | FundsOutOutcome::InsufficientFunds
+        | FundsOutOutcome::BacksPosition => Some(true),
+        FundsOutOutcome::Duplicate => Some(false),
+        FundsOutOutcome::ModifiedRequest => None,
+    };
+    Ok((format!("{outcome:?}"), TransferKind::FundsOut, new))
+}
+
+/// Same id, same body: a resend, unchanged — if it also names the same settlement account.
+async fn resend(
+    conn: &mut MySqlConnection,
+    request: &RecordFunds,
+    kind: TransferKind,
+    settlement_account_id: u32,
+) -> ApiResult<Executed> {
+    let existing = transfers::load_transfers(conn, &[request.transfer_id.as_str()], false)
+        .await?
+        .remove(&request.transfer_id);
+    let settlement_side = existing.as_ref().and_then(|t| match kind {
+        TransferKind::FundsIn => t.payee_account_id,
+        _ => t.payer_account_id,
+    });
+    if existing.is_some_and(|t| t.kind == kind)
+        && settlement_side.map(AccountId::get) == Some(settlement_account_id)
+    {
+        Ok(Executed {
+            status: StatusCode::ACCEPTED,
+            body: None,
+            changed: false,
+            before: None,
+            after: None,
+        })
+    } else {
+        Err(modified_request())
     }
 }
 
@@ -290,9 +332,9 @@ pub async fn record_funds(
 ) -> ApiResult<Response> {
     let account_id = input::path_id("id", &id)?;
     let request = parse_record(account_id, &body.0)?;
-    let pending =
-        Pending::new(&request.action, &name, &body.0).on_transfer(account_id, &request.transfer_id);
-    approvals::submit(&app, &ctx, pending).await
+    let change =
+        Change::new(request.action, &name, &body.0).on_transfer(account_id, &request.transfer_id);
+    approvals::submit(&app, &ctx, change).await
 }
 
 /// A validated funds-out commit or abort.
@@ -300,7 +342,7 @@ pub async fn record_funds(
 pub struct FinishFunds {
     account_id: u32,
     transfer_id: String,
-    action: String,
+    action: Action,
     reason: String,
 }
 
@@ -313,14 +355,10 @@ pub fn parse_finish(
     TransferId::parse(transfer_id)
         .map_err(|_| input::malformed("'transferId' URI path parameter"))?;
     let obj = input::parse_body(body)?;
-    let action = obj
-        .one_of(
-            "action",
-            ACTION_LABEL,
-            &[RECORD_FUNDS_OUT_COMMIT, RECORD_FUNDS_OUT_ABORT],
-            true,
-        )?
-        .ok_or_else(|| input::required(ACTION_LABEL))?;
+    let action = funds_action(
+        &obj,
+        [Action::RecordFundsOutCommit, Action::RecordFundsOutAbort],
+    )?;
     let reason = obj.required_string("reason")?;
     Ok(FinishFunds {
         account_id,
@@ -336,18 +374,18 @@ pub async fn execute_finish(
     name: &str,
     request: &FinishFunds,
 ) -> ApiResult<Executed> {
-    let decision = if request.action == RECORD_FUNDS_OUT_COMMIT {
+    let decision = if request.action == Action::RecordFundsOutCommit {
         FundsOutDecision::Commit
     } else {
         FundsOutDecision::Abort
     };
     let account_id = request.account_id;
     let transfer_id = &request.transfer_id;
-    let action = &request.action;
+    let action = request.action.as_str();
     admin::begin_admin_change(conn).await?;
     let accounts = funds_accounts(conn, name, account_id, None).await?;
     let before = balances(&accounts);
-    let outcome = admin::finish_funds_out(
+    let outcome = funds::finish_funds_out(
         conn,
         transfer_id,
         accounts.settlement.account_id,
@@ -356,7 +394,7 @@ pub async fn execute_finish(
         ferroloop_store::db_time(time::OffsetDateTime::now_utc()),
     )
     .await?;
-    metrics::counter!("ferroloop_admin_funds_total", "action" => action.clone(), "outcome" => format!("{outcome:?}"))
+    metrics::counter!("ferroloop_admin_funds_total", "action" => action, "outcome" => format!("{outcome:?}"))
         .increment(1);
     tracing::info!(participant = %name, account_id, transfer_id = %transfer_id, %action, ?outcome, "funds-out decision");
     let unchanged = Executed {
@@ -395,7 +433,7 @@ pub async fn finish_funds_out(
 ) -> ApiResult<Response> {
     let account_id = input::path_id("id", &id)?;
     let request = parse_finish(account_id, &transfer_id, &body.0)?;
-    let pending =
-        Pending::new(&request.action, &name, &body.0).on_transfer(account_id, &request.transfer_id);
-    approvals::submit(&app, &ctx, pending).await
+    let change =
+        Change::new(request.action, &name, &body.0).on_transfer(account_id, &request.transfer_id);
+    approvals::submit(&app, &ctx, change).await
 }

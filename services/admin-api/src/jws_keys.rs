@@ -26,7 +26,8 @@ use ferroloop_core::error::{ErrorCode, FspiopError};
 use ferroloop_fspiop::jws::VerifyingKey;
 use ferroloop_store::{MySqlConnection, admin, jws_keys};
 
-use crate::approvals::{self, Executed, Pending};
+use crate::approvals;
+use crate::change::{Action, Change, Context, Executed, Executing, Executor};
 use crate::guard::RequestContext;
 use crate::participants::{PARTICIPANT_NOT_FOUND, participant};
 use crate::{ApiError, ApiResult, AppState, Body, Params};
@@ -35,6 +36,23 @@ use crate::{ApiError, ApiResult, AppState, Body, Params};
 const MAX_PEM_CHARS: usize = 16 * 1024;
 /// 3200 detail when a participant has no key.
 pub const NO_JWS_KEY: &str = "Participant has no JWS key";
+
+/// The changes this module executes for the approval flow.
+pub const EXECUTORS: [(Action, Executor); 2] = [
+    (Action::SetJwsKey, execute_stored_set),
+    (Action::RemoveJwsKey, execute_stored_remove),
+];
+
+fn execute_stored_set<'a>(context: Context<'a>, conn: &'a mut MySqlConnection) -> Executing<'a> {
+    Box::pin(async move {
+        let pem = parse_key(context.change.body)?;
+        execute_set(conn, context.change.participant, &pem, context.changed_by).await
+    })
+}
+
+fn execute_stored_remove<'a>(context: Context<'a>, conn: &'a mut MySqlConnection) -> Executing<'a> {
+    Box::pin(execute_remove(conn, context.change.participant))
+}
 
 fn view(stored: &jws_keys::StoredJwsKey) -> serde_json::Value {
     serde_json::json!({
@@ -63,8 +81,8 @@ pub async fn put(
     body: Body,
 ) -> ApiResult<Response> {
     parse_key(&body.0)?;
-    let pending = Pending::new(approvals::SET_JWS_KEY, &name, &body.0);
-    approvals::submit(&app, &ctx, pending).await
+    let change = Change::new(Action::SetJwsKey, &name, &body.0);
+    approvals::submit(&app, &ctx, change).await
 }
 
 /// Registers or rotates a participant's key in the caller's transaction.
@@ -108,8 +126,8 @@ pub async fn delete(
     ctx: RequestContext,
     Params(name): Params<String>,
 ) -> ApiResult<Response> {
-    let pending = Pending::new(approvals::REMOVE_JWS_KEY, &name, b"");
-    approvals::submit(&app, &ctx, pending).await
+    let change = Change::new(Action::RemoveJwsKey, &name, b"");
+    approvals::submit(&app, &ctx, change).await
 }
 
 /// Removes a participant's key in the caller's transaction (3200 when it has none).

@@ -22,6 +22,7 @@
 mod approvals;
 pub mod audit_api;
 pub mod auth;
+mod change;
 mod error;
 mod funds;
 pub mod guard;
@@ -193,6 +194,20 @@ struct Inner {
     hub_jws_public_key_path: Option<PathBuf>,
     started: Instant,
     start_time: String,
+    /// How each kind of change executes (the approval flow's, [`change::Executors`]).
+    executors: change::Executors,
+}
+
+/// Every module's change executors: the approval flow executes changes through them without
+/// naming the modules (`scripts/module-cycles.py` keeps it so).
+fn executors() -> change::Executors {
+    let mut executors = change::Executors::default();
+    executors.register(&funds::EXECUTORS);
+    executors.register(&participants::EXECUTORS);
+    executors.register(&jws_keys::EXECUTORS);
+    executors.register(&settlement_windows::EXECUTORS);
+    executors.register(&settlements::EXECUTORS);
+    executors
 }
 
 impl AppState {
@@ -216,8 +231,14 @@ impl AppState {
                 hub_jws_public_key_path: config.hub_jws_public_key_path.clone(),
                 started: Instant::now(),
                 start_time: ferroloop_messaging::envelope::now_iso(),
+                executors: executors(),
             }),
         }
+    }
+
+    /// How each kind of change executes.
+    fn executors(&self) -> &change::Executors {
+        &self.inner.executors
     }
 
     pub fn auth(&self) -> &Authenticator {
@@ -311,7 +332,7 @@ pub async fn build_app(config: Config, shutdown: CancellationToken) -> Result<Ru
             .begin()
             .await
             .map_err(ferroloop_store::StoreError::from)?;
-        if ferroloop_store::admin::rename_hub(&mut tx, &config.hub_name).await? {
+        if ferroloop_store::participants::rename_hub(&mut tx, &config.hub_name).await? {
             tracing::info!(hub_name = %config.hub_name, "hub participant renamed");
         }
         tx.commit()
@@ -362,7 +383,29 @@ pub async fn run(
 pub fn router(state: AppState) -> Router {
     let body_limit = state.inner.body_limit_bytes;
     let health = state.inner.health.clone();
-    let api = Router::new()
+    let api = settlement_routes(participant_routes(Router::new()))
+        .route("/approvals", get(approvals::list))
+        .route("/approvals/{id}", get(approvals::get_one))
+        .route("/approvals/{id}/approve", post(approvals::approve))
+        .route("/approvals/{id}/reject", post(approvals::reject))
+        .route("/audit", get(audit_api::list))
+        .route("/audit/verify", get(audit_api::verify))
+        // The guard runs inside `track`, so refused requests are counted and timed too.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
+        .route_layer(axum::middleware::from_fn(track))
+        .with_state(state);
+    api.merge(ferroloop_telemetry::ops_router(health))
+        .fallback(unknown_uri)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+}
+
+/// central-ledger's routes: the hub, participants and everything they own, funds in and out.
+fn participant_routes(router: Router<AppState>) -> Router<AppState> {
+    router
         .route("/health", get(hub::health))
         .route("/hub/jwsKey", get(hub::jws_key))
         .route(
@@ -408,6 +451,12 @@ pub fn router(state: AppState) -> Router {
             "/participants/{name}/accounts/{id}/transfers/{transfer_id}",
             put(funds::finish_funds_out),
         )
+}
+
+/// Settlement models, windows and settlements (central-ledger's and central-settlement's), and
+/// the reference data.
+fn settlement_routes(router: Router<AppState>) -> Router<AppState> {
+    router
         .route(
             "/settlementModels",
             get(reference::list_settlement_models).post(reference::create_settlement_model),
@@ -439,23 +488,6 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/ledgerAccountTypes", get(reference::ledger_account_types))
         .route("/enums", get(reference::enums))
-        .route("/approvals", get(approvals::list))
-        .route("/approvals/{id}", get(approvals::get_one))
-        .route("/approvals/{id}/approve", post(approvals::approve))
-        .route("/approvals/{id}/reject", post(approvals::reject))
-        .route("/audit", get(audit_api::list))
-        .route("/audit/verify", get(audit_api::verify))
-        // The guard runs inside `track`, so refused requests are counted and timed too.
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            guard::guard,
-        ))
-        .route_layer(axum::middleware::from_fn(track))
-        .with_state(state);
-    api.merge(ferroloop_telemetry::ops_router(health))
-        .fallback(unknown_uri)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
 }
 
 async fn unknown_uri() -> Response {
@@ -548,6 +580,13 @@ mod tests {
     use clap::{CommandFactory as _, Parser as _};
 
     use super::*;
+
+    /// A change stored for approval must be executable when approved: every action has an
+    /// executor.
+    #[test]
+    fn every_action_has_an_executor() {
+        assert_eq!(executors().missing(), []);
+    }
 
     #[test]
     fn defaults_are_central_ledgers() {

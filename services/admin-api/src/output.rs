@@ -5,7 +5,7 @@
 //! written here from the exact decimal text (normalised, no trailing zeros), never through
 //! `f64`.
 
-use ferroloop_store::admin_queries::{AccountView, ParticipantView};
+use ferroloop_store::participants::views::{AccountView, ParticipantView};
 use rust_decimal::Decimal;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;

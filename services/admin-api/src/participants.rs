@@ -11,12 +11,16 @@ use ferroloop_core::currency::Currency;
 use ferroloop_core::error::{ErrorCode, FspiopError};
 use ferroloop_fspiop::endpoint::{self, AddressPolicy};
 use ferroloop_store::MySqlConnection;
-use ferroloop_store::admin::{self, InitialPositionOutcome};
-use ferroloop_store::admin_queries::{self, ParticipantView};
+use ferroloop_store::admin;
+use ferroloop_store::participants::limits::InitialPositionOutcome;
+use ferroloop_store::participants::views::ParticipantView;
+use ferroloop_store::participants::{self, accounts, endpoints, limits, views};
+use ferroloop_store::settlement::models;
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use crate::approvals::{self, ADJUST_LIMIT, Executed, Pending};
+use crate::approvals;
+use crate::change::{Action, Change, Context, Executed, Executing, Executor};
 use crate::guard::RequestContext;
 use crate::input::{self, NumberRule, Sign};
 use crate::output::{AccountBalance, CurrencyLimit, Limit, ParticipantEntity, Position};
@@ -26,6 +30,83 @@ use crate::{ApiError, ApiResult, AppState, Body, Params};
 pub const PARTICIPANT_NOT_FOUND: &str = "Participant does not exist";
 /// central-ledger's text for `GET /participants/{name}` (and settlement models).
 pub const RESOURCE_NOT_FOUND: &str = "The requested resource could not be found.";
+
+/// The changes this module executes for the approval flow.
+pub const EXECUTORS: [(Action, Executor); 5] = [
+    (Action::AdjustLimit, execute_stored_limit_change),
+    (Action::InitialPositionAndLimits, execute_stored_initial),
+    (Action::SetEndpoint, execute_stored_endpoint),
+    (
+        Action::ParticipantActivation,
+        execute_stored_participant_activation,
+    ),
+    (Action::AccountActivation, execute_stored_account_activation),
+];
+
+fn execute_stored_limit_change<'a>(
+    context: Context<'a>,
+    conn: &'a mut MySqlConnection,
+) -> Executing<'a> {
+    Box::pin(async move {
+        let change = parse_limit_change(context.change.body)?;
+        execute_limit_change(
+            conn,
+            context.change.participant,
+            &change,
+            context.changed_by,
+        )
+        .await
+    })
+}
+
+fn execute_stored_initial<'a>(
+    context: Context<'a>,
+    conn: &'a mut MySqlConnection,
+) -> Executing<'a> {
+    Box::pin(async move {
+        let initial = parse_initial(context.change.body)?;
+        execute_initial(
+            conn,
+            context.change.participant,
+            &initial,
+            context.changed_by,
+        )
+        .await
+    })
+}
+
+fn execute_stored_endpoint<'a>(
+    context: Context<'a>,
+    conn: &'a mut MySqlConnection,
+) -> Executing<'a> {
+    Box::pin(async move {
+        let endpoint = parse_endpoint(context.change.body, context.app.callback_policy())?;
+        let name = context.change.participant;
+        execute_endpoint(conn, name, &endpoint, context.changed_by).await
+    })
+}
+
+fn execute_stored_participant_activation<'a>(
+    context: Context<'a>,
+    conn: &'a mut MySqlConnection,
+) -> Executing<'a> {
+    Box::pin(async move {
+        let is_active = parse_activation(context.change.body)?;
+        let name = context.change.participant;
+        execute_participant_activation(context.app, conn, name, is_active).await
+    })
+}
+
+fn execute_stored_account_activation<'a>(
+    context: Context<'a>,
+    conn: &'a mut MySqlConnection,
+) -> Executing<'a> {
+    Box::pin(async move {
+        let change = context.change;
+        let is_active = parse_activation(change.body)?;
+        execute_account_activation(conn, change.participant, change.account()?, is_active).await
+    })
+}
 
 pub const POSITION: &str = "POSITION";
 pub const SETTLEMENT: &str = "SETTLEMENT";
@@ -51,7 +132,7 @@ pub async fn participant(
     name: &str,
     detail: &str,
 ) -> ApiResult<ParticipantView> {
-    admin_queries::participant_by_name(tx, name)
+    views::participant_by_name(tx, name)
         .await?
         .ok_or_else(|| ApiError::not_found(detail))
 }
@@ -62,7 +143,7 @@ fn entity(app: &AppState, participant: &ParticipantView) -> ParticipantEntity {
 
 /// Reloads a participant inside the transaction that changed it.
 async fn reload(tx: &mut MySqlConnection, participant_id: u32) -> ApiResult<ParticipantView> {
-    admin_queries::participant_by_id(tx, participant_id)
+    views::participant_by_id(tx, participant_id)
         .await?
         .ok_or_else(|| ApiError::internal("participant vanished"))
 }
@@ -93,7 +174,7 @@ pub async fn list(
         }
     };
     let mut tx = app.begin().await?;
-    let all = admin_queries::participants(&mut tx, is_proxy).await?;
+    let all = views::participants(&mut tx, is_proxy).await?;
     Ok(Json(all.iter().map(|p| entity(&app, p)).collect()))
 }
 
@@ -124,7 +205,7 @@ pub async fn create(
     let mut tx = app.begin().await?;
     admin::begin_admin_change(&mut tx).await?;
     check_hub_accounts(&mut tx, currency).await?;
-    let participant_id = match admin_queries::participant_by_name(&mut tx, &name).await? {
+    let participant_id = match views::participant_by_name(&mut tx, &name).await? {
         Some(existing) if existing.has_currency(currency) => {
             return Err(ApiError::client(
                 "Participant currency has already been registered",
@@ -133,10 +214,10 @@ pub async fn create(
         Some(existing) => existing.participant_id,
         None => {
             refuse_case_variant(&mut tx, &name).await?;
-            admin::create_participant_with_proxy(&mut tx, &name, is_proxy, &by).await?
+            participants::create_participant_with_proxy(&mut tx, &name, is_proxy, &by).await?
         }
     };
-    let models = admin_queries::settlement_models_for_currency(&mut tx, currency).await?;
+    let models = models::settlement_models_for_currency(&mut tx, currency).await?;
     let mut account_types: Vec<String> = Vec::new();
     if models.is_empty() {
         if app.inner.require_settlement_model {
@@ -156,7 +237,8 @@ pub async fn create(
         }
     }
     for account_type in &account_types {
-        admin::create_account(&mut tx, participant_id, currency, account_type, false, &by).await?;
+        accounts::create_account(&mut tx, participant_id, currency, account_type, false, &by)
+            .await?;
     }
     let created = reload(&mut tx, participant_id).await?;
     let created = entity(&app, &created);
@@ -175,7 +257,7 @@ pub async fn create(
 /// participant wherever a comparison folds case. Admin changes run one at a time
 /// (`begin_admin_change`), so two racing look-alikes cannot both pass this check.
 async fn refuse_case_variant(tx: &mut MySqlConnection, name: &str) -> ApiResult<()> {
-    match admin_queries::participant_name_case_variant(tx, name).await? {
+    match views::participant_name_case_variant(tx, name).await? {
         Some(existing) => Err(ApiError::client(&format!(
             "Participant name {name} differs only in letter case from the existing participant {existing}"
         ))),
@@ -189,7 +271,7 @@ pub async fn check_hub_accounts(
     tx: &mut MySqlConnection,
     currency: &str,
 ) -> ApiResult<ParticipantView> {
-    let hub = admin_queries::hub(tx).await?;
+    let hub = views::hub(tx).await?;
     if hub.account(currency, HUB_RECONCILIATION).is_none() {
         return Err(ApiError::add_party(
             "Hub reconciliation account for the specified currency does not exist",
@@ -214,13 +296,13 @@ pub fn parse_activation(body: &[u8]) -> Result<bool, FspiopError> {
 async fn submit_activation(
     app: &AppState,
     ctx: &RequestContext,
-    pending: Pending<'_>,
+    change: Change<'_>,
     is_active: bool,
 ) -> ApiResult<Response> {
     if is_active {
-        approvals::submit(app, ctx, pending).await
+        approvals::submit(app, ctx, change).await
     } else {
-        approvals::execute_now(app, ctx, pending).await
+        approvals::execute_now(app, ctx, change).await
     }
 }
 
@@ -233,8 +315,8 @@ pub async fn update(
     body: Body,
 ) -> ApiResult<Response> {
     let is_active = parse_activation(&body.0)?;
-    let pending = Pending::new(approvals::PARTICIPANT_ACTIVATION, &name, &body.0);
-    submit_activation(&app, &ctx, pending, is_active).await
+    let change = Change::new(Action::ParticipantActivation, &name, &body.0);
+    submit_activation(&app, &ctx, change, is_active).await
 }
 
 /// Activates or deactivates a participant in the caller's transaction.
@@ -246,7 +328,7 @@ pub async fn execute_participant_activation(
 ) -> ApiResult<Executed> {
     admin::begin_admin_change(conn).await?;
     let found = participant(conn, name, PARTICIPANT_NOT_FOUND).await?;
-    admin::set_participant_active(conn, found.participant_id, is_active).await?;
+    participants::set_participant_active(conn, found.participant_id, is_active).await?;
     tracing::info!(participant = %name, is_active, "participant activation changed");
     let updated = reload(conn, found.participant_id).await?;
     Ok(Executed {
@@ -272,10 +354,10 @@ pub async fn create_hub_account(
     let currency = currency.as_str();
     let mut tx = app.begin().await?;
     admin::begin_admin_change(&mut tx).await?;
-    let Some(found) = admin_queries::participant_by_name(&mut tx, &name).await? else {
+    let Some(found) = views::participant_by_name(&mut tx, &name).await? else {
         return Err(ApiError::add_party("Participant was not found."));
     };
-    let known = admin_queries::ledger_account_types(&mut tx).await?;
+    let known = accounts::ledger_account_types(&mut tx).await?;
     if !known.iter().any(|(t, _)| *t == account_type) {
         return Err(ApiError::add_party("Ledger account type was not found."));
     }
@@ -294,7 +376,7 @@ pub async fn create_hub_account(
             "The requested hub operator account type is not allowed.",
         ));
     }
-    admin::create_account(
+    accounts::create_account(
         &mut tx,
         found.participant_id,
         currency,
@@ -343,11 +425,8 @@ pub async fn update_account(
 ) -> ApiResult<Response> {
     let account_id = input::path_id("id", &id)?;
     let is_active = parse_activation(&body.0)?;
-    let pending = Pending {
-        account_id: Some(account_id),
-        ..Pending::new(approvals::ACCOUNT_ACTIVATION, &name, &body.0)
-    };
-    submit_activation(&app, &ctx, pending, is_active).await
+    let change = Change::new(Action::AccountActivation, &name, &body.0).on_account(account_id);
+    submit_activation(&app, &ctx, change, is_active).await
 }
 
 /// Activates or deactivates a POSITION account in the caller's transaction.
@@ -361,10 +440,7 @@ pub async fn execute_account_activation(
     let found = participant(conn, name, PARTICIPANT_NOT_FOUND).await?;
     let Some(account) = found.account_by_id(account_id) else {
         return Err(
-            if admin_queries::account_owner(conn, account_id)
-                .await?
-                .is_some()
-            {
+            if accounts::account_owner(conn, account_id).await?.is_some() {
                 ApiError::internal("Participant/account mismatch")
             } else {
                 ApiError::internal("Account not found")
@@ -377,7 +453,7 @@ pub async fn execute_account_activation(
         ));
     }
     let was_active = account.is_active;
-    admin::set_account_active(conn, account_id, is_active).await?;
+    accounts::set_account_active(conn, account_id, is_active).await?;
     tracing::info!(participant = %name, account_id, is_active, "account activation changed");
     Ok(Executed {
         status: StatusCode::OK,
@@ -487,8 +563,8 @@ pub async fn initial_position_and_limits(
     body: Body,
 ) -> ApiResult<Response> {
     parse_initial(&body.0)?;
-    let pending = Pending::new(approvals::INITIAL_POSITION_AND_LIMITS, &name, &body.0);
-    approvals::submit(&app, &ctx, pending).await
+    let change = Change::new(Action::InitialPositionAndLimits, &name, &body.0);
+    approvals::submit(&app, &ctx, change).await
 }
 
 /// Sets the opening position and net debit cap, and activates the accounts, in the caller's
@@ -508,7 +584,7 @@ pub async fn execute_initial(
     ) else {
         return Err(ApiError::not_found(PARTICIPANT_NOT_FOUND));
     };
-    let outcome = admin::set_initial_position_and_limit(
+    let outcome = limits::set_initial_position_and_limit(
         conn,
         position.account_id,
         settlement.account_id,
@@ -535,7 +611,7 @@ pub async fn execute_initial(
     })
 }
 
-fn currency_limit(view: &admin_queries::LimitView, with_name: bool) -> CurrencyLimit {
+fn currency_limit(view: &limits::LimitView, with_name: bool) -> CurrencyLimit {
     CurrencyLimit {
         name: with_name.then(|| view.participant_name.clone()),
         currency: view.currency.clone(),
@@ -561,7 +637,7 @@ pub async fn get_limits(
     {
         return Err(ApiError::not_found(PARTICIPANT_NOT_FOUND));
     }
-    let limits = admin_queries::limits(
+    let limits = limits::limits(
         &mut tx,
         Some(found.participant_id),
         currency.as_ref().map(Currency::as_str),
@@ -580,7 +656,7 @@ pub async fn all_limits(
 ) -> ApiResult<Json<Vec<CurrencyLimit>>> {
     let currency = query_currency(&query)?;
     let mut tx = app.begin().await?;
-    let limits = admin_queries::limits(
+    let limits = limits::limits(
         &mut tx,
         None,
         currency.as_ref().map(Currency::as_str),
@@ -627,7 +703,7 @@ pub async fn execute_limit_change(
     let Some(position) = found.account(currency.as_str(), POSITION) else {
         return Err(ApiError::not_found(PARTICIPANT_NOT_FOUND));
     };
-    let before = admin_queries::limits(
+    let before = limits::limits(
         conn,
         Some(found.participant_id),
         Some(currency.as_str()),
@@ -636,7 +712,7 @@ pub async fn execute_limit_change(
     .await?
     .first()
     .map(|l| serde_json::to_value(currency_limit(l, false)).unwrap_or_default());
-    admin::set_net_debit_cap(
+    limits::set_net_debit_cap(
         conn,
         position.account_id,
         change.value,
@@ -674,8 +750,8 @@ pub async fn adjust_limits(
     body: Body,
 ) -> ApiResult<Response> {
     parse_limit_change(&body.0)?;
-    let pending = Pending::new(ADJUST_LIMIT, &name, &body.0);
-    approvals::submit(&app, &ctx, pending).await
+    let change = Change::new(Action::AdjustLimit, &name, &body.0);
+    approvals::submit(&app, &ctx, change).await
 }
 
 /// A validated endpoint.
@@ -715,8 +791,8 @@ pub async fn add_endpoint(
     body: Body,
 ) -> ApiResult<Response> {
     parse_endpoint(&body.0, app.callback_policy())?;
-    let pending = Pending::new(approvals::SET_ENDPOINT, &name, &body.0);
-    approvals::submit(&app, &ctx, pending).await
+    let change = Change::new(Action::SetEndpoint, &name, &body.0);
+    approvals::submit(&app, &ctx, change).await
 }
 
 /// Stores an endpoint in the caller's transaction.
@@ -732,12 +808,12 @@ pub async fn execute_endpoint(
     } = endpoint;
     admin::begin_admin_change(conn).await?;
     let found = participant(conn, name, PARTICIPANT_NOT_FOUND).await?;
-    let before = admin::endpoints(conn, found.participant_id)
+    let before = endpoints::of_participant(conn, found.participant_id)
         .await?
         .into_iter()
         .find(|(t, _)| t == endpoint_type)
         .map(|(_, v)| json!({"type": endpoint_type, "value": v}));
-    admin::set_endpoint(conn, found.participant_id, endpoint_type, value, changed_by).await?;
+    endpoints::set_endpoint(conn, found.participant_id, endpoint_type, value, changed_by).await?;
     tracing::info!(participant = %name, %endpoint_type, value = %endpoint::redacted(value), "endpoint set");
     Ok(Executed {
         status: StatusCode::CREATED,
@@ -764,7 +840,7 @@ pub async fn get_endpoints(
 ) -> ApiResult<Response> {
     let mut tx = app.begin().await?;
     let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
-    let endpoints: Vec<Endpoint> = admin::endpoints(&mut tx, found.participant_id)
+    let endpoints: Vec<Endpoint> = endpoints::of_participant(&mut tx, found.participant_id)
         .await?
         .into_iter()
         .map(|(endpoint_type, value)| Endpoint {

@@ -4,8 +4,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ferroloop_core::state::TransferState;
-use ferroloop_store::admin::{self, NewSettlementModel};
-use ferroloop_store::admin_queries::{self, SettlementModelView};
+use ferroloop_store::MySqlConnection;
+use ferroloop_store::admin;
+use ferroloop_store::participants::{accounts, views};
+use ferroloop_store::settlement::models::{self, NewSettlementModel, SettlementModelView};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -80,7 +82,7 @@ pub async fn list_settlement_models(
     State(app): State<AppState>,
 ) -> ApiResult<Json<Vec<SettlementModelEntity>>> {
     let mut tx = app.begin().await?;
-    let models = admin_queries::settlement_models(&mut tx).await?;
+    let models = models::settlement_models(&mut tx).await?;
     Ok(Json(models.into_iter().map(Into::into).collect()))
 }
 
@@ -90,7 +92,7 @@ pub async fn get_settlement_model(
     Params(name): Params<String>,
 ) -> ApiResult<Json<SettlementModelEntity>> {
     let mut tx = app.begin().await?;
-    let model = admin_queries::settlement_model_by_name(&mut tx, &name)
+    let model = models::settlement_model_by_name(&mut tx, &name)
         .await?
         .ok_or_else(|| ApiError::not_found(RESOURCE_NOT_FOUND))?;
     Ok(Json(model.into()))
@@ -103,89 +105,118 @@ pub async fn create_settlement_model(
     ctx: RequestContext,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    let obj = body.object()?;
-    let name = obj.required_string("name")?;
-    input::check_name("name", &name)?;
-    let one_of = |key: &str, allowed: &[&str]| -> ApiResult<String> {
-        obj.one_of(key, key, allowed, true)?
-            .ok_or_else(|| input::required(key).into())
-    };
-    let granularity = one_of("settlementGranularity", &GRANULARITIES)?;
-    let interchange = one_of("settlementInterchange", &INTERCHANGES)?;
-    let delay = one_of("settlementDelay", &DELAYS)?;
-    let currency = obj.currency("currency", false)?;
-    let require_liquidity_check = obj.required_boolean("requireLiquidityCheck")?;
-    let ledger_account_type = obj.required_string("ledgerAccountType")?;
-    let auto_position_reset = obj.required_boolean("autoPositionReset")?;
-    let settlement_account_type = one_of("settlementAccountType", &SETTLEMENT_ACCOUNT_TYPES)?;
-
+    let model = ModelRequest::parse(&body.object()?)?;
     let mut tx = app.begin().await?;
     admin::begin_admin_change(&mut tx).await?;
-    if let Some(currency) = currency {
-        check_hub_accounts(&mut tx, currency.as_str()).await?;
-    }
-    let combination = (delay.as_str(), granularity.as_str(), interchange.as_str());
-    if !VALID_MODELS.contains(&combination) {
-        return Err(ApiError::client(
-            "Invalid settlement model definition - delay-granularity-interchange combination is not supported",
-        ));
-    }
-    let known = admin_queries::ledger_account_types(&mut tx).await?;
-    let is_known = |t: &str| known.iter().any(|(k, _)| k == t);
-    if !is_known(&ledger_account_type) {
-        return Err(ApiError::add_party("Ledger account type was not found"));
-    }
-    if !is_known(&settlement_account_type) {
-        return Err(ApiError::add_party("Settlement account type was not found"));
-    }
-    // Only what the hub settles and honours is stored (docs/settlement.md#settlement-models).
-    ferroloop_core::settlement::validate_model(&ferroloop_core::settlement::ModelSpec {
-        granularity: &granularity,
-        interchange: &interchange,
-        delay: &delay,
-        ledger_account_type: &ledger_account_type,
-        settlement_account_type: &settlement_account_type,
-        require_liquidity_check,
-        auto_position_reset,
-    })
-    .map_err(|refusal| ApiError::client(&refusal.to_string()))?;
-    if admin_queries::settlement_model_by_name(&mut tx, &name)
+    check_model(&mut tx, &model).await?;
+    if models::settlement_model_by_name(&mut tx, &model.name)
         .await?
         .is_some()
     {
         return Err(ApiError::client("Settlement Model already exists"));
     }
-    let created = admin::create_settlement_model(
-        &mut tx,
-        &NewSettlementModel {
-            name: &name,
-            settlement_granularity: &granularity,
-            settlement_interchange: &interchange,
-            settlement_delay: &delay,
-            currency: currency.as_ref().map(|c| c.as_str()),
-            require_liquidity_check,
-            ledger_account_type: &ledger_account_type,
-            settlement_account_type: &settlement_account_type,
-            auto_position_reset,
-            created_by: &ctx.created_by(),
-        },
-    )
-    .await;
+    let created = models::create_settlement_model(&mut tx, &model.as_new(&ctx.created_by())).await;
     match created {
         Ok(_) => {}
-        Err(e) if admin::is_duplicate_key(&e) => {
+        Err(e) if ferroloop_store::is_duplicate_key(&e) => {
             return Err(ApiError::client(
                 "A settlement model for this currency and ledger account type already exists",
             ));
         }
         Err(e) => return Err(e.into()),
     }
-    let created = admin_queries::settlement_model_by_name(&mut tx, &name)
+    let created = models::settlement_model_by_name(&mut tx, &model.name)
         .await?
         .map(|m| serde_json::to_value(SettlementModelEntity::from(m)).unwrap_or_default());
     ctx.commit(tx, StatusCode::CREATED, None, created).await?;
-    tracing::info!(settlement_model = %name, "settlement model created");
+    tracing::info!(settlement_model = %model.name, "settlement model created");
     Ok(StatusCode::CREATED)
+}
+
+/// A `POST /settlementModels` body, each field checked on its own.
+struct ModelRequest {
+    name: String,
+    granularity: String,
+    interchange: String,
+    delay: String,
+    currency: Option<ferroloop_core::currency::Currency>,
+    require_liquidity_check: bool,
+    ledger_account_type: String,
+    settlement_account_type: String,
+    auto_position_reset: bool,
+}
+
+impl ModelRequest {
+    fn parse(obj: &input::Obj) -> ApiResult<Self> {
+        let name = obj.required_string("name")?;
+        input::check_name("name", &name)?;
+        let one_of = |key: &str, allowed: &[&str]| -> ApiResult<String> {
+            obj.one_of(key, key, allowed, true)?
+                .ok_or_else(|| input::required(key).into())
+        };
+        Ok(Self {
+            name,
+            granularity: one_of("settlementGranularity", &GRANULARITIES)?,
+            interchange: one_of("settlementInterchange", &INTERCHANGES)?,
+            delay: one_of("settlementDelay", &DELAYS)?,
+            currency: obj.currency("currency", false)?,
+            require_liquidity_check: obj.required_boolean("requireLiquidityCheck")?,
+            ledger_account_type: obj.required_string("ledgerAccountType")?,
+            auto_position_reset: obj.required_boolean("autoPositionReset")?,
+            settlement_account_type: one_of("settlementAccountType", &SETTLEMENT_ACCOUNT_TYPES)?,
+        })
+    }
+
+    fn as_new<'a>(&'a self, created_by: &'a str) -> NewSettlementModel<'a> {
+        NewSettlementModel {
+            name: &self.name,
+            settlement_granularity: &self.granularity,
+            settlement_interchange: &self.interchange,
+            settlement_delay: &self.delay,
+            currency: self.currency.as_ref().map(|c| c.as_str()),
+            require_liquidity_check: self.require_liquidity_check,
+            ledger_account_type: &self.ledger_account_type,
+            settlement_account_type: &self.settlement_account_type,
+            auto_position_reset: self.auto_position_reset,
+            created_by,
+        }
+    }
+}
+
+/// central-ledger's checks of a model, in its order, then whether the hub settles and honours
+/// it (docs/settlement.md#settlement-models): only such a model is stored.
+async fn check_model(tx: &mut MySqlConnection, model: &ModelRequest) -> ApiResult<()> {
+    if let Some(currency) = model.currency {
+        check_hub_accounts(tx, currency.as_str()).await?;
+    }
+    let combination = (
+        model.delay.as_str(),
+        model.granularity.as_str(),
+        model.interchange.as_str(),
+    );
+    if !VALID_MODELS.contains(&combination) {
+        return Err(ApiError::client(
+            "Invalid settlement model definition - delay-granularity-interchange combination is not supported",
+        ));
+    }
+    let known = accounts::ledger_account_types(tx).await?;
+    let is_known = |t: &str| known.iter().any(|(k, _)| k == t);
+    if !is_known(&model.ledger_account_type) {
+        return Err(ApiError::add_party("Ledger account type was not found"));
+    }
+    if !is_known(&model.settlement_account_type) {
+        return Err(ApiError::add_party("Settlement account type was not found"));
+    }
+    ferroloop_core::settlement::validate_model(&ferroloop_core::settlement::ModelSpec {
+        granularity: &model.granularity,
+        interchange: &model.interchange,
+        delay: &model.delay,
+        ledger_account_type: &model.ledger_account_type,
+        settlement_account_type: &model.settlement_account_type,
+        require_liquidity_check: model.require_liquidity_check,
+        auto_position_reset: model.auto_position_reset,
+    })
+    .map_err(|refusal| ApiError::client(&refusal.to_string()))
 }
 
 /// `PUT /settlementModels/{name}` `{isActive}` → 200 with the model.
@@ -199,13 +230,13 @@ pub async fn update_settlement_model(
     let is_active = obj.required_boolean("isActive")?;
     let mut tx = app.begin().await?;
     admin::begin_admin_change(&mut tx).await?;
-    let before = admin_queries::settlement_model_by_name(&mut tx, &name)
+    let before = models::settlement_model_by_name(&mut tx, &name)
         .await?
         .map(|m| json!({"isActive": m.is_active}));
-    if !admin::set_settlement_model_active(&mut tx, &name, is_active).await? {
+    if !models::set_settlement_model_active(&mut tx, &name, is_active).await? {
         return Err(ApiError::not_found("Settlement Model does not exist"));
     }
-    let model = admin_queries::settlement_model_by_name(&mut tx, &name)
+    let model = models::settlement_model_by_name(&mut tx, &name)
         .await?
         .ok_or_else(|| ApiError::not_found("Settlement Model does not exist"))?;
     ctx.commit(
@@ -222,7 +253,7 @@ pub async fn update_settlement_model(
 /// `GET /ledgerAccountTypes`
 pub async fn ledger_account_types(State(app): State<AppState>) -> ApiResult<Json<Vec<Value>>> {
     let mut tx = app.begin().await?;
-    let types = admin_queries::ledger_account_types(&mut tx).await?;
+    let types = accounts::ledger_account_types(&mut tx).await?;
     Ok(Json(
         types
             .into_iter()
@@ -237,7 +268,7 @@ pub async fn ledger_account_types(State(app): State<AppState>) -> ApiResult<Json
 /// central-ledger's).
 pub async fn enums(State(app): State<AppState>) -> ApiResult<Json<Value>> {
     let mut tx = app.begin().await?;
-    let hub = admin_queries::hub(&mut tx).await?;
+    let hub = views::hub(&mut tx).await?;
     let ledger_account_type: Map<String, Value> = LEDGER_ACCOUNT_TYPE_IDS
         .iter()
         .map(|(name, id)| ((*name).to_owned(), json!(id)))

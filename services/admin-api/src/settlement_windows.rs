@@ -13,6 +13,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use ferroloop_core::error::FspiopError;
+use ferroloop_core::ledger_id::ParticipantId;
 use ferroloop_core::settlement::WindowState;
 use ferroloop_store::MySqlConnection;
 use ferroloop_store::settlement::windows::{
@@ -21,14 +22,30 @@ use ferroloop_store::settlement::windows::{
 use serde_json::{Value, json};
 use time::PrimitiveDateTime;
 
-use crate::approvals::{self, Executed, Pending};
+use crate::approvals;
+use crate::change::{Action, Change, Context, Executed, Executing, Executor};
 use crate::guard::RequestContext;
 use crate::input;
 use crate::output::js_date;
 use crate::{ApiError, ApiResult, AppState, Body, Params};
 
 /// The approval action of a window close.
-pub const CLOSE_SETTLEMENT_WINDOW: &str = "closeSettlementWindow";
+/// The changes this module executes for the approval flow.
+pub const EXECUTORS: [(Action, Executor); 1] =
+    [(Action::CloseSettlementWindow, execute_stored_close)];
+
+fn execute_stored_close<'a>(context: Context<'a>, conn: &'a mut MySqlConnection) -> Executing<'a> {
+    Box::pin(async move {
+        let target = context.change.participant;
+        let window = window_of_target(target).ok_or_else(|| {
+            ApiError::internal(format!(
+                "approval target {target} is not a settlement window"
+            ))
+        })?;
+        let request = parse_close(window, context.change.body)?;
+        execute_close(conn, &request).await
+    })
+}
 /// The approval target of a window (`admin_approval.participant_name`).
 const WINDOW_TARGET: &str = "settlementWindow/";
 
@@ -75,7 +92,7 @@ pub fn query_date(name: &str, text: &str) -> Result<PrimitiveDateTime, FspiopErr
 fn window_filter(query: &BTreeMap<String, String>) -> Result<WindowFilter, FspiopError> {
     let mut filter = WindowFilter::default();
     if let Some(id) = query.get("participantId") {
-        filter.participant_id = Some(input::path_id("participantId", id)?);
+        filter.participant_id = Some(ParticipantId(input::path_id("participantId", id)?));
     }
     if let Some(state) = query.get("state") {
         let names = WindowState::ALL.map(WindowState::as_str);
@@ -89,11 +106,7 @@ fn window_filter(query: &BTreeMap<String, String>) -> Result<WindowFilter, Fspio
         filter.to = Some(query_date("toDateTime", to)?);
     }
     if let Some(currency) = query.get("currency") {
-        filter.currency = Some(
-            input::parse_currency("currency", currency)?
-                .as_str()
-                .to_owned(),
-        );
+        filter.currency = Some(input::parse_currency("currency", currency)?);
     }
     Ok(filter)
 }
@@ -232,7 +245,7 @@ pub async fn close(
     approvals::submit(
         &app,
         &ctx,
-        Pending::new(CLOSE_SETTLEMENT_WINDOW, &target, &body.0),
+        Change::new(Action::CloseSettlementWindow, &target, &body.0),
     )
     .await
 }

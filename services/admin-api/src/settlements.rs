@@ -15,27 +15,42 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use ferroloop_core::error::FspiopError;
+use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use ferroloop_core::settlement::{ModelSpec, SettlementState, validate_model};
 use ferroloop_store::MySqlConnection;
-use ferroloop_store::admin_queries;
 use ferroloop_store::settlement::settlements::{
     self, AccountUpdate, CreateOutcome, SettlementFilter, SettlementView, UpdateOutcome,
 };
-use ferroloop_store::settlement::windows;
+use ferroloop_store::settlement::{models, windows};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use crate::approvals::{self, Executed, Pending};
+use crate::approvals;
+use crate::change::{Action, Change, Context, Executed, Executing, Executor};
 use crate::guard::RequestContext;
 use crate::input::{self, Obj};
 use crate::settlement_windows::{path_u64, query_date, window_json};
 use crate::{ApiError, ApiResult, AppState, Body, Params};
 
-pub const CREATE_SETTLEMENT: &str = "createSettlement";
-pub const UPDATE_SETTLEMENT: &str = "updateSettlement";
-pub const ABORT_SETTLEMENT: &str = "abortSettlement";
-pub const UPDATE_SETTLEMENT_ACCOUNT: &str = "updateSettlementAccount";
-pub const UPDATE_SETTLEMENT_PARTICIPANT: &str = "updateSettlementParticipant";
+/// The changes this module executes for the approval flow.
+pub const EXECUTORS: [(Action, Executor); 5] = [
+    (Action::CreateSettlement, execute_stored),
+    (Action::UpdateSettlement, execute_stored),
+    (Action::AbortSettlement, execute_stored),
+    (Action::UpdateSettlementAccount, execute_stored),
+    (Action::UpdateSettlementParticipant, execute_stored),
+];
+
+fn execute_stored<'a>(context: Context<'a>, conn: &'a mut MySqlConnection) -> Executing<'a> {
+    let change = context.change;
+    Box::pin(execute(
+        conn,
+        change.action,
+        change.participant,
+        change.account_id,
+        change.body,
+    ))
+}
 /// Most windows one settlement takes.
 const MAX_WINDOWS: usize = 1_000;
 
@@ -137,13 +152,15 @@ fn settlement_filter(query: &BTreeMap<String, String>) -> Result<SettlementFilte
             "fromDateTime" => filter.from = Some(query_date(key, value)?),
             "toDateTime" => filter.to = Some(query_date(key, value)?),
             "currency" => {
-                filter.currency = Some(input::parse_currency(key, value)?.as_str().to_owned());
+                filter.currency = Some(input::parse_currency(key, value)?);
             }
             "settlementWindowId" => filter.window_id = Some(path_u64(key, value)?),
             "fromSettlementWindowDateTime" => filter.window_from = Some(query_date(key, value)?),
             "toSettlementWindowDateTime" => filter.window_to = Some(query_date(key, value)?),
-            "participantId" => filter.participant_id = Some(input::path_id(key, value)?),
-            "accountId" => filter.account_id = Some(input::path_id(key, value)?),
+            "participantId" => {
+                filter.participant_id = Some(ParticipantId(input::path_id(key, value)?));
+            }
+            "accountId" => filter.account_id = Some(AccountId(input::path_id(key, value)?)),
             _ => {}
         }
     }
@@ -227,7 +244,7 @@ pub async fn execute_create(
     conn: &mut MySqlConnection,
     request: &CreateRequest,
 ) -> ApiResult<Executed> {
-    let model = admin_queries::settlement_model_by_name(conn, &request.model)
+    let model = models::settlement_model_by_name(conn, &request.model)
         .await?
         .filter(|m| m.is_active)
         .ok_or_else(|| input::invalid(format!("Settlement model {} not found", request.model)))?;
@@ -290,7 +307,7 @@ pub async fn create(
     approvals::submit(
         &app,
         &ctx,
-        Pending::new(CREATE_SETTLEMENT, "settlements", &body.0),
+        Change::new(Action::CreateSettlement, "settlements", &body.0),
     )
     .await
 }
@@ -439,11 +456,11 @@ pub async fn update(
 ) -> ApiResult<Response> {
     let settlement_id = path_u64("id", &id)?;
     let action = match parse_update(&body.0)? {
-        UpdateRequest::Abort { .. } => ABORT_SETTLEMENT,
-        UpdateRequest::Accounts(_) => UPDATE_SETTLEMENT,
+        UpdateRequest::Abort { .. } => Action::AbortSettlement,
+        UpdateRequest::Accounts(_) => Action::UpdateSettlement,
     };
     let target = format!("settlement/{settlement_id}");
-    approvals::submit(&app, &ctx, Pending::new(action, &target, &body.0)).await
+    approvals::submit(&app, &ctx, Change::new(action, &target, &body.0)).await
 }
 
 /// The settlement narrowed to one account, as central-settlement answers the account routes.
@@ -509,8 +526,8 @@ pub async fn update_participant(
     let participant_id = input::path_id("pid", &pid)?;
     accounts_of(&input::parse_body(&body.0)?, participant_id)?;
     let target = format!("settlement/{settlement_id}/participant/{participant_id}");
-    let pending = Pending::new(UPDATE_SETTLEMENT_PARTICIPANT, &target, &body.0);
-    approvals::submit(&app, &ctx, pending).await
+    let change = Change::new(Action::UpdateSettlementParticipant, &target, &body.0);
+    approvals::submit(&app, &ctx, change).await
 }
 
 /// `PUT /settlements/{sid}/participants/{pid}/accounts/{aid}` `{state, reason,
@@ -526,45 +543,24 @@ pub async fn update_account(
     let account_id = input::path_id("aid", &aid)?;
     account_update(&input::parse_body(&body.0)?, participant_id, account_id)?;
     let target = format!("settlement/{settlement_id}/participant/{participant_id}");
-    let pending = Pending {
-        account_id: Some(account_id),
-        ..Pending::new(UPDATE_SETTLEMENT_ACCOUNT, &target, &body.0)
-    };
-    approvals::submit(&app, &ctx, pending).await
-}
-
-/// Whether an approval action is one of the settlement actions (executed by [`execute`]).
-pub fn is_settlement_action(action: &str) -> bool {
-    [
-        crate::settlement_windows::CLOSE_SETTLEMENT_WINDOW,
-        CREATE_SETTLEMENT,
-        UPDATE_SETTLEMENT,
-        ABORT_SETTLEMENT,
-        UPDATE_SETTLEMENT_ACCOUNT,
-        UPDATE_SETTLEMENT_PARTICIPANT,
-    ]
-    .contains(&action)
+    let change =
+        Change::new(Action::UpdateSettlementAccount, &target, &body.0).on_account(account_id);
+    approvals::submit(&app, &ctx, change).await
 }
 
 /// Executes a stored settlement action: `target` is what the route stored as the approval's
 /// participant (`settlementWindow/{id}`, `settlements`, `settlement/{id}[/participant/{pid}]`).
-pub async fn execute(
+async fn execute(
     conn: &mut MySqlConnection,
-    action: &str,
+    action: Action,
     target: &str,
     account_id: Option<u32>,
     body: &[u8],
 ) -> ApiResult<Executed> {
     let bad_target = || ApiError::internal(format!("approval target {target} is not a settlement"));
     match action {
-        crate::settlement_windows::CLOSE_SETTLEMENT_WINDOW => {
-            let window =
-                crate::settlement_windows::window_of_target(target).ok_or_else(bad_target)?;
-            let request = crate::settlement_windows::parse_close(window, body)?;
-            crate::settlement_windows::execute_close(conn, &request).await
-        }
-        CREATE_SETTLEMENT => execute_create(conn, &parse_create(body)?).await,
-        UPDATE_SETTLEMENT | ABORT_SETTLEMENT => {
+        Action::CreateSettlement => execute_create(conn, &parse_create(body)?).await,
+        Action::UpdateSettlement | Action::AbortSettlement => {
             let settlement_id = settlement_of_target(target).ok_or_else(bad_target)?;
             execute_update(conn, settlement_id, &parse_update(body)?).await
         }

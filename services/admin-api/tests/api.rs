@@ -4,9 +4,9 @@
 
 use ferroloop_admin_api::{Config, build_app};
 use ferroloop_core::state::TransferState;
-use ferroloop_store::admin_queries::{self, JournalEntry};
+use ferroloop_store::epoch::admin_epoch;
 use ferroloop_store::invariants::assert_storage_invariants;
-use ferroloop_store::participants::admin_epoch;
+use ferroloop_store::positions::{self, JournalEntry};
 use ferroloop_store::transfers;
 use ferroloop_testkit::TestDatabase;
 use rust_decimal::Decimal;
@@ -183,14 +183,12 @@ impl App {
 
     async fn journal(&self, id: &str) -> Vec<JournalEntry> {
         let mut conn = self.db.pool.acquire().await.unwrap();
-        admin_queries::position_journal(&mut conn, id)
-            .await
-            .unwrap()
+        positions::position_journal(&mut conn, id).await.unwrap()
     }
 
     async fn states(&self, id: &str) -> Vec<(Option<String>, String, Option<String>)> {
         let mut conn = self.db.pool.acquire().await.unwrap();
-        admin_queries::state_journal(&mut conn, id).await.unwrap()
+        transfers::state_journal(&mut conn, id).await.unwrap()
     }
 
     /// Step 1 of the onboarding order: the hub's accounts in a currency.

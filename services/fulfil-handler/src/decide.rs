@@ -19,8 +19,8 @@ use ferroloop_core::payee_response::{self, Answer, PayeeRequest, Situation};
 use ferroloop_core::replay::{self, Fingerprint, Progress, Replay};
 use ferroloop_core::state::{ApiTransferState, TransferEvent, TransferState, transition};
 use ferroloop_core::view::TransferView;
-use ferroloop_messaging::events::{self, action, event_type};
-use ferroloop_messaging::{Envelope, EventState, HandlerError, OutboundMessage, Outputs};
+use ferroloop_messaging::events::{self, HubMessage, action, event_type};
+use ferroloop_messaging::{Action, Envelope, EventState, HandlerError, OutboundMessage, Outputs};
 use ferroloop_pipeline::{Decide, Plan};
 use ferroloop_store::db_time;
 use ferroloop_store::transfers::{
@@ -45,12 +45,12 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn parse(action: &str) -> Option<Self> {
+    pub fn of(action: &Action) -> Option<Self> {
         match action {
-            action::COMMIT => Some(Kind::Commit),
-            action::RESERVE => Some(Kind::Reserve),
-            action::REJECT => Some(Kind::Reject),
-            action::ABORT => Some(Kind::Abort),
+            Action::Commit => Some(Kind::Commit),
+            Action::Reserve => Some(Kind::Reserve),
+            Action::Reject => Some(Kind::Reject),
+            Action::Abort => Some(Kind::Abort),
             _ => None,
         }
     }
@@ -363,17 +363,16 @@ fn send_state(context: &Context, snapshot: &Snapshot, item: &Item, plan: &mut Pl
     let Some(view) = snapshot.views.get(&item.transfer_id) else {
         return;
     };
-    plan.outputs
-        .push(context.outputs.notification(&events::from_switch(
-            &item.envelope,
-            &context.hub,
-            &item.sender,
-            event_type::NOTIFICATION,
-            item.kind.duplicate_action(),
-            EventState::success(),
-            events::json_payload(&view.to_state_body()),
-            None,
-        )));
+    plan.outputs.push(
+        context.outputs.notification(
+            &HubMessage::notification(
+                &item.sender,
+                item.kind.duplicate_action(),
+                events::json_payload(&view.to_state_body()),
+            )
+            .answering(&item.envelope, &context.hub),
+        ),
+    );
 }
 
 /// A `PUT` with a fulfilment for a RESERVED transfer. Returns the new state if it changed.
@@ -547,18 +546,10 @@ fn abort_validation_output(
     error: &ErrorInformation,
     aborted_at: OffsetDateTime,
 ) -> Result<Vec<OutboundMessage>, HandlerError> {
-    let message = events::from_switch(
-        &item.envelope,
-        &context.hub,
-        &transfer.payer_fsp,
-        event_type::POSITION,
-        action::ABORT_VALIDATION,
-        events::error_information_state(error),
-        events::json_payload(&ErrorInformationObject {
-            error_information: error.clone(),
-        }),
-        Some((&transfer.payer_fsp, &transfer.payee_fsp)),
-    );
+    let message = HubMessage::error(&transfer.payer_fsp, action::ABORT_VALIDATION, error)
+        .of_type(event_type::POSITION)
+        .with_parties(&transfer.payer_fsp, &transfer.payee_fsp)
+        .answering(&item.envelope, &context.hub);
     let mut output = vec![context.outputs.position(&message, payer_account(transfer)?)];
     if item.kind == Kind::Reserve {
         output.push(reserved_aborted(context, item, transfer, error, aborted_at));
@@ -585,16 +576,15 @@ fn reserved_aborted(
                 .collect(),
         }],
     });
-    context.outputs.notification(&events::from_switch(
-        &item.envelope,
-        &context.hub,
+    let message = HubMessage::notification(
         &transfer.payee_fsp,
-        event_type::NOTIFICATION,
         action::RESERVED_ABORTED,
-        EventState::success(),
         events::json_payload(&patch),
-        Some((&transfer.payer_fsp, &transfer.payee_fsp)),
-    ))
+    )
+    .with_parties(&transfer.payer_fsp, &transfer.payee_fsp);
+    context
+        .outputs
+        .notification(&message.answering(&item.envelope, &context.hub))
 }
 
 /// Records a state change made by this message.

@@ -67,7 +67,7 @@ impl Step for FulfilStep {
             let answer = events::error_from_switch(&envelope, hub, &sender, action::COMMIT, &error);
             outputs.notification(&answer)
         };
-        let Some(kind) = Kind::parse(envelope.action()) else {
+        let Some(kind) = Kind::of(envelope.event_action()) else {
             return Err(to_sender(FspiopError::with_detail(
                 ErrorCode::INTERNAL_SERVER_ERROR,
                 format!(

@@ -19,8 +19,8 @@ use ferroloop_core::position::{
 use ferroloop_core::replay::{Fingerprint, Progress, Replay, classify};
 use ferroloop_core::state::{TransferEvent, TransferState, transition};
 use ferroloop_core::view::TransferView;
-use ferroloop_messaging::events::{self, action, event_type};
-use ferroloop_messaging::{Envelope, EventState, HandlerError, OutboundMessage, Outputs};
+use ferroloop_messaging::events::{self, HubMessage, action, event_type};
+use ferroloop_messaging::{Action, Envelope, EventState, HandlerError, OutboundMessage, Outputs};
 use ferroloop_pipeline::{Decide, Plan};
 use ferroloop_store::db_time;
 use ferroloop_store::positions::{LockedPosition, PositionChange, PositionPhase};
@@ -50,13 +50,13 @@ pub enum Request {
 }
 
 impl Request {
-    pub fn parse(action: &str) -> Option<Self> {
+    pub fn of(action: &Action) -> Option<Self> {
         match action {
-            action::PREPARE => Some(Request::Reserve),
-            action::COMMIT => Some(Request::Commit { patch_flow: false }),
-            action::RESERVE => Some(Request::Commit { patch_flow: true }),
-            action::ABORT | action::ABORT_VALIDATION => Some(Request::Abort),
-            action::TIMEOUT_RESERVED => Some(Request::Expire),
+            Action::Prepare => Some(Request::Reserve),
+            Action::Commit => Some(Request::Commit { patch_flow: false }),
+            Action::Reserve => Some(Request::Commit { patch_flow: true }),
+            Action::Abort | Action::AbortValidation => Some(Request::Abort),
+            Action::TimeoutReserved => Some(Request::Expire),
             _ => None,
         }
     }
@@ -547,16 +547,13 @@ fn patch_flow_commit(
         view.state = state;
         view.state_changed_at = at.assume_utc();
     }
-    let envelope = events::from_switch(
-        &item.envelope,
-        &context.hub,
+    let envelope = HubMessage::notification(
         &record.payer_fsp,
-        event_type::NOTIFICATION,
         action::RESERVE,
-        EventState::success(),
         events::json_payload(&view.to_state_body()),
-        Some((&record.payer_fsp, &record.payee_fsp)),
-    );
+    )
+    .with_parties(&record.payer_fsp, &record.payee_fsp)
+    .answering(&item.envelope, &context.hub);
     plan.outputs.push(context.outputs.notification(&envelope));
 }
 
@@ -568,16 +565,18 @@ fn expired_notification(
     transfer: &TransferRecord,
 ) -> OutboundMessage {
     let expired = FspiopError::new(ErrorCode::TRANSFER_EXPIRED);
-    context.outputs.notification(&events::from_switch(
-        &item.envelope,
-        &context.hub,
+    let message = HubMessage::notification(
         &transfer.payer_fsp,
-        event_type::NOTIFICATION,
         action::TIMEOUT_RECEIVED,
-        EventState::error(expired.code().as_u16(), expired.description()),
         events::json_payload(&expired.to_body()),
-        None,
-    ))
+    )
+    .with_state(EventState::error(
+        expired.code().as_u16(),
+        expired.description(),
+    ));
+    context
+        .outputs
+        .notification(&message.answering(&item.envelope, &context.hub))
 }
 
 /// The notification of a step that succeeded: the consumed message re-addressed to the

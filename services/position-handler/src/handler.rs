@@ -44,7 +44,7 @@ impl Step for PositionStep {
         let outputs = &self.context.outputs;
         let envelope = Envelope::from_json_bytes(&message.payload)
             .map_err(|error| outputs.dead_letter(message, &format!("not an envelope: {error}")))?;
-        let Some(request) = Request::parse(envelope.action()) else {
+        let Some(request) = Request::of(envelope.event_action()) else {
             let reason = format!("unsupported position action {}", envelope.action());
             return Err(outputs.dead_letter(message, &reason));
         };

@@ -13,7 +13,7 @@ use ferroloop_core::api::{ErrorInformation, Extension, PrepareBody};
 use ferroloop_core::error::{ErrorCode, FspiopError};
 use ferroloop_core::hash::RequestHash;
 use ferroloop_core::id::TransferId;
-use ferroloop_core::ledger_id::{AccountId, ParticipantId};
+use ferroloop_core::ledger_id::AccountId;
 use ferroloop_core::prepare::{
     AccountView, ParticipantView, PrepareCheck, PrepareRejection, validate_prepare,
 };
@@ -306,10 +306,10 @@ fn validated(
                 kind: TransferKind::Transfer,
                 payer_fsp: body.payer_fsp.clone(),
                 payee_fsp: body.payee_fsp.clone(),
-                payer_participant_id: Some(ParticipantId(valid.payer_participant_id)),
-                payee_participant_id: Some(ParticipantId(valid.payee_participant_id)),
-                payer_account_id: Some(AccountId(valid.payer_account_id)),
-                payee_account_id: Some(AccountId(valid.payee_account_id)),
+                payer_participant_id: Some(valid.payer_participant_id),
+                payee_participant_id: Some(valid.payee_participant_id),
+                payer_account_id: Some(valid.payer_account_id),
+                payee_account_id: Some(valid.payee_account_id),
                 amount: Some(valid.amount.value()),
                 currency: valid.currency.as_str().to_owned(),
                 ilp_condition: Some(body.condition.clone()),
@@ -319,7 +319,7 @@ fn validated(
             };
             Validated::Valid {
                 record,
-                payer_account_id: AccountId(valid.payer_account_id),
+                payer_account_id: valid.payer_account_id,
             }
         }
         Err(rejection) => {
@@ -344,16 +344,15 @@ fn invalid_record(
     let currency = body.amount.currency.as_str();
     let state =
         transition(None, TransferEvent::PrepareRejected).expect("a new transfer may be rejected");
-    let account = |p: Option<&ParticipantView>| {
-        p.and_then(|p| p.position_account.map(|a| AccountId(a.account_id)))
-    };
+    let account =
+        |p: Option<&ParticipantView>| p.and_then(|p| p.position_account.map(|a| a.account_id));
     TransferRecord {
         transfer_id: item.id().to_owned(),
         kind: TransferKind::Transfer,
         payer_fsp: truncate(&body.payer_fsp, FSP_NAME_MAX_CHARS),
         payee_fsp: truncate(&body.payee_fsp, FSP_NAME_MAX_CHARS),
-        payer_participant_id: payer.map(|p| ParticipantId(p.participant_id)),
-        payee_participant_id: payee.map(|p| ParticipantId(p.participant_id)),
+        payer_participant_id: payer.map(|p| p.participant_id),
+        payee_participant_id: payee.map(|p| p.participant_id),
         payer_account_id: account(payer),
         payee_account_id: account(payee),
         amount: rejection.amount,

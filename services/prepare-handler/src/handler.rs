@@ -13,7 +13,7 @@ use ferroloop_core::state::TransferState;
 use ferroloop_messaging::boundary::NO_PRINCIPAL;
 use ferroloop_messaging::events::{self, action};
 use ferroloop_messaging::{
-    BoundaryArgs, Envelope, OutboundMessage, Outputs, ReceivedMessage, Topics,
+    Action, BoundaryArgs, Envelope, OutboundMessage, Outputs, ReceivedMessage, Topics,
 };
 use ferroloop_pipeline::Step;
 use ferroloop_store::participants::{ParticipantCache, ParticipantRecord};
@@ -86,7 +86,7 @@ impl Step for PrepareStep {
         let Some(sender) = self.boundary.sender(&envelope) else {
             return Err(self.context.outputs.dead_letter(message, NO_PRINCIPAL));
         };
-        if envelope.action() != action::PREPARE {
+        if *envelope.event_action() != Action::Prepare {
             let error = FspiopError::with_detail(
                 ErrorCode::INTERNAL_SERVER_ERROR,
                 format!(

@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ferroloop_core::api::{ErrorInformation, ErrorInformationObject};
+use ferroloop_core::api::ErrorInformation;
 use ferroloop_core::error::{ErrorCode, FspiopError};
 use ferroloop_core::ledger_id::AccountId;
 use ferroloop_core::state::{ApiTransferState, TransferEvent, TransferState, transition};
 use ferroloop_core::view::TransferView;
-use ferroloop_messaging::events::{self, action, event_type};
+use ferroloop_messaging::events::{self, HubMessage, action, event_type};
 use ferroloop_messaging::{Envelope, EventState, OutboundMessage, Outputs};
 use ferroloop_store::db_time;
 use ferroloop_store::transfers::{
@@ -231,16 +231,11 @@ impl Context {
         } else {
             action::COMMIT
         };
-        let message = events::new_hub_event(
-            id,
-            &self.hub,
-            &stored.payer_fsp,
-            event_type::POSITION,
-            action,
-            EventState::success(),
-            events::json_payload(&body),
-            Some((&stored.payer_fsp, &stored.payee_fsp)),
-        );
+        let message =
+            HubMessage::notification(&stored.payer_fsp, action, events::json_payload(&body))
+                .of_type(event_type::POSITION)
+                .with_parties(&stored.payer_fsp, &stored.payee_fsp)
+                .about(id, &self.hub);
         Some((message, payee_account))
     }
 
@@ -260,18 +255,11 @@ impl Context {
                 extension_list: None,
             },
         );
-        let message = events::new_hub_event(
-            id,
-            &self.hub,
-            &transfer.payer_fsp,
-            event_type::POSITION,
-            action::ABORT_VALIDATION,
-            events::error_information_state(&information),
-            events::json_payload(&ErrorInformationObject {
-                error_information: information,
-            }),
-            Some((&transfer.payer_fsp, &transfer.payee_fsp)),
-        );
+        let message =
+            HubMessage::error(&transfer.payer_fsp, action::ABORT_VALIDATION, &information)
+                .of_type(event_type::POSITION)
+                .with_parties(&transfer.payer_fsp, &transfer.payee_fsp)
+                .about(id, &self.hub);
         Some((message, payer_account))
     }
 
@@ -308,16 +296,16 @@ impl Context {
         parties: Option<(&str, &str)>,
     ) -> Envelope {
         let expired = FspiopError::new(ErrorCode::TRANSFER_EXPIRED);
-        events::new_hub_event(
-            &transfer.transfer_id,
-            &self.hub,
-            &transfer.payer_fsp,
+        let state = EventState::error(expired.code().as_u16(), expired.description());
+        HubMessage {
+            to: &transfer.payer_fsp,
             event_type,
-            action,
-            EventState::error(expired.code().as_u16(), expired.description()),
-            events::json_payload(&expired.to_body()),
+            action: action.into(),
+            state,
+            payload: events::json_payload(&expired.to_body()),
             parties,
-        )
+        }
+        .about(&transfer.transfer_id, &self.hub)
     }
 }
 

@@ -11,6 +11,7 @@ use ferroloop_core::amount::Amount;
 use ferroloop_core::api::{MoneyBody, PrepareBody};
 use ferroloop_core::hash::request_hash;
 use ferroloop_core::ilp::{condition_for, verify_fulfilment};
+use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use ferroloop_core::position::{AccountLimits, AccountPosition, PositionOp, apply_batch};
 use ferroloop_core::prepare::{AccountView, ParticipantView, PrepareCheck, validate_prepare};
 use rust_decimal::Decimal;
@@ -62,18 +63,18 @@ fn benches(c: &mut Criterion) {
 
     let body = prepare_body();
     let payer = ParticipantView {
-        participant_id: 1,
+        participant_id: ParticipantId(1),
         is_active: true,
         position_account: Some(AccountView {
-            account_id: 10,
+            account_id: AccountId(10),
             is_active: true,
         }),
     };
     let payee = ParticipantView {
-        participant_id: 2,
+        participant_id: ParticipantId(2),
         is_active: true,
         position_account: Some(AccountView {
-            account_id: 20,
+            account_id: AccountId(20),
             is_active: true,
         }),
     };

@@ -18,6 +18,7 @@
 use rust_decimal::Decimal;
 
 use crate::position::AccountPosition;
+use crate::state::{TransferEvent, TransferState};
 
 /// Why a funds-out is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,10 +70,100 @@ pub fn decide_funds_out(
     }
 }
 
+/// The operator's decision on a reserved funds-out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FundsOutDecision {
+    /// `recordFundsOutCommit`: credit the hub reconciliation account (−amount).
+    Commit,
+    /// `recordFundsOutAbort`: reverse the settlement account's debit (−amount).
+    Abort,
+}
+
+/// The position journal entry that finishes a funds-out, always −amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FinishEntry {
+    /// COMMIT on the credit side (payee: the hub reconciliation account).
+    CommitPayee,
+    /// REVERSE on the debit side (payer: the DFSP's settlement account).
+    ReversePayer,
+}
+
+/// What a commit or abort does to a funds-out in a given state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// Walk the two events (the operator's reason goes with the first) and write the entry.
+    Apply {
+        events: [TransferEvent; 2],
+        entry: FinishEntry,
+    },
+    /// The transfer already reached the state this decision leads to: nothing to do (a resend).
+    AlreadyDone,
+    /// Another state than RESERVED, e.g. committed and then asked to abort: refused.
+    NotReserved(TransferState),
+}
+
+/// Decides a funds-out's commit (RESERVED → RECEIVED_FULFIL → COMMITTED) or abort (RESERVED →
+/// RECEIVED_REJECT → ABORTED_REJECTED) from its current state.
+pub fn decide_finish(state: TransferState, decision: FundsOutDecision) -> Finish {
+    let (done, events, entry) = match decision {
+        FundsOutDecision::Commit => (
+            TransferState::Committed,
+            [TransferEvent::FulfilAccepted, TransferEvent::Commit],
+            FinishEntry::CommitPayee,
+        ),
+        FundsOutDecision::Abort => (
+            TransferState::AbortedRejected,
+            [TransferEvent::FundsOutReject, TransferEvent::RejectFinal],
+            FinishEntry::ReversePayer,
+        ),
+    };
+    if state == done {
+        Finish::AlreadyDone
+    } else if state == TransferState::Reserved {
+        Finish::Apply { events, entry }
+    } else {
+        Finish::NotReserved(state)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_reserved_funds_out_finishes_by_the_decision_taken() {
+        use FundsOutDecision::{Abort, Commit};
+        use TransferState as S;
+        let commit = decide_finish(S::Reserved, Commit);
+        let Finish::Apply { events, entry } = commit else {
+            panic!("{commit:?}")
+        };
+        assert_eq!(entry, FinishEntry::CommitPayee);
+        let walked = crate::state::walk(S::Reserved, &events).unwrap();
+        assert_eq!(walked.last().map(|s| s.to), Some(S::Committed));
+        let abort = decide_finish(S::Reserved, Abort);
+        let Finish::Apply { events, entry } = abort else {
+            panic!("{abort:?}")
+        };
+        assert_eq!(entry, FinishEntry::ReversePayer);
+        let walked = crate::state::walk(S::Reserved, &events).unwrap();
+        assert_eq!(walked.last().map(|s| s.to), Some(S::AbortedRejected));
+        // A resend of the decision taken changes nothing; the other decision is refused.
+        assert_eq!(decide_finish(S::Committed, Commit), Finish::AlreadyDone);
+        assert_eq!(
+            decide_finish(S::AbortedRejected, Abort),
+            Finish::AlreadyDone
+        );
+        assert_eq!(
+            decide_finish(S::Committed, Abort),
+            Finish::NotReserved(S::Committed)
+        );
+        assert_eq!(
+            decide_finish(S::ReceivedPrepare, Commit),
+            Finish::NotReserved(S::ReceivedPrepare)
+        );
+    }
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str_exact(s).unwrap()

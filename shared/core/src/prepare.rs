@@ -14,11 +14,12 @@ use crate::amount::{Amount, AmountError};
 use crate::api::PrepareBody;
 use crate::currency::Currency;
 use crate::ilp::decode_condition;
+use crate::ledger_id::{AccountId, ParticipantId};
 
 /// What validation needs to know about a participant named in a prepare.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParticipantView {
-    pub participant_id: u32,
+    pub participant_id: ParticipantId,
     pub is_active: bool,
     /// The participant's POSITION account in the transfer currency, if it has one.
     pub position_account: Option<AccountView>,
@@ -26,7 +27,7 @@ pub struct ParticipantView {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccountView {
-    pub account_id: u32,
+    pub account_id: AccountId,
     pub is_active: bool,
 }
 
@@ -56,10 +57,10 @@ pub struct ValidPrepare {
     pub amount: Amount,
     pub currency: Currency,
     pub expiration: OffsetDateTime,
-    pub payer_participant_id: u32,
-    pub payee_participant_id: u32,
-    pub payer_account_id: u32,
-    pub payee_account_id: u32,
+    pub payer_participant_id: ParticipantId,
+    pub payee_participant_id: ParticipantId,
+    pub payer_account_id: AccountId,
+    pub payee_account_id: AccountId,
 }
 
 /// Why a prepare is INVALID, plus what could be parsed (stored with the INVALID transfer).
@@ -88,60 +89,12 @@ pub fn validate_prepare(check: &PrepareCheck<'_>) -> Result<ValidPrepare, Prepar
     if check.source != Some(body.payer_fsp.as_str()) {
         return Err(reject("FSPIOP-Source header should match Payer".to_owned()));
     }
-    // 2. Amount: syntax, scale, precision; and a currency the API knows.
-    let amount = match Amount::parse(&body.amount.amount) {
-        Ok(amount) => amount,
-        Err(AmountError::Syntax) => {
-            return Err(reject(format!(
-                "Amount {} is not a valid amount",
-                body.amount.amount
-            )));
-        }
-        Err(error) => return Err(reject(error.to_string())),
-    };
-    let Ok(currency) = Currency::parse(&body.amount.currency) else {
-        return Err(reject(format!(
-            "Currency {} is not supported",
-            body.amount.currency
-        )));
-    };
+    let (amount, currency) = amount_and_currency(body).map_err(reject)?;
     // 3./4. Both participants exist and are active.
     let payer = participant(check.payer, &body.payer_fsp).map_err(reject)?;
     let payee = participant(check.payee, &body.payee_fsp).map_err(reject)?;
-    // 5. A condition of exactly 32 bytes.
-    if body.condition.is_empty() {
-        return Err(reject(
-            "Condition is required for a conditional transfer".to_owned(),
-        ));
-    }
-    if decode_condition(&body.condition).is_err() {
-        return Err(reject("Condition validation failed".to_owned()));
-    }
-    // 6. An expiration that is not in the past (equal passes, millisecond comparison).
-    if body.expiration.is_empty() {
-        return Err(reject(
-            "Expiration is required for conditional transfer".to_owned(),
-        ));
-    }
-    let Some(expiration) = expiration else {
-        return Err(reject(format!(
-            "Expiration date {} is not a valid date",
-            body.expiration
-        )));
-    };
-    if expiration < truncate_to_millis(check.now) {
-        return Err(reject(format!(
-            "Expiration date {} is already in the past",
-            crate::fspiop_time::format(expiration)
-        )));
-    }
-    if expiration > check.now + check.max_expiry {
-        return Err(reject(format!(
-            "Expiration date {} is more than {} seconds ahead",
-            crate::fspiop_time::format(expiration),
-            check.max_expiry.whole_seconds()
-        )));
-    }
+    condition(body).map_err(reject)?;
+    let expiration = checked_expiration(check, expiration).map_err(reject)?;
     // 7. Payer and payee differ (case-insensitively), unless the scheme allows on-us transfers.
     if !check.allow_on_us && body.payer_fsp.eq_ignore_ascii_case(&body.payee_fsp) {
         // "tranfers" is central-ledger's own spelling; DFSPs may match on it.
@@ -162,6 +115,70 @@ pub fn validate_prepare(check: &PrepareCheck<'_>) -> Result<ValidPrepare, Prepar
         payer_account_id: payer_account.account_id,
         payee_account_id: payee_account.account_id,
     })
+}
+
+/// Rule 2: the amount's syntax, scale and precision, and a currency the API knows.
+fn amount_and_currency(body: &PrepareBody) -> Result<(Amount, Currency), String> {
+    let amount = match Amount::parse(&body.amount.amount) {
+        Ok(amount) => amount,
+        Err(AmountError::Syntax) => {
+            return Err(format!(
+                "Amount {} is not a valid amount",
+                body.amount.amount
+            ));
+        }
+        Err(error) => return Err(error.to_string()),
+    };
+    let Ok(currency) = Currency::parse(&body.amount.currency) else {
+        return Err(format!(
+            "Currency {} is not supported",
+            body.amount.currency
+        ));
+    };
+    Ok((amount, currency))
+}
+
+/// Rule 5: a condition of exactly 32 bytes.
+fn condition(body: &PrepareBody) -> Result<(), String> {
+    if body.condition.is_empty() {
+        return Err("Condition is required for a conditional transfer".to_owned());
+    }
+    if decode_condition(&body.condition).is_err() {
+        return Err("Condition validation failed".to_owned());
+    }
+    Ok(())
+}
+
+/// Rule 6: an expiration (`parsed` from the body, if it parsed) that is not in the past — equal
+/// passes, compared in milliseconds — and not further ahead than the scheme allows.
+fn checked_expiration(
+    check: &PrepareCheck<'_>,
+    parsed: Option<OffsetDateTime>,
+) -> Result<OffsetDateTime, String> {
+    let body = check.body;
+    if body.expiration.is_empty() {
+        return Err("Expiration is required for conditional transfer".to_owned());
+    }
+    let Some(expiration) = parsed else {
+        return Err(format!(
+            "Expiration date {} is not a valid date",
+            body.expiration
+        ));
+    };
+    if expiration < truncate_to_millis(check.now) {
+        return Err(format!(
+            "Expiration date {} is already in the past",
+            crate::fspiop_time::format(expiration)
+        ));
+    }
+    if expiration > check.now + check.max_expiry {
+        return Err(format!(
+            "Expiration date {} is more than {} seconds ahead",
+            crate::fspiop_time::format(expiration),
+            check.max_expiry.whole_seconds()
+        ));
+    }
+    Ok(expiration)
 }
 
 fn participant<'a>(
@@ -221,10 +238,10 @@ mod tests {
 
     fn dfsp(id: u32) -> ParticipantView {
         ParticipantView {
-            participant_id: id,
+            participant_id: ParticipantId(id),
             is_active: true,
             position_account: Some(AccountView {
-                account_id: id * 10,
+                account_id: AccountId(id * 10),
                 is_active: true,
             }),
         }
@@ -255,8 +272,8 @@ mod tests {
         let (payer, payee) = (dfsp(1), dfsp(2));
         let body = body();
         let valid = validate_prepare(&check(&body, Some(&payer), Some(&payee))).unwrap();
-        assert_eq!(valid.payer_account_id, 10);
-        assert_eq!(valid.payee_account_id, 20);
+        assert_eq!(valid.payer_account_id, AccountId(10));
+        assert_eq!(valid.payee_account_id, AccountId(20));
         assert_eq!(valid.amount.to_api_string(), "100.5");
         assert_eq!(valid.currency.as_str(), "USD");
     }
@@ -355,7 +372,7 @@ mod tests {
         );
         let inactive_account = ParticipantView {
             position_account: Some(AccountView {
-                account_id: 10,
+                account_id: AccountId(10),
                 is_active: false,
             }),
             ..dfsp(1)

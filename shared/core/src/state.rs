@@ -295,6 +295,27 @@ pub const fn transition(
     Ok(to)
 }
 
+/// One step of a [`walk`]: the state left and the state entered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    pub from: TransferState,
+    pub to: TransferState,
+}
+
+/// The steps `events` take a transfer through from `from`, each checked by [`transition`]:
+/// what funds in and out and settlement transfers write to the state journal, one row per step,
+/// in one transaction. An event the graph does not allow refuses the whole walk.
+pub fn walk(from: TransferState, events: &[TransferEvent]) -> Result<Vec<Step>, IllegalTransition> {
+    let mut steps = Vec::with_capacity(events.len());
+    let mut current = from;
+    for event in events {
+        let to = transition(Some(current), *event)?;
+        steps.push(Step { from: current, to });
+        current = to;
+    }
+    Ok(steps)
+}
+
 /// For a non-final state, the event that moves it toward a final state with no outside input;
 /// `None` for final states. The timeout handler uses it to finish transfers whose next message
 /// was lost: an unreserved prepare expires, a reserved one is marked timed out, and every
@@ -348,6 +369,33 @@ mod tests {
     use TransferState as S;
     use proptest::prelude::*;
     use std::collections::{BTreeSet, HashMap};
+
+    #[test]
+    fn a_walk_lists_every_step_and_refuses_an_illegal_event() {
+        let steps = walk(
+            S::ReceivedPrepare,
+            &[E::Reserve, E::FulfilAccepted, E::Commit],
+        )
+        .unwrap();
+        let entered: Vec<_> = steps.iter().map(|s| (s.from, s.to)).collect();
+        assert_eq!(
+            entered,
+            [
+                (S::ReceivedPrepare, S::Reserved),
+                (S::Reserved, S::ReceivedFulfil),
+                (S::ReceivedFulfil, S::Committed),
+            ]
+        );
+        assert_eq!(walk(S::Committed, &[]).unwrap(), []);
+        let refused = walk(S::ReceivedPrepare, &[E::Reserve, E::Commit]).unwrap_err();
+        assert_eq!(
+            refused,
+            IllegalTransition {
+                from: Some(S::Reserved),
+                event: E::Commit
+            }
+        );
+    }
 
     /// The graph of docs/transfer-states.md#transitions (regular transfers plus funds-out), written
     /// as data.

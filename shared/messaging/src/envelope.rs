@@ -12,6 +12,8 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::action::Action;
+
 /// The success state Mojaloop puts on every event that did not fail.
 pub const SUCCESS_DESCRIPTION: &str = "action successful";
 
@@ -130,7 +132,7 @@ pub struct Event {
     pub response_to: Option<String>,
     #[serde(rename = "type")]
     pub event_type: String,
-    pub action: String,
+    pub action: Action,
     #[serde(rename = "createdAt")]
     pub created_at: String,
     pub state: EventState,
@@ -266,7 +268,13 @@ impl Envelope {
         self.content.headers.get(name).map(String::as_str)
     }
 
+    /// The action's name on the wire.
     pub fn action(&self) -> &str {
+        self.metadata.event.action.as_str()
+    }
+
+    /// The action, as parsed when the envelope was decoded.
+    pub fn event_action(&self) -> &Action {
         &self.metadata.event.action
     }
 
@@ -285,13 +293,18 @@ impl Envelope {
 
     /// A copy for the next hop: a fresh event id, `responseTo` = this event, the new
     /// type/action/state, as Mojaloop's handlers republish.
-    pub fn next_event(&self, event_type: &str, action: &str, state: EventState) -> Envelope {
+    pub fn next_event(
+        &self,
+        event_type: &str,
+        action: impl Into<Action>,
+        state: EventState,
+    ) -> Envelope {
         let mut next = self.clone();
         next.metadata.event = Event {
             id: uuid::Uuid::now_v7().to_string(),
             response_to: Some(self.metadata.event.id.clone()),
             event_type: event_type.to_owned(),
-            action: action.to_owned(),
+            action: action.into(),
             created_at: now_iso(),
             state,
         };

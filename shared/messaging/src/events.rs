@@ -13,6 +13,7 @@ use ferroloop_core::api::{ErrorInformation, ErrorInformationObject};
 use ferroloop_core::error::FspiopError;
 use serde::Serialize;
 
+use crate::action::Action;
 use crate::envelope::{
     Content, Context, Envelope, Event, EventState, Metadata, Payload, Principal, UriParams, now_iso,
 };
@@ -28,33 +29,22 @@ pub mod event_type {
 }
 
 /// `metadata.event.action` values used by the transfer flow.
-pub mod action {
-    pub const PREPARE: &str = "prepare";
-    pub const PREPARE_DUPLICATE: &str = "prepare-duplicate";
-    pub const COMMIT: &str = "commit";
-    pub const RESERVE: &str = "reserve";
-    pub const REJECT: &str = "reject";
-    pub const ABORT: &str = "abort";
-    pub const ABORT_VALIDATION: &str = "abort-validation";
-    pub const FULFIL_DUPLICATE: &str = "fulfil-duplicate";
-    pub const ABORT_DUPLICATE: &str = "abort-duplicate";
-    pub const RESERVED_ABORTED: &str = "reserved-aborted";
-    pub const TIMEOUT_RECEIVED: &str = "timeout-received";
-    pub const TIMEOUT_RESERVED: &str = "timeout-reserved";
-    pub const GET: &str = "get";
-    pub const POSITION: &str = "position";
-}
+pub use crate::action::names as action;
 
 /// The media type hub-built messages carry (FSPIOP transfers resource, v1.1 bodies).
 pub const HUB_CONTENT_TYPE: &str = "application/vnd.interoperability.transfers+json;version=1.1";
 
 /// The original message, re-addressed as the next event with the same content.
-pub fn forward(original: &Envelope, event_type: &str, action: &str) -> Envelope {
+pub fn forward(original: &Envelope, event_type: &str, action: impl Into<Action>) -> Envelope {
     original.next_event(event_type, action, EventState::success())
 }
 
 /// Like [`forward`] but keeps the consumed event's state (an error decided upstream travels on).
-pub fn forward_keeping_state(original: &Envelope, event_type: &str, action: &str) -> Envelope {
+pub fn forward_keeping_state(
+    original: &Envelope,
+    event_type: &str,
+    action: impl Into<Action>,
+) -> Envelope {
     original.next_event(event_type, action, original.metadata.event.state.clone())
 }
 
@@ -71,35 +61,144 @@ pub fn hub_headers(hub: &str, destination: &str) -> BTreeMap<String, String> {
     ])
 }
 
-/// A message from the hub to `to` about the transfer of `original`, with a hub-built payload.
-/// `payer`/`payee` go into the context so a fan-out (timeout of a reserved transfer) can reach
-/// both sides.
+/// A message the hub speaks, named field by field: to whom, which event, what it carries.
+/// [`HubMessage::answering`] sends it in answer to a consumed message, [`HubMessage::about`]
+/// about a transfer without one (the timeout handler's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HubMessage<'a> {
+    /// The recipient (`to` and `FSPIOP-Destination`).
+    pub to: &'a str,
+    pub event_type: &'a str,
+    pub action: Action,
+    pub state: EventState,
+    pub payload: Payload,
+    /// Payer and payee in the context, so a fan-out (timeout of a reserved transfer) can reach
+    /// both sides.
+    pub parties: Option<(&'a str, &'a str)>,
+}
+
+impl<'a> HubMessage<'a> {
+    /// A successful notification to `to` carrying `payload`.
+    pub fn notification(to: &'a str, action: impl Into<Action>, payload: Payload) -> Self {
+        Self {
+            to,
+            event_type: event_type::NOTIFICATION,
+            action: action.into(),
+            state: EventState::success(),
+            payload,
+            parties: None,
+        }
+    }
+
+    /// An FSPIOP error to `to`: its event state and an `errorInformation` body.
+    pub fn error(to: &'a str, action: impl Into<Action>, error: &ErrorInformation) -> Self {
+        Self {
+            state: error_information_state(error),
+            ..Self::notification(
+                to,
+                action,
+                json_payload(&ErrorInformationObject {
+                    error_information: error.clone(),
+                }),
+            )
+        }
+    }
+
+    /// The same message as another event type (e.g. a position message).
+    pub fn of_type(self, event_type: &'a str) -> Self {
+        Self { event_type, ..self }
+    }
+
+    /// The same message with another event state.
+    pub fn with_state(self, state: EventState) -> Self {
+        Self { state, ..self }
+    }
+
+    /// The same message naming the transfer's payer and payee.
+    pub fn with_parties(self, payer: &'a str, payee: &'a str) -> Self {
+        Self {
+            parties: Some((payer, payee)),
+            ..self
+        }
+    }
+
+    /// The message from `hub` in answer to `original` (same transfer, `responseTo` its event),
+    /// with hub headers and without the original body, so no callback can carry it by mistake.
+    pub fn answering(self, original: &Envelope, hub: &str) -> Envelope {
+        let mut next = original.next_event(self.event_type, self.action, self.state);
+        next.from = hub.to_owned();
+        next.to = self.to.to_owned();
+        next.content_type = "application/json".to_owned();
+        next.content.headers = hub_headers(hub, self.to);
+        next.content.payload = self.payload;
+        next.content.uri_params = Some(UriParams {
+            id: original.transfer_id().to_owned(),
+        });
+        next.content.context = parties_context(self.parties);
+        next
+    }
+
+    /// The message from `hub` about `transfer_id`, answering no consumed message.
+    pub fn about(self, transfer_id: &str, hub: &str) -> Envelope {
+        Envelope {
+            id: transfer_id.to_owned(),
+            from: hub.to_owned(),
+            to: self.to.to_owned(),
+            content_type: "application/json".to_owned(),
+            content: Content {
+                uri_params: Some(UriParams {
+                    id: transfer_id.to_owned(),
+                }),
+                headers: hub_headers(hub, self.to),
+                payload: self.payload,
+                context: parties_context(self.parties),
+            },
+            metadata: Metadata {
+                correlation_id: transfer_id.to_owned(),
+                event: Event {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    response_to: None,
+                    event_type: self.event_type.to_owned(),
+                    action: self.action,
+                    created_at: now_iso(),
+                    state: self.state,
+                },
+                trace: None,
+            },
+        }
+    }
+}
+
+fn parties_context(parties: Option<(&str, &str)>) -> Option<Context> {
+    parties.map(|(payer, payee)| Context {
+        payer: Some(payer.to_owned()),
+        payee: Some(payee.to_owned()),
+        ..Context::default()
+    })
+}
+
+/// [`HubMessage::answering`] with positional arguments: the form the API adapter's and the
+/// notification handler's code still uses.
 #[allow(clippy::too_many_arguments)]
 pub fn from_switch(
     original: &Envelope,
     hub: &str,
     to: &str,
     event_type: &str,
-    action: &str,
+    action: impl Into<Action>,
     state: EventState,
     payload: Payload,
     parties: Option<(&str, &str)>,
 ) -> Envelope {
-    let mut next = original.next_event(event_type, action, state);
-    next.from = hub.to_owned();
-    next.to = to.to_owned();
-    next.content_type = "application/json".to_owned();
-    next.content.headers = hub_headers(hub, to);
-    next.content.payload = payload;
-    next.content.uri_params = Some(UriParams {
-        id: original.transfer_id().to_owned(),
-    });
-    next.content.context = parties.map(|(payer, payee)| Context {
-        payer: Some(payer.to_owned()),
-        payee: Some(payee.to_owned()),
-        ..Context::default()
-    });
-    next
+    HubMessage {
+        to,
+        event_type,
+        action: action.into(),
+        state,
+        payload,
+        parties,
+    }
+    .answering(original, hub)
 }
 
 /// An FSPIOP error from the hub to `to` (a `PUT …/error` callback).
@@ -107,7 +206,7 @@ pub fn error_from_switch(
     original: &Envelope,
     hub: &str,
     to: &str,
-    action: &str,
+    action: impl Into<Action>,
     error: &FspiopError,
 ) -> Envelope {
     stored_error_from_switch(original, hub, to, action, &error.to_error_information())
@@ -118,21 +217,10 @@ pub fn stored_error_from_switch(
     original: &Envelope,
     hub: &str,
     to: &str,
-    action: &str,
+    action: impl Into<Action>,
     error: &ErrorInformation,
 ) -> Envelope {
-    from_switch(
-        original,
-        hub,
-        to,
-        event_type::NOTIFICATION,
-        action,
-        error_information_state(error),
-        json_payload(&ErrorInformationObject {
-            error_information: error.clone(),
-        }),
-        None,
-    )
+    HubMessage::error(to, action, error).answering(original, hub)
 }
 
 /// The event state of an error: status `error`, its code and description.
@@ -149,48 +237,27 @@ pub fn json_payload<T: Serialize>(body: &T) -> Payload {
     Payload::Json(serde_json::to_value(body).expect("body serialises"))
 }
 
-/// A hub-originated message that does not answer a consumed message (the timeout handler's).
+/// [`HubMessage::about`] with positional arguments (see [`from_switch`]).
 #[allow(clippy::too_many_arguments)]
 pub fn new_hub_event(
     transfer_id: &str,
     hub: &str,
     to: &str,
     event_type: &str,
-    action: &str,
+    action: impl Into<Action>,
     state: EventState,
     payload: Payload,
     parties: Option<(&str, &str)>,
 ) -> Envelope {
-    Envelope {
-        id: transfer_id.to_owned(),
-        from: hub.to_owned(),
-        to: to.to_owned(),
-        content_type: "application/json".to_owned(),
-        content: Content {
-            uri_params: Some(UriParams {
-                id: transfer_id.to_owned(),
-            }),
-            headers: hub_headers(hub, to),
-            payload,
-            context: parties.map(|(payer, payee)| Context {
-                payer: Some(payer.to_owned()),
-                payee: Some(payee.to_owned()),
-                ..Context::default()
-            }),
-        },
-        metadata: Metadata {
-            correlation_id: transfer_id.to_owned(),
-            event: Event {
-                id: uuid::Uuid::now_v7().to_string(),
-                response_to: None,
-                event_type: event_type.to_owned(),
-                action: action.to_owned(),
-                created_at: now_iso(),
-                state,
-            },
-            trace: None,
-        },
+    HubMessage {
+        to,
+        event_type,
+        action: action.into(),
+        state,
+        payload,
+        parties,
     }
+    .about(transfer_id, hub)
 }
 
 #[cfg(test)]
@@ -374,7 +441,7 @@ pub fn inbound_envelope(request: &InboundRequest<'_>) -> Envelope {
                 id: uuid::Uuid::now_v7().to_string(),
                 response_to: None,
                 event_type: event_type.to_owned(),
-                action: action.to_owned(),
+                action: action.into(),
                 created_at: now_iso(),
                 state: EventState::success(),
             },

@@ -1,5 +1,6 @@
 //! Kafka for ferroloop.
 //!
+//! - [`action`]: `metadata.event.action`, parsed once when an envelope is decoded.
 //! - [`envelope`]: Mojaloop's message envelope on the boundary topics (original body bytes as a
 //!   data URI, event type/action/state vocabulary).
 //! - [`config`]: broker settings ([`KafkaArgs`]) and topic names ([`Topics`]).
@@ -12,6 +13,7 @@
 //! - [`admin`]: topic creation.
 //! - [`probe`]: the broker probe behind health and readiness.
 
+pub mod action;
 pub mod admin;
 pub mod batch_loop;
 pub mod boundary;
@@ -23,6 +25,7 @@ pub mod output;
 pub mod probe;
 pub mod producer;
 
+pub use action::Action;
 pub use batch_loop::{BatchHandler, HandlerError, LoopParts, RetryPolicy};
 pub use boundary::BoundaryArgs;
 pub use config::{KafkaArgs, Topics};

@@ -243,3 +243,37 @@ pub async fn apply_position_changes(
     builder.build().execute(&mut *conn).await?;
     Ok(())
 }
+
+/// One entry of the position journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry {
+    pub account_id: u32,
+    /// `RESERVE`, `COMMIT` or `REVERSE`.
+    pub phase: String,
+    pub change: Decimal,
+    pub value_after: Decimal,
+}
+
+/// The position journal entries of one transfer, in the order they were written.
+pub async fn position_journal(
+    conn: &mut MySqlConnection,
+    transfer_id: &str,
+) -> Result<Vec<JournalEntry>> {
+    let rows = sqlx::query(
+        "SELECT account_id, phase, change_amount, value_after FROM position_change
+         WHERE transfer_id = ? ORDER BY position_change_id",
+    )
+    .bind(transfer_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(JournalEntry {
+                account_id: r.try_get("account_id")?,
+                phase: r.try_get("phase")?,
+                change: r.try_get("change_amount")?,
+                value_after: r.try_get("value_after")?,
+            })
+        })
+        .collect()
+}

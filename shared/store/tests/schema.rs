@@ -3,10 +3,11 @@
 
 use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use ferroloop_core::state::TransferState;
-use ferroloop_store::admin::{self, FundsInOutcome};
 use ferroloop_store::invariants::{
     StateJournalViolation, assert_storage_invariants, i1_violations, i2_violations, i4_violations,
 };
+use ferroloop_store::participants::{self, accounts};
+use ferroloop_store::transfers::funds::{self, FundsInOutcome};
 use ferroloop_store::transfers::{
     self, DuplicateCheck, NewTransfer, StateChange, TransferKind, TransferRecord,
 };
@@ -31,15 +32,15 @@ struct Dfsp {
 
 async fn onboard(db: &TestDatabase, name: &str) -> Dfsp {
     let mut conn = db.pool.acquire().await.unwrap();
-    let participant_id = admin::create_participant(&mut conn, name, "test")
+    let participant_id = participants::create_participant(&mut conn, name, "test")
         .await
         .unwrap();
     let position =
-        admin::create_account(&mut conn, participant_id, "USD", "POSITION", true, "test")
+        accounts::create_account(&mut conn, participant_id, "USD", "POSITION", true, "test")
             .await
             .unwrap();
     let settlement =
-        admin::create_account(&mut conn, participant_id, "USD", "SETTLEMENT", true, "test")
+        accounts::create_account(&mut conn, participant_id, "USD", "SETTLEMENT", true, "test")
             .await
             .unwrap();
     Dfsp {
@@ -205,14 +206,14 @@ async fn funds_in_walks_the_state_machine_and_moves_both_accounts() {
     let db = TestDatabase::new().await;
     let dfsp = onboard(&db, "dfsp1").await;
     let mut conn = db.pool.acquire().await.unwrap();
-    let hub_id = admin::hub_participant_id(&mut conn).await.unwrap();
+    let hub_id = participants::hub_participant_id(&mut conn).await.unwrap();
     let hub_account =
-        admin::create_account(&mut conn, hub_id, "USD", "HUB_RECONCILIATION", true, "test")
+        accounts::create_account(&mut conn, hub_id, "USD", "HUB_RECONCILIATION", true, "test")
             .await
             .unwrap();
     let id = "c3b1a2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d";
     let mut tx = db.pool.begin().await.unwrap();
-    let outcome = admin::record_funds_in(
+    let outcome = funds::record_funds_in(
         &mut tx,
         id,
         [1; 32],
@@ -227,7 +228,7 @@ async fn funds_in_walks_the_state_machine_and_moves_both_accounts() {
     tx.commit().await.unwrap();
     assert_eq!(outcome, FundsInOutcome::Recorded);
     let mut tx = db.pool.begin().await.unwrap();
-    let again = admin::record_funds_in(
+    let again = funds::record_funds_in(
         &mut tx,
         id,
         [1; 32],
@@ -239,7 +240,7 @@ async fn funds_in_walks_the_state_machine_and_moves_both_accounts() {
     )
     .await
     .unwrap();
-    let modified = admin::record_funds_in(
+    let modified = funds::record_funds_in(
         &mut tx,
         id,
         [2; 32],

@@ -36,7 +36,7 @@ fn get(requester: &str) -> Item {
 
 fn participant(name: &str, is_active: bool) -> (String, Arc<ParticipantRecord>) {
     let record = ParticipantRecord {
-        participant_id: 1,
+        participant_id: ferroloop_core::ledger_id::ParticipantId(1),
         name: name.to_owned(),
         is_active,
         is_hub: false,

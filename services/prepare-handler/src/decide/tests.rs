@@ -64,14 +64,14 @@ fn item(body: PrepareBody, event: &str) -> Item {
 
 fn dfsp(name: &str, id: u32) -> (String, Arc<ParticipantRecord>) {
     let account = AccountRecord {
-        account_id: id * 10,
-        participant_id: id,
+        account_id: AccountId(id * 10),
+        participant_id: ParticipantId(id),
         currency: "USD".to_owned(),
         ledger_account_type: "POSITION".to_owned(),
         is_active: true,
     };
     let record = ParticipantRecord {
-        participant_id: id,
+        participant_id: ParticipantId(id),
         name: name.to_owned(),
         is_active: true,
         is_hub: false,

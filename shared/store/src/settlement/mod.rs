@@ -4,6 +4,7 @@
 //! locks and writes.
 
 pub mod checks;
+pub mod models;
 pub mod settlements;
 pub mod windows;
 

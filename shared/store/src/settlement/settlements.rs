@@ -17,7 +17,7 @@ use ferroloop_core::settlement::{
     AccountStep, Flow, LedgerAction, SettlementState, Side, WindowState, account_step, check_abort,
     ledger_action, net_amounts, settlement_state, settlement_transfer,
 };
-use ferroloop_core::state::{TransferEvent, TransferState, transition};
+use ferroloop_core::state::{TransferEvent, TransferState};
 use rust_decimal::Decimal;
 use sqlx::mysql::MySqlRow;
 use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
@@ -26,9 +26,10 @@ use time::PrimitiveDateTime;
 use super::windows::refresh_window_states;
 use super::{journal_state, push_list, push_state_and_dates};
 use crate::positions::{PositionChange, PositionPhase, apply_position_changes, lock_positions};
+use crate::transfers::states::walk_states;
 use crate::transfers::{
-    DuplicateCheck, NewTransfer, StateChange, TransferKind, TransferRecord, change_states,
-    claim_duplicate_checks, insert_transfers, load_transfers,
+    DuplicateCheck, NewTransfer, TransferKind, TransferRecord, claim_duplicate_checks,
+    insert_transfers, load_transfers,
 };
 use crate::{Result, StoreError};
 
@@ -153,48 +154,10 @@ pub async fn create_settlement(
     let mut ids = windows.to_vec();
     ids.sort_unstable();
     ids.dedup();
-    let mut builder = QueryBuilder::<MySql>::new(
-        "SELECT settlement_window_id, state FROM settlement_window WHERE settlement_window_id IN (",
-    );
-    push_list(&mut builder, &ids);
-    builder.push(" ORDER BY settlement_window_id FOR UPDATE");
-    let rows = builder.build().fetch_all(&mut *conn).await?;
-    if rows.len() != ids.len() {
-        return Ok(CreateOutcome::WindowMissing);
+    if let Some(refused) = lock_windows(conn, &ids).await? {
+        return Ok(refused);
     }
-    for row in &rows {
-        let text: String = row.try_get("state")?;
-        let state = WindowState::parse(&text)
-            .ok_or_else(|| StoreError::Corrupt(format!("window state {text}")))?;
-        if !matches!(
-            state,
-            WindowState::Closed | WindowState::Aborted | WindowState::PendingSettlement
-        ) {
-            return Ok(CreateOutcome::WindowNotSettleable(
-                row.try_get("settlement_window_id")?,
-                state,
-            ));
-        }
-    }
-    let mut builder = QueryBuilder::<MySql>::new(
-        "SELECT settlement_window_content_id, settlement_window_id, ledger_account_type, currency \
-         FROM settlement_window_content WHERE state IN ('CLOSED', 'ABORTED') \
-         AND settlement_window_id IN (",
-    );
-    push_list(&mut builder, &ids);
-    builder.push(" ORDER BY settlement_window_content_id FOR UPDATE");
-    let mut taken: Vec<(u64, u64, String)> = Vec::new();
-    for row in builder.build().fetch_all(&mut *conn).await? {
-        let ledger: String = row.try_get("ledger_account_type")?;
-        let currency: String = row.try_get("currency")?;
-        if scope.covers(&ledger, &currency) {
-            taken.push((
-                row.try_get("settlement_window_content_id")?,
-                row.try_get("settlement_window_id")?,
-                currency,
-            ));
-        }
-    }
+    let taken = lock_contents(conn, scope, &ids).await?;
     if taken.is_empty() {
         return Ok(CreateOutcome::NoContent);
     }
@@ -235,6 +198,63 @@ pub async fn create_settlement(
         net_amounts(&flows).ok_or_else(|| StoreError::Corrupt("net amount overflow".into()))?;
     insert_accounts(conn, settlement_id, scope, &net, now).await?;
     Ok(CreateOutcome::Created(settlement_id))
+}
+
+/// Locks the windows (sorted, unique `ids`); the refusal when one is missing or in a state no
+/// settlement may take.
+async fn lock_windows(conn: &mut MySqlConnection, ids: &[u64]) -> Result<Option<CreateOutcome>> {
+    let mut builder = QueryBuilder::<MySql>::new(
+        "SELECT settlement_window_id, state FROM settlement_window WHERE settlement_window_id IN (",
+    );
+    push_list(&mut builder, ids);
+    builder.push(" ORDER BY settlement_window_id FOR UPDATE");
+    let rows = builder.build().fetch_all(&mut *conn).await?;
+    if rows.len() != ids.len() {
+        return Ok(Some(CreateOutcome::WindowMissing));
+    }
+    for row in &rows {
+        let text: String = row.try_get("state")?;
+        let state = WindowState::parse(&text)
+            .ok_or_else(|| StoreError::Corrupt(format!("window state {text}")))?;
+        if !matches!(
+            state,
+            WindowState::Closed | WindowState::Aborted | WindowState::PendingSettlement
+        ) {
+            return Ok(Some(CreateOutcome::WindowNotSettleable(
+                row.try_get("settlement_window_id")?,
+                state,
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// Locks the windows' unsettled contents the model covers: (content id, window id, currency).
+async fn lock_contents(
+    conn: &mut MySqlConnection,
+    scope: &ModelScope,
+    ids: &[u64],
+) -> Result<Vec<(u64, u64, String)>> {
+    let mut builder = QueryBuilder::<MySql>::new(
+        "SELECT settlement_window_content_id, settlement_window_id, ledger_account_type, currency \
+         FROM settlement_window_content WHERE state IN ('CLOSED', 'ABORTED') \
+         AND settlement_window_id IN (",
+    );
+    push_list(&mut builder, ids);
+    builder.push(" ORDER BY settlement_window_content_id FOR UPDATE");
+    let mut taken: Vec<(u64, u64, String)> = Vec::new();
+    for row in builder.build().fetch_all(&mut *conn).await? {
+        let ledger: String = row.try_get("ledger_account_type")?;
+        let currency: String = row.try_get("currency")?;
+        if scope.covers(&ledger, &currency) {
+            taken.push((
+                row.try_get("settlement_window_content_id")?,
+                row.try_get("settlement_window_id")?,
+                currency,
+            ));
+        }
+    }
+    Ok(taken)
 }
 
 /// The money of the taken (window, currency) contents.
@@ -483,9 +503,9 @@ pub struct SettlementFilter {
     pub state: Option<SettlementState>,
     pub from: Option<PrimitiveDateTime>,
     pub to: Option<PrimitiveDateTime>,
-    pub currency: Option<String>,
-    pub participant_id: Option<u32>,
-    pub account_id: Option<u32>,
+    pub currency: Option<Currency>,
+    pub participant_id: Option<ParticipantId>,
+    pub account_id: Option<AccountId>,
     pub window_id: Option<u64>,
     /// Settlements of a window created at or after / at or before.
     pub window_from: Option<PrimitiveDateTime>,
@@ -512,7 +532,7 @@ pub async fn list_settlements(
     };
     if let Some(currency) = &filter.currency {
         account_filter(&mut builder, "currency");
-        builder.push_bind(currency.clone()).push(")");
+        builder.push_bind(currency.as_str().to_owned()).push(")");
     }
     if let Some(participant) = filter.participant_id {
         account_filter(&mut builder, "participant_id");
@@ -583,6 +603,35 @@ struct Advance<'a> {
     action: LedgerAction,
 }
 
+/// The accounts `updates` move, each with the ledger action of its step: a refusal when an
+/// update names an account outside the settlement or a step the state machine does not allow.
+fn advances<'a>(
+    found: &'a SettlementView,
+    updates: &'a [AccountUpdate],
+) -> std::result::Result<Vec<Advance<'a>>, String> {
+    let mut advances = Vec::new();
+    for update in updates {
+        let Some(account) = found.accounts.iter().find(|a| {
+            a.account_id == update.account_id && a.participant_id == update.participant_id
+        }) else {
+            return Err(format!(
+                "Account {} of participant {} is not in settlement {}",
+                update.account_id, update.participant_id, found.settlement_id
+            ));
+        };
+        match account_step(account.state, update.state) {
+            Ok(AccountStep::Unchanged) => {}
+            Ok(AccountStep::Advance(to)) => advances.push(Advance {
+                account,
+                update,
+                action: ledger_action(to),
+            }),
+            Err(refusal) => return Err(refusal.to_string()),
+        }
+    }
+    Ok(advances)
+}
+
 /// Moves the settlement's accounts to the requested states, one step each, recording,
 /// reserving and committing their settlement transfers as they go; then derives the
 /// settlement's (and its windows') state. `new_transfer_id` names each recorded transfer.
@@ -602,26 +651,10 @@ pub async fn update_accounts(
             found.state
         )));
     }
-    let mut advances = Vec::new();
-    for update in updates {
-        let Some(account) = found.accounts.iter().find(|a| {
-            a.account_id == update.account_id && a.participant_id == update.participant_id
-        }) else {
-            return Ok(UpdateOutcome::Refused(format!(
-                "Account {} of participant {} is not in settlement {settlement_id}",
-                update.account_id, update.participant_id
-            )));
-        };
-        match account_step(account.state, update.state) {
-            Ok(AccountStep::Unchanged) => {}
-            Ok(AccountStep::Advance(to)) => advances.push(Advance {
-                account,
-                update,
-                action: ledger_action(to),
-            }),
-            Err(refusal) => return Ok(UpdateOutcome::Refused(refusal.to_string())),
-        }
-    }
+    let advances = match advances(&found, updates) {
+        Ok(advances) => advances,
+        Err(refusal) => return Ok(UpdateOutcome::Refused(refusal)),
+    };
     if advances.is_empty() {
         return Ok(UpdateOutcome::Done { changed: false });
     }
@@ -762,25 +795,12 @@ async fn walk_transfer(
         )));
     };
     let stored = load_transfers(conn, &[transfer_id.as_str()], true).await?;
-    let mut from = stored
+    let from = stored
         .get(&transfer_id)
         .map(|t| t.state)
         .ok_or_else(|| StoreError::Corrupt(format!("settlement transfer {transfer_id} missing")))?;
-    for event in events {
-        let to = transition(Some(from), *event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        change_states(
-            conn,
-            &[StateChange {
-                transfer_id: transfer_id.clone(),
-                from: Some(from),
-                to,
-                reason: None,
-                at: now,
-            }],
-        )
-        .await?;
-        from = to;
-    }
+    let events: Vec<(TransferEvent, Option<&str>)> = events.iter().map(|e| (*e, None)).collect();
+    walk_states(conn, &transfer_id, from, &events, now).await?;
     Ok(Some(transfer_id))
 }
 
@@ -891,6 +911,22 @@ pub async fn abort_settlement(
     if let Err(refusal) = check_abort(settlement_id, found.state, &states) {
         return Ok(UpdateOutcome::Refused(refusal.to_string()));
     }
+    let journal = walk_back(conn, &found, now).await?;
+    apply_position_changes(conn, &journal).await?;
+    for account in &found.accounts {
+        set_aborted(conn, settlement_id, account, reason, now).await?;
+    }
+    set_settlement_state(conn, &found, SettlementState::Aborted, Some(reason), now).await?;
+    Ok(UpdateOutcome::Done { changed: true })
+}
+
+/// Walks every settlement transfer of an aborted settlement to its end (a reserved one reversed,
+/// a recorded one rejected) and returns the reversals' journal entries, positions locked.
+async fn walk_back(
+    conn: &mut MySqlConnection,
+    found: &SettlementView,
+    now: PrimitiveDateTime,
+) -> Result<Vec<PositionChange>> {
     let reserved: Vec<&SettlementAccountView> = found
         .accounts
         .iter()
@@ -938,28 +974,28 @@ pub async fn abort_settlement(
             });
         }
     }
-    apply_position_changes(conn, &journal).await?;
-    for account in &found.accounts {
-        let advance = Advance {
-            account,
-            update: &AccountUpdate {
-                participant_id: account.participant_id,
-                account_id: account.account_id,
-                state: SettlementState::Aborted,
-                reason: Some(reason.to_owned()),
-                external_reference: None,
-            },
-            action: LedgerAction::None,
-        };
-        set_account_state(
-            conn,
-            settlement_id,
-            &advance,
-            account.transfer_id.as_deref(),
-            now,
-        )
-        .await?;
-    }
-    set_settlement_state(conn, &found, SettlementState::Aborted, Some(reason), now).await?;
-    Ok(UpdateOutcome::Done { changed: true })
+    Ok(journal)
+}
+
+/// Moves one account of an aborted settlement to ABORTED with the abort's reason.
+async fn set_aborted(
+    conn: &mut MySqlConnection,
+    settlement_id: u64,
+    account: &SettlementAccountView,
+    reason: &str,
+    now: PrimitiveDateTime,
+) -> Result<()> {
+    let advance = Advance {
+        account,
+        update: &AccountUpdate {
+            participant_id: account.participant_id,
+            account_id: account.account_id,
+            state: SettlementState::Aborted,
+            reason: Some(reason.to_owned()),
+            external_reference: None,
+        },
+        action: LedgerAction::None,
+    };
+    let transfer_id = account.transfer_id.as_deref();
+    set_account_state(conn, settlement_id, &advance, transfer_id, now).await
 }

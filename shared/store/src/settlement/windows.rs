@@ -9,6 +9,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use ferroloop_core::currency::Currency;
+use ferroloop_core::ledger_id::ParticipantId;
 use ferroloop_core::settlement::{WindowState, window_state};
 use ferroloop_core::state::TransferState;
 use rust_decimal::Decimal;
@@ -201,14 +203,14 @@ pub async fn window(conn: &mut MySqlConnection, window_id: u64) -> Result<Option
 #[derive(Debug, Clone, Default)]
 pub struct WindowFilter {
     /// Windows in which the participant's accounts moved money.
-    pub participant_id: Option<u32>,
+    pub participant_id: Option<ParticipantId>,
     pub state: Option<WindowState>,
     /// Created at or after.
     pub from: Option<PrimitiveDateTime>,
     /// Created at or before.
     pub to: Option<PrimitiveDateTime>,
     /// Windows with money in the currency.
-    pub currency: Option<String>,
+    pub currency: Option<Currency>,
 }
 
 /// Windows matching `filter`, newest first, at most `limit`.
@@ -225,7 +227,7 @@ pub async fn list_windows(
     if let Some(currency) = &filter.currency {
         builder
             .push(" AND EXISTS (SELECT 1 FROM settlement_window_flow f WHERE f.settlement_window_id = w.settlement_window_id AND f.currency = ")
-            .push_bind(currency.clone())
+            .push_bind(currency.as_str().to_owned())
             .push(")");
     }
     if let Some(participant) = filter.participant_id {

@@ -4,7 +4,7 @@
 use sqlx::MySqlConnection;
 
 use crate::Result;
-use crate::participants::admin_epoch;
+use crate::epoch::admin_epoch;
 
 /// A stored key.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,70 @@
+//! A participant's accounts (central-ledger's participantCurrency) and the ledger account types.
+
+use sqlx::{MySqlConnection, Row};
+
+use crate::epoch::bump_admin_epoch;
+use crate::{Result, StoreError};
+
+/// Creates an account with a zero position row; returns its id.
+pub async fn create_account(
+    conn: &mut MySqlConnection,
+    participant_id: u32,
+    currency: &str,
+    ledger_account_type: &str,
+    is_active: bool,
+    created_by: &str,
+) -> Result<u32> {
+    let id = sqlx::query(
+        "INSERT INTO account (participant_id, currency, ledger_account_type, is_active, created_by) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(participant_id)
+    .bind(currency)
+    .bind(ledger_account_type)
+    .bind(is_active)
+    .bind(created_by)
+    .execute(&mut *conn)
+    .await?
+    .last_insert_id();
+    let id = u32::try_from(id).map_err(|_| StoreError::Corrupt("account id overflow".into()))?;
+    sqlx::query("INSERT INTO participant_position (account_id, value, reserved_value, opening_value) VALUES (?, 0, 0, 0)")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    bump_admin_epoch(conn).await?;
+    Ok(id)
+}
+
+pub async fn set_account_active(
+    conn: &mut MySqlConnection,
+    account_id: u32,
+    is_active: bool,
+) -> Result<()> {
+    sqlx::query("UPDATE account SET is_active = ? WHERE account_id = ?")
+        .bind(is_active)
+        .bind(account_id)
+        .execute(&mut *conn)
+        .await?;
+    bump_admin_epoch(conn).await
+}
+
+/// Ledger account types: (name, description), in name order.
+pub async fn ledger_account_types(conn: &mut MySqlConnection) -> Result<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "SELECT ledger_account_type, description FROM ledger_account_type ORDER BY ledger_account_type",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("ledger_account_type")?, r.try_get("description")?)))
+        .collect()
+}
+
+/// The participant owning an account, if the account exists.
+pub async fn account_owner(conn: &mut MySqlConnection, account_id: u32) -> Result<Option<u32>> {
+    Ok(
+        sqlx::query_scalar::<_, u32>("SELECT participant_id FROM account WHERE account_id = ?")
+            .bind(account_id)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}

@@ -1,0 +1,113 @@
+//! Participants' callback endpoints (`participant_endpoint`), by participant name, with the
+//! read-through cache the notification handler uses.
+//!
+//! The cache is [`crate::cache`]'s: a participant whose endpoints are registered a moment ago is
+//! found by the next batch, and every admin change (which bumps the admin change epoch, see
+//! [`set_endpoint`]) empties it at the next [`ReadThrough::refresh`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+
+use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
+
+use crate::Result;
+use crate::cache::{LoadByName, ReadThrough};
+use crate::epoch::bump_admin_epoch;
+
+/// One participant's endpoints: endpoint type (e.g. `FSPIOP_CALLBACK_URL_TRANSFER_PUT`) →
+/// value (a URL template such as `https://dfsp.example/transfers/{{transferId}}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParticipantEndpoints {
+    pub by_type: BTreeMap<String, String>,
+}
+
+impl ParticipantEndpoints {
+    /// The value of an endpoint type, if registered.
+    pub fn get(&self, endpoint_type: &str) -> Option<&str> {
+        self.by_type.get(endpoint_type).map(String::as_str)
+    }
+}
+
+/// Read-through cache of endpoints by participant name (the notification handler's),
+/// invalidated by the admin change epoch.
+pub type EndpointCache = ReadThrough<ParticipantEndpoints>;
+
+impl LoadByName for ParticipantEndpoints {
+    fn load_by_names<'a>(
+        conn: &'a mut MySqlConnection,
+        names: &'a [&'a str],
+    ) -> impl Future<Output = Result<HashMap<String, Self>>> + Send + 'a {
+        load_by_names(conn, names)
+    }
+}
+
+/// Loads the endpoints of the participants named (exact names), in one query. A name that is
+/// unknown or has no endpoint at all is absent from the result.
+pub async fn load_by_names(
+    conn: &mut MySqlConnection,
+    names: &[&str],
+) -> Result<HashMap<String, ParticipantEndpoints>> {
+    let mut names = names.to_vec();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut builder = QueryBuilder::<MySql>::new(
+        "SELECT p.name, e.endpoint_type, e.value
+         FROM participant p JOIN participant_endpoint e ON e.participant_id = p.participant_id
+         WHERE p.name IN (",
+    );
+    let mut list = builder.separated(", ");
+    for name in &names {
+        list.push_bind(name.to_string());
+    }
+    list.push_unseparated(")");
+    let mut found: HashMap<String, ParticipantEndpoints> = HashMap::new();
+    for row in builder.build().fetch_all(&mut *conn).await? {
+        let name: String = row.try_get("name")?;
+        found
+            .entry(name)
+            .or_default()
+            .by_type
+            .insert(row.try_get("endpoint_type")?, row.try_get("value")?);
+    }
+    Ok(found)
+}
+
+/// Upserts a callback endpoint of a participant.
+pub async fn set_endpoint(
+    conn: &mut MySqlConnection,
+    participant_id: u32,
+    endpoint_type: &str,
+    value: &str,
+    changed_by: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO participant_endpoint (participant_id, endpoint_type, value, changed_by) VALUES (?, ?, ?, ?)
+         ON DUPLICATE KEY UPDATE value = VALUES(value), changed_by = VALUES(changed_by), changed_at = CURRENT_TIMESTAMP(3)",
+    )
+    .bind(participant_id)
+    .bind(endpoint_type)
+    .bind(value)
+    .bind(changed_by)
+    .execute(&mut *conn)
+    .await?;
+    bump_admin_epoch(conn).await
+}
+
+/// The endpoints of a participant: (type, value).
+pub async fn of_participant(
+    conn: &mut MySqlConnection,
+    participant_id: u32,
+) -> Result<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "SELECT endpoint_type, value FROM participant_endpoint WHERE participant_id = ? ORDER BY endpoint_type",
+    )
+    .bind(participant_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("endpoint_type")?, r.try_get("value")?)))
+        .collect()
+}

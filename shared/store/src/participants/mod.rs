@@ -1,0 +1,189 @@
+//! The participant aggregate: participants and their accounts ([`accounts`]), limits and opening
+//! positions ([`limits`]), callback endpoints ([`endpoints`]) and JWS keys ([`jws_keys`]); the
+//! admin API's read models ([`views`]); and the records the handlers cache.
+//!
+//! Whatever the admin API creates is usable by the very next request (docs/architecture.md#caches;
+//! a miss reads the database, nothing is cached as absent), and changes reach the cache through the
+//! admin change epoch, which every admin transaction bumps and the cache's
+//! [`refresh`](crate::cache::ReadThrough::refresh) compares once per batch.
+
+pub mod accounts;
+pub mod endpoints;
+pub mod jws_keys;
+pub mod limits;
+pub mod views;
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use ferroloop_core::ledger_id::{AccountId, ParticipantId};
+use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
+
+use crate::cache::{LoadByName, ReadThrough};
+use crate::epoch::bump_admin_epoch;
+use crate::{Result, StoreError};
+
+/// A participant with its accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParticipantRecord {
+    pub participant_id: ParticipantId,
+    pub name: String,
+    pub is_active: bool,
+    pub is_hub: bool,
+    pub accounts: Vec<AccountRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    pub account_id: AccountId,
+    pub participant_id: ParticipantId,
+    pub currency: String,
+    pub ledger_account_type: String,
+    pub is_active: bool,
+}
+
+impl ParticipantRecord {
+    /// The participant's account of a type in a currency.
+    pub fn account(&self, currency: &str, ledger_account_type: &str) -> Option<&AccountRecord> {
+        self.accounts
+            .iter()
+            .find(|a| a.currency == currency && a.ledger_account_type == ledger_account_type)
+    }
+
+    pub fn position_account(&self, currency: &str) -> Option<&AccountRecord> {
+        self.account(currency, "POSITION")
+    }
+}
+
+/// Read-through cache of participants (with accounts) by name, invalidated by the admin change
+/// epoch.
+pub type ParticipantCache = ReadThrough<ParticipantRecord>;
+
+impl LoadByName for ParticipantRecord {
+    fn load_by_names<'a>(
+        conn: &'a mut MySqlConnection,
+        names: &'a [&'a str],
+    ) -> impl Future<Output = Result<HashMap<String, Self>>> + Send + 'a {
+        load_by_names(conn, names)
+    }
+}
+
+/// Loads participants (with accounts) by exact name; unknown names are absent.
+pub async fn load_by_names(
+    conn: &mut MySqlConnection,
+    names: &[&str],
+) -> Result<HashMap<String, ParticipantRecord>> {
+    let mut names = names.to_vec();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut builder = QueryBuilder::<MySql>::new(
+        "SELECT p.participant_id, p.name, p.is_active, p.is_hub,
+                a.account_id, a.currency, a.ledger_account_type, a.is_active AS account_active
+         FROM participant p LEFT JOIN account a ON a.participant_id = p.participant_id
+         WHERE p.name IN (",
+    );
+    let mut list = builder.separated(", ");
+    for name in &names {
+        list.push_bind(name.to_string());
+    }
+    list.push_unseparated(") ORDER BY p.participant_id, a.account_id");
+    let mut found: HashMap<String, ParticipantRecord> = HashMap::new();
+    for row in builder.build().fetch_all(&mut *conn).await? {
+        let name: String = row.try_get("name")?;
+        let participant_id: ParticipantId = row.try_get("participant_id")?;
+        let entry = match found.get_mut(&name) {
+            Some(entry) => entry,
+            None => found.entry(name.clone()).or_insert(ParticipantRecord {
+                participant_id,
+                name,
+                is_active: row.try_get("is_active")?,
+                is_hub: row.try_get("is_hub")?,
+                accounts: Vec::new(),
+            }),
+        };
+        if let Some(account_id) = row.try_get::<Option<AccountId>, _>("account_id")? {
+            entry.accounts.push(AccountRecord {
+                account_id,
+                participant_id,
+                currency: row.try_get("currency")?,
+                ledger_account_type: row.try_get("ledger_account_type")?,
+                is_active: row.try_get("account_active")?,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// The hub participant's id (seeded by the first migration).
+pub async fn hub_participant_id(conn: &mut MySqlConnection) -> Result<u32> {
+    Ok(
+        sqlx::query_scalar::<_, u32>("SELECT participant_id FROM participant WHERE is_hub LIMIT 1")
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+/// Gives the hub participant (found by `is_hub`) the configured name (`HUB_NAME`). Returns
+/// whether it was renamed; a rename bumps the admin change epoch.
+pub async fn rename_hub(conn: &mut MySqlConnection, name: &str) -> Result<bool> {
+    let renamed = sqlx::query("UPDATE participant SET name = ? WHERE is_hub AND name <> ?")
+        .bind(name)
+        .bind(name)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if renamed > 0 {
+        bump_admin_epoch(conn).await?;
+    }
+    Ok(renamed > 0)
+}
+
+/// Creates a participant (active) and returns its id.
+pub async fn create_participant(
+    conn: &mut MySqlConnection,
+    name: &str,
+    created_by: &str,
+) -> Result<u32> {
+    let id = sqlx::query("INSERT INTO participant (name, created_by) VALUES (?, ?)")
+        .bind(name)
+        .bind(created_by)
+        .execute(&mut *conn)
+        .await?
+        .last_insert_id();
+    bump_admin_epoch(conn).await?;
+    u32::try_from(id).map_err(|_| StoreError::Corrupt("participant id overflow".into()))
+}
+
+/// Creates a participant (active) with central-ledger's `isProxy` flag and returns its id.
+pub async fn create_participant_with_proxy(
+    conn: &mut MySqlConnection,
+    name: &str,
+    is_proxy: bool,
+    created_by: &str,
+) -> Result<u32> {
+    let id = sqlx::query("INSERT INTO participant (name, is_proxy, created_by) VALUES (?, ?, ?)")
+        .bind(name)
+        .bind(is_proxy)
+        .bind(created_by)
+        .execute(&mut *conn)
+        .await?
+        .last_insert_id();
+    bump_admin_epoch(conn).await?;
+    u32::try_from(id).map_err(|_| StoreError::Corrupt("participant id overflow".into()))
+}
+
+pub async fn set_participant_active(
+    conn: &mut MySqlConnection,
+    participant_id: u32,
+    is_active: bool,
+) -> Result<()> {
+    sqlx::query("UPDATE participant SET is_active = ? WHERE participant_id = ?")
+        .bind(is_active)
+        .bind(participant_id)
+        .execute(&mut *conn)
+        .await?;
+    bump_admin_epoch(conn).await
+}

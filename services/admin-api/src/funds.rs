@@ -17,8 +17,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use ferroloop_core::error::{ErrorCode, FspiopError};
-use ferroloop_core::hash::request_hash;
-use ferroloop_core::id::TransferId;
 use ferroloop_core::ledger_id::AccountId;
 use ferroloop_store::MySqlConnection;
 use ferroloop_store::admin::{
@@ -26,27 +24,20 @@ use ferroloop_store::admin::{
 };
 use ferroloop_store::admin_queries::{self, AccountView, ParticipantView};
 use ferroloop_store::transfers::{self, TransferKind};
-use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use crate::approvals::{self, Executed, Pending};
 use crate::guard::RequestContext;
-use crate::input::{self, NumberRule, Obj, Sign};
+use crate::input;
 use crate::participants::{HUB_RECONCILIATION, PARTICIPANT_NOT_FOUND, SETTLEMENT, participant};
 use crate::{ApiError, ApiResult, AppState, Body, Params};
 
-pub const RECORD_FUNDS_IN: &str = "recordFundsIn";
-pub const RECORD_FUNDS_OUT_PREPARE_RESERVE: &str = "recordFundsOutPrepareReserve";
-pub const RECORD_FUNDS_OUT_COMMIT: &str = "recordFundsOutCommit";
-pub const RECORD_FUNDS_OUT_ABORT: &str = "recordFundsOutAbort";
-/// central-ledger's Joi label of `action`.
-const ACTION_LABEL: &str = "action is missing or not supported";
-/// central-ledger's Joi label of `amount`.
-const AMOUNT_LABEL: &str = "No amount provided";
+pub use ferroloop_admin_input::requests::{
+    FinishFunds, RECORD_FUNDS_IN, RECORD_FUNDS_OUT_ABORT, RECORD_FUNDS_OUT_COMMIT,
+    RECORD_FUNDS_OUT_PREPARE_RESERVE, RecordFunds, parse_finish, parse_record,
+};
 /// central-ledger's text when the account is not the participant's in that currency.
 const ACCOUNT_MISMATCH: &str = "The account does not match participant or currency specified";
-/// FSPIOP `ExtensionList` holds at most 16 extensions.
-const MAX_EXTENSIONS: usize = 16;
 
 /// The accounts a funds request moves: the DFSP's settlement account and the hub's
 /// reconciliation account in the same currency.
@@ -101,24 +92,6 @@ async fn funds_accounts(
     })
 }
 
-/// `extensionList.extension` as (key, value) pairs.
-fn extensions(obj: &Obj) -> Result<Vec<(String, String)>, FspiopError> {
-    let Some(list) = obj.object_labelled("extensionList", "extensionList", false)? else {
-        return Ok(Vec::new());
-    };
-    let items = list.objects("extension", false)?.unwrap_or_default();
-    if items.len() > MAX_EXTENSIONS {
-        return Err(input::invalid(format!(
-            "\"{}\" must contain less than or equal to {MAX_EXTENSIONS} items",
-            list.label("extension")
-        )));
-    }
-    items
-        .iter()
-        .map(|item| Ok((item.required_string("key")?, item.required_string("value")?)))
-        .collect()
-}
-
 fn modified_request() -> ApiError {
     FspiopError::with_detail(
         ErrorCode::MODIFIED_REQUEST,
@@ -132,57 +105,6 @@ fn balances(accounts: &FundsAccounts) -> Value {
     json!({
         "settlementAccount": {"id": accounts.settlement.account_id, "value": accounts.settlement.value.to_string()},
         "hubReconciliationAccount": {"id": accounts.hub_reconciliation.account_id, "value": accounts.hub_reconciliation.value.to_string()},
-    })
-}
-
-/// A validated funds-in or funds-out prepare request.
-#[derive(Debug, Clone)]
-pub struct RecordFunds {
-    account_id: u32,
-    transfer_id: String,
-    action: String,
-    reason: String,
-    amount: Decimal,
-    currency: String,
-    extension_rows: Vec<(String, String)>,
-    hash: [u8; 32],
-}
-
-/// Validates `{transferId, externalReference, action, reason, amount: {amount, currency},
-/// extensionList?}` with central-ledger's error contract.
-pub fn parse_record(account_id: u32, body: &[u8]) -> Result<RecordFunds, FspiopError> {
-    let obj = input::parse_body(body)?;
-    let transfer_id = obj.required_string("transferId")?;
-    TransferId::parse(&transfer_id)
-        .map_err(|_| input::malformed("\"transferId\" must be a valid GUID"))?;
-    let external_reference = obj.required_string("externalReference")?;
-    let action = obj
-        .one_of(
-            "action",
-            ACTION_LABEL,
-            &[RECORD_FUNDS_IN, RECORD_FUNDS_OUT_PREPARE_RESERVE],
-            true,
-        )?
-        .ok_or_else(|| input::required(ACTION_LABEL))?;
-    let reason = obj.required_string("reason")?;
-    let money = obj
-        .object_labelled("amount", AMOUNT_LABEL, true)?
-        .ok_or_else(|| input::required(AMOUNT_LABEL))?;
-    let amount = money.required_number("amount", NumberRule::new(Sign::Positive, 4, 18))?;
-    let currency = money.required_currency("currency")?;
-    let mut extension_rows = vec![("externalReference".to_owned(), external_reference)];
-    extension_rows.extend(extensions(&obj)?);
-    let hash =
-        request_hash(body).map_err(|_| input::malformed("Invalid request payload JSON format"))?;
-    Ok(RecordFunds {
-        account_id,
-        transfer_id,
-        action,
-        reason,
-        amount,
-        currency: currency.as_str().to_owned(),
-        extension_rows,
-        hash: *hash.as_bytes(),
     })
 }
 
@@ -293,41 +215,6 @@ pub async fn record_funds(
     let pending =
         Pending::new(&request.action, &name, &body.0).on_transfer(account_id, &request.transfer_id);
     approvals::submit(&app, &ctx, pending).await
-}
-
-/// A validated funds-out commit or abort.
-#[derive(Debug, Clone)]
-pub struct FinishFunds {
-    account_id: u32,
-    transfer_id: String,
-    action: String,
-    reason: String,
-}
-
-/// Validates `{action, reason}` of a funds-out commit or abort.
-pub fn parse_finish(
-    account_id: u32,
-    transfer_id: &str,
-    body: &[u8],
-) -> Result<FinishFunds, FspiopError> {
-    TransferId::parse(transfer_id)
-        .map_err(|_| input::malformed("'transferId' URI path parameter"))?;
-    let obj = input::parse_body(body)?;
-    let action = obj
-        .one_of(
-            "action",
-            ACTION_LABEL,
-            &[RECORD_FUNDS_OUT_COMMIT, RECORD_FUNDS_OUT_ABORT],
-            true,
-        )?
-        .ok_or_else(|| input::required(ACTION_LABEL))?;
-    let reason = obj.required_string("reason")?;
-    Ok(FinishFunds {
-        account_id,
-        transfer_id: transfer_id.to_owned(),
-        action,
-        reason,
-    })
 }
 
 /// Commits or aborts a reserved funds-out in the caller's transaction.

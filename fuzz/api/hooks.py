@@ -6,6 +6,12 @@
   (fuzz/fuzz_targets/fspiop_headers.rs). FSPIOP-Signature, -URI and -HTTP-Method are dropped: the
   hub of `make run` does not verify signatures, and a random signature header would only ever be
   refused with 3105 before the body is read.
+- central-ledger's admin document declares no error answers but a `default` (often `type:
+  string`, hapi-swagger's placeholder where no schema was given, which central-ledger's JSON
+  answers never match), while central-ledger, like ferroloop, answers errors with the FSPIOP error
+  object; the hook declares that object for the error statuses and drops the placeholder, so
+  error bodies are checked against what the API promises and success bodies against every schema
+  the document does give.
 - A refused request must change nothing. Before each request that could change state the hook
   takes a snapshot: for the admin API what it shows (participants with their accounts, limits,
   settlement models, approvals), for the FSPIOP API the messages the adapter produced
@@ -34,6 +40,42 @@ SNAPSHOT_PATHS = ["/participants", "/participants/limits", "/settlementModels", 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
 _before = {}
+
+ERROR_INFORMATION_RESPONSE = {
+    "type": "object",
+    "required": ["errorInformation"],
+    "properties": {
+        "errorInformation": {
+            "type": "object",
+            "required": ["errorCode", "errorDescription"],
+            "properties": {
+                "errorCode": {"type": "string", "pattern": "^[1-9]\\d{3}$"},
+                "errorDescription": {"type": "string", "minLength": 1},
+            },
+        }
+    },
+}
+
+
+ERROR_STATUSES = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "500", "501", "503", "504"]
+
+
+@schemathesis.hook
+def before_load_schema(ctx, raw_schema):
+    """Error answers of the admin document's operations: the FSPIOP error object."""
+    if raw_schema.get("swagger") != "2.0":
+        return
+    for path in raw_schema.get("paths", {}).values():
+        for operation in path.values():
+            if not isinstance(operation, dict):
+                continue
+            responses = operation.setdefault("responses", {})
+            default = responses.get("default")
+            # hapi-swagger's placeholder for "no schema given": central-ledger answers JSON there.
+            if default and default.get("schema") == {"type": "string"}:
+                default["schema"] = {}
+            for status in ERROR_STATUSES:
+                responses.setdefault(status, {"description": "FSPIOP error", "schema": ERROR_INFORMATION_RESPONSE})
 
 
 def _is_fspiop(ctx):

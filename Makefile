@@ -96,6 +96,19 @@ supply-chain:
 sbom:
 	@scripts/supply-chain.sh sbom
 
+## fuzz: every cargo-fuzz target (fuzz/) for FUZZ_SECONDS each (default 60), table printed
+## (docs/reliability.md#fuzzing-make-fuzz); installs cargo-fuzz, uses the machine's nightly toolchain
+.PHONY: fuzz fuzz-api
+FUZZ_SECONDS ?= 60
+export FUZZ_SECONDS
+fuzz:
+	@scripts/fuzz.sh
+
+## fuzz-api: schemathesis (in .stack/fuzz-api-venv) against the running hub of `make run`, from the
+## FSPIOP and admin OpenAPI documents (docs/reliability.md#api-fuzzing-from-the-openapi-documents)
+fuzz-api:
+	@scripts/fuzz-api.sh
+
 ## helm-check: lint, render and validate the Helm chart (no helm binary; tools in .stack/helm-venv)
 .PHONY: helm-check
 helm-check:

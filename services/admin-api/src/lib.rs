@@ -27,7 +27,7 @@ mod error;
 mod funds;
 pub mod guard;
 mod hub;
-pub mod input;
+pub use ferroloop_admin_input::input;
 mod jws_keys;
 pub mod output;
 mod participants;
@@ -53,6 +53,7 @@ use ferroloop_core::error::{ErrorCode, FspiopError};
 use ferroloop_fspiop::endpoint::AddressPolicy;
 use ferroloop_messaging::KafkaArgs;
 use ferroloop_store::{DatabaseArgs, MySql, MySqlPool, Transaction};
+use ferroloop_telemetry::edge::EdgeLimits;
 use ferroloop_telemetry::{Health, TelemetryArgs};
 use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
@@ -109,6 +110,24 @@ pub struct Config {
     /// Largest request body accepted, in bytes (larger: 3104 Too large payload).
     #[arg(long, env = "ADMIN_API_BODY_LIMIT_BYTES", default_value_t = 64 * 1024)]
     pub body_limit_bytes: usize,
+    /// Longest a request may take, body reading included (2004 after it), so that a client
+    /// dripping its body does not hold a connection and a task for ever.
+    #[arg(long, env = "ADMIN_API_REQUEST_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: u64,
+    /// Connections open at once; further clients wait in the listen backlog. The process needs
+    /// that many file descriptors and some more (`ulimit -n`).
+    #[arg(long, env = "ADMIN_API_MAX_CONNECTIONS", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Longest a request's line and headers may take to arrive, and so the longest a connection
+    /// may stay open without sending a request (idle keep-alive included).
+    #[arg(long, env = "ADMIN_API_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_ms: u64,
+    /// Headers one request may have (431 beyond).
+    #[arg(long, env = "ADMIN_API_MAX_HEADERS", default_value_t = 100)]
+    pub max_headers: usize,
+    /// Bytes of request line and headers one request may have (431 beyond).
+    #[arg(long, env = "ADMIN_API_MAX_HEADER_BYTES", default_value_t = 16_384)]
+    pub max_header_bytes: usize,
     /// Base of the participant links in responses (`id`, `links.self`), as central-ledger's
     /// `HOSTNAME`.
     #[arg(
@@ -142,6 +161,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// The listener's connection limits.
+    pub fn edge_limits(&self) -> EdgeLimits {
+        EdgeLimits {
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            max_headers: self.max_headers,
+            max_header_bytes: self.max_header_bytes,
+        }
+    }
+
     /// A configuration for tests and tools: the given database, an ephemeral loopback port, and
     /// auth off (central-ledger's behaviour; the binary's default is on).
     pub fn for_database(database: DatabaseArgs) -> Self {
@@ -162,6 +191,11 @@ impl Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             hub_name: "Hub".into(),
             body_limit_bytes: 64 * 1024,
+            request_timeout_ms: 30_000,
+            max_connections: 16_384,
+            header_read_timeout_ms: 10_000,
+            max_headers: 100,
+            max_header_bytes: 16_384,
             public_url: "http://central-ledger".into(),
             require_settlement_model: true,
             callback_address_allow_list: AddressPolicy::default(),
@@ -181,6 +215,8 @@ struct Inner {
     public_url: String,
     require_settlement_model: bool,
     body_limit_bytes: usize,
+    request_timeout: Duration,
+    edge: EdgeLimits,
     health: Health,
     ready: Arc<AtomicBool>,
     auth: Arc<Authenticator>,
@@ -219,6 +255,8 @@ impl AppState {
                 public_url: config.public_url.clone(),
                 require_settlement_model: config.require_settlement_model,
                 body_limit_bytes: config.body_limit_bytes,
+                request_timeout: Duration::from_millis(config.request_timeout_ms),
+                edge: config.edge_limits(),
                 health,
                 ready,
                 auth,
@@ -367,16 +405,16 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let ready = Arc::clone(&state.inner.ready);
     ready.store(true, Ordering::Relaxed);
+    let limits = state.inner.edge;
     let app = router(state);
     let stop = shutdown.clone();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            stop.cancelled().await;
-            ready.store(false, Ordering::Relaxed);
-        })
-        .await;
+    let stop = async move {
+        stop.cancelled().await;
+        ready.store(false, Ordering::Relaxed);
+    };
+    ferroloop_telemetry::edge::serve(listener, app, limits, SocketAddr::clone, stop).await;
     tracing::info!("admin API stopped");
-    result
+    Ok(())
 }
 
 /// Every route, with the operations endpoints merged in.
@@ -396,11 +434,12 @@ pub fn router(state: AppState) -> Router {
             guard::guard,
         ))
         .route_layer(axum::middleware::from_fn(track))
-        .with_state(state);
+        .with_state(state.clone());
     api.merge(ferroloop_telemetry::ops_router(health))
         .fallback(unknown_uri)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(state, deadline))
 }
 
 /// central-ledger's routes: the hub, participants and everything they own, funds in and out.
@@ -492,6 +531,21 @@ fn settlement_routes(router: Router<AppState>) -> Router<AppState> {
 
 async fn unknown_uri() -> Response {
     error::error_response(&FspiopError::new(ErrorCode::UNKNOWN_URI))
+}
+
+/// `ADMIN_API_REQUEST_TIMEOUT_MS` around everything, body reading included.
+async fn deadline(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(app.inner.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_elapsed) => {
+            tracing::warn!("admin request timed out");
+            error::error_response(&FspiopError::new(ErrorCode::SERVER_TIMED_OUT))
+        }
+    }
 }
 
 async fn method_not_allowed() -> Response {
@@ -596,6 +650,10 @@ mod tests {
         assert_eq!(config.addr, SocketAddr::from(([0, 0, 0, 0], 3001)));
         assert_eq!(config.hub_name, "Hub");
         assert!(config.require_settlement_model);
+        assert_eq!(config.edge_limits(), EdgeLimits::default());
+        let for_tests = Config::for_database(config.database.clone());
+        assert_eq!(for_tests.edge_limits(), config.edge_limits());
+        assert_eq!(for_tests.request_timeout_ms, config.request_timeout_ms);
         let lenient = Config::try_parse_from([
             "admin-api",
             "--database-url",

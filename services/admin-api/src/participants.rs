@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ferroloop_core::currency::Currency;
 use ferroloop_core::error::{ErrorCode, FspiopError};
-use ferroloop_fspiop::endpoint::{self, AddressPolicy};
+use ferroloop_fspiop::endpoint;
 use ferroloop_store::MySqlConnection;
 use ferroloop_store::admin;
 use ferroloop_store::participants::limits::InitialPositionOutcome;
@@ -22,7 +22,7 @@ use serde_json::json;
 use crate::approvals;
 use crate::change::{Action, Change, Context, Executed, Executing, Executor};
 use crate::guard::RequestContext;
-use crate::input::{self, NumberRule, Sign};
+use crate::input;
 use crate::output::{AccountBalance, CurrencyLimit, Limit, ParticipantEntity, Position};
 use crate::{ApiError, ApiResult, AppState, Body, Params};
 
@@ -115,16 +115,13 @@ pub const HUB_MULTILATERAL_SETTLEMENT: &str = "HUB_MULTILATERAL_SETTLEMENT";
 /// Hub account types the hub may create (central-ledger's `HUB_PARTICIPANT.ACCOUNTS`, less
 /// HUB_FEE, which this ledger does not have).
 const HUB_ACCOUNT_TYPES: [&str; 2] = [HUB_RECONCILIATION, HUB_MULTILATERAL_SETTLEMENT];
-pub const NET_DEBIT_CAP: &str = "NET_DEBIT_CAP";
 /// Alarm percentage of a limit set by `initialPositionAndLimits` (the column default).
 const DEFAULT_ALARM_PERCENTAGE: u32 = 10;
-/// A net debit cap: ≥ 0, a DECIMAL(22,4).
-const LIMIT_RULE: NumberRule = NumberRule::new(Sign::NonNegative, 4, 18);
-/// An alarm percentage: 0–100 with two decimals.
-const ALARM_RULE: NumberRule = NumberRule::new(Sign::NonNegative, 2, 3);
-/// An opening position: ≥ 0 (a negative one would be headroom no funds-in paid for), within
-/// the position column.
-const OPENING_POSITION_RULE: NumberRule = NumberRule::new(Sign::NonNegative, 4, 24);
+
+pub use ferroloop_admin_input::requests::{
+    InitialPosition, LimitChange, NET_DEBIT_CAP, NewEndpoint, NewParticipant, parse_activation,
+    parse_endpoint, parse_initial, parse_limit_change, parse_participant,
+};
 
 /// The participant with this name, or 3200 with `detail`.
 pub async fn participant(
@@ -194,11 +191,11 @@ pub async fn create(
     ctx: RequestContext,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<ParticipantEntity>)> {
-    let obj = body.object()?;
-    let name = obj.required_string("name")?;
-    input::check_name("name", &name)?;
-    let currency = obj.required_currency("currency")?;
-    let is_proxy = obj.boolean("isProxy", false)?.unwrap_or(false);
+    let NewParticipant {
+        name,
+        currency,
+        is_proxy,
+    } = parse_participant(&body.0)?;
     let currency = currency.as_str();
     let by = ctx.created_by();
 
@@ -283,11 +280,6 @@ pub async fn check_hub_accounts(
         ));
     }
     Ok(hub)
-}
-
-/// Validates `{isActive}` of an activation change.
-pub fn parse_activation(body: &[u8]) -> Result<bool, FspiopError> {
-    input::parse_body(body)?.required_boolean("isActive")
 }
 
 /// Runs an activation change: an activation waits for a checker (auth on); a deactivation —
@@ -493,66 +485,6 @@ pub async fn get_positions(
     })
 }
 
-/// The limit object of a request: `{type, value}` (+ `alarmPercentage` when `with_alarm`).
-struct LimitInput {
-    value: Decimal,
-    alarm_percentage: Option<Decimal>,
-}
-
-fn limit_input(obj: &input::Obj, with_alarm: bool) -> Result<LimitInput, FspiopError> {
-    let Some(limit) = obj.object_labelled("limit", "limit", true)? else {
-        return Err(input::required("limit"));
-    };
-    let limit_type = limit.required_string("type")?;
-    let value = limit.required_number("value", LIMIT_RULE)?;
-    let alarm = if with_alarm {
-        Some(limit.required_number("alarmPercentage", ALARM_RULE)?)
-    } else {
-        None
-    };
-    if limit_type != NET_DEBIT_CAP {
-        return Err(input::not_one_of(&limit.label("type"), &[NET_DEBIT_CAP]));
-    }
-    if let Some(alarm) = alarm
-        && alarm > Decimal::ONE_HUNDRED
-    {
-        return Err(input::invalid(format!(
-            "\"{}\" must be less than or equal to 100",
-            limit.label("alarmPercentage")
-        )));
-    }
-    let alarm_percentage = alarm;
-    Ok(LimitInput {
-        value,
-        alarm_percentage,
-    })
-}
-
-/// A validated `initialPositionAndLimits` request.
-#[derive(Debug, Clone)]
-pub struct InitialPosition {
-    currency: Currency,
-    net_debit_cap: Decimal,
-    position: Decimal,
-}
-
-/// Validates `{currency, limit: {type: "NET_DEBIT_CAP", value}, initialPosition?}`. A negative
-/// opening position is refused (3100): it would let the DFSP reserve against cover nobody paid
-/// in. central-ledger accepts any sign.
-pub fn parse_initial(body: &[u8]) -> Result<InitialPosition, FspiopError> {
-    let obj = input::parse_body(body)?;
-    let currency = obj.required_currency("currency")?;
-    let limit = limit_input(&obj, false)?;
-    let position = obj
-        .number("initialPosition", OPENING_POSITION_RULE, false)?
-        .unwrap_or(Decimal::ZERO);
-    Ok(InitialPosition {
-        currency,
-        net_debit_cap: limit.value,
-        position,
-    })
-}
-
 /// `POST /participants/{name}/initialPositionAndLimits`
 /// `{currency, limit: {type: "NET_DEBIT_CAP", value}, initialPosition?}` → 201 (auth on: 202
 /// with the pending approval request).
@@ -668,28 +600,6 @@ pub async fn all_limits(
     ))
 }
 
-/// A validated net debit cap change.
-#[derive(Debug, Clone)]
-pub struct LimitChange {
-    currency: Currency,
-    value: Decimal,
-    alarm_percentage: Decimal,
-}
-
-/// Validates `{currency, limit: {type, value, alarmPercentage}}`.
-pub fn parse_limit_change(body: &[u8]) -> Result<LimitChange, FspiopError> {
-    let obj = input::parse_body(body)?;
-    let currency = obj.required_currency("currency")?;
-    let limit = limit_input(&obj, true)?;
-    Ok(LimitChange {
-        currency,
-        value: limit.value,
-        alarm_percentage: limit
-            .alarm_percentage
-            .unwrap_or(Decimal::from(DEFAULT_ALARM_PERCENTAGE)),
-    })
-}
-
 /// Sets the net debit cap in the caller's transaction.
 pub async fn execute_limit_change(
     conn: &mut MySqlConnection,
@@ -752,34 +662,6 @@ pub async fn adjust_limits(
     parse_limit_change(&body.0)?;
     let change = Change::new(Action::AdjustLimit, &name, &body.0);
     approvals::submit(&app, &ctx, change).await
-}
-
-/// A validated endpoint.
-#[derive(Debug, Clone)]
-pub struct NewEndpoint {
-    endpoint_type: String,
-    value: String,
-}
-
-/// Validates `{type, value}`. Values of the FSPIOP callback types must be http(s) URLs (with
-/// Mojaloop's `{{…}}` placeholders) whose host is not a link-local or cloud metadata address
-/// unless `policy` allows it (3100): the hub sends signed requests there. Other types (alarm
-/// e-mail addresses and the like) are free text, as in Mojaloop.
-pub fn parse_endpoint(body: &[u8], policy: &AddressPolicy) -> Result<NewEndpoint, FspiopError> {
-    let obj = input::parse_body(body)?;
-    let endpoint_type = obj.required_string("type")?;
-    let value = obj.required_string("value")?;
-    input::check_length("type", &endpoint_type, 64)?;
-    input::check_length("value", &value, 512)?;
-    endpoint::validate(&endpoint_type, &value, policy).map_err(|e| {
-        input::invalid(format!(
-            "\"value\" is not a callback URL the hub may call: {e}"
-        ))
-    })?;
-    Ok(NewEndpoint {
-        endpoint_type,
-        value,
-    })
 }
 
 /// `POST /participants/{name}/endpoints` `{type, value}` → 201 (insert or replace; auth on:

@@ -165,22 +165,7 @@ pub async fn get_one(
     Ok(Json(window_json(&found)))
 }
 
-/// A validated close request.
-#[derive(Debug, Clone)]
-pub struct CloseRequest {
-    window_id: u64,
-    reason: String,
-}
-
-/// Validates `{state: "CLOSED", reason}`.
-pub fn parse_close(window_id: u64, body: &[u8]) -> Result<CloseRequest, FspiopError> {
-    let obj = input::parse_body(body)?;
-    obj.one_of("state", "state", &[WindowState::Closed.as_str()], true)?
-        .ok_or_else(|| input::required("state"))?;
-    let reason = obj.required_string("reason")?;
-    input::check_length("reason", &reason, 512)?;
-    Ok(CloseRequest { window_id, reason })
-}
+pub use ferroloop_admin_input::requests::{CloseRequest, parse_close};
 
 /// The window id of an approval target written by [`close`].
 pub fn window_of_target(target: &str) -> Option<u64> {

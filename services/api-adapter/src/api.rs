@@ -121,6 +121,17 @@ impl Route<'_> {
             Route::Unknown => "unknown",
         }
     }
+
+    /// The methods the route serves: the `Allow` header of its 405 (RFC 9110 §15.5.6).
+    pub fn allow(self) -> &'static str {
+        match self {
+            Route::Transfers => "POST",
+            Route::Transfer(_) => "GET, PUT, PATCH",
+            Route::TransferError(_) => "PUT",
+            Route::Health => "GET",
+            Route::Unknown => "",
+        }
+    }
 }
 
 /// Matches a request path (without query) to a route. Segments are matched exactly: a trailing
@@ -194,11 +205,18 @@ async fn observe(State(app): State<Arc<AppState>>, request: Request, next: Next)
 
 async fn dispatch(State(app): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    match handle(&app, &parts, body).await {
+    let mut response = match handle(&app, &parts, body).await {
         Ok(response) => response,
         Err(Refusal::Fspiop(error)) => error_response(&error),
         Err(Refusal::Busy(fsp)) => busy_response(&app, &fsp),
+    };
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        let allow = classify(parts.uri.path()).allow();
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
     }
+    response
 }
 
 /// Why a request is not produced.
@@ -676,6 +694,8 @@ mod tests {
             Route::TransferError(id)
         );
         assert_eq!(classify("/health"), Route::Health);
+        assert_eq!(Route::Health.allow(), "GET");
+        assert_eq!(Route::Transfer(id).allow(), "GET, PUT, PATCH");
         for unknown in [
             "",
             "/",

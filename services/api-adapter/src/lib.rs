@@ -37,6 +37,7 @@ use axum::Router;
 use ferroloop_fspiop::body::{BodyOptions, MAX_BODY_BYTES};
 use ferroloop_fspiop::headers::{DEFAULT_ACCEPT_VERSIONS, DEFAULT_CONTENT_VERSIONS, VersionConfig};
 use ferroloop_messaging::{BatchProducer, KafkaArgs, Topics};
+use ferroloop_telemetry::edge::EdgeLimits;
 use ferroloop_telemetry::{Health, TelemetryArgs};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -180,6 +181,8 @@ pub struct Config {
     /// answered with a definite 2001 rather than a timeout.
     #[arg(long, env = "FSPIOP_REQUEST_TIMEOUT_MS", default_value_t = 40_000)]
     pub request_timeout_ms: u64,
+    #[command(flatten)]
+    pub edge: EdgeArgs,
     /// On shutdown, how long to wait for messages still queued in the producer.
     #[arg(long, env = "SHUTDOWN_FLUSH_TIMEOUT_MS", default_value_t = 10_000)]
     pub shutdown_flush_timeout_ms: u64,
@@ -214,6 +217,7 @@ impl Config {
             jws_keys_reload_interval_ms: 5_000,
             date_max_skew_seconds: 300,
             tls: TlsArgs::default(),
+            edge: EdgeArgs::default(),
             max_concurrent_requests: 4_096,
             request_timeout_ms: 40_000,
             shutdown_flush_timeout_ms: 10_000,
@@ -279,6 +283,51 @@ pub enum JwsMode {
     VerifyIfPresent,
     /// Every non-GET transfer request must carry a signature that verifies.
     Required,
+}
+
+/// Connection limits of the FSPIOP listener (`ferroloop_telemetry::edge`;
+/// docs/reliability.md#abuse-at-the-edge). Body size and request time are `FSPIOP_MAX_BODY_BYTES`
+/// and `FSPIOP_REQUEST_TIMEOUT_MS`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EdgeArgs {
+    /// Connections open at once; further clients wait in the listen backlog. The process needs
+    /// that many file descriptors and some more (`ulimit -n`).
+    #[arg(long, env = "FSPIOP_MAX_CONNECTIONS", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Longest a request's line and headers may take to arrive, and so the longest a connection
+    /// may stay open without sending a request (idle keep-alive included).
+    #[arg(long, env = "FSPIOP_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_ms: u64,
+    /// Headers one request may have (431 beyond).
+    #[arg(long, env = "FSPIOP_MAX_HEADERS", default_value_t = 100)]
+    pub max_headers: usize,
+    /// Bytes of request line and headers one request may have (431 beyond).
+    #[arg(long, env = "FSPIOP_MAX_HEADER_BYTES", default_value_t = 16_384)]
+    pub max_header_bytes: usize,
+}
+
+impl Default for EdgeArgs {
+    fn default() -> Self {
+        let limits = EdgeLimits::default();
+        Self {
+            max_connections: u32::try_from(limits.max_connections).unwrap_or(u32::MAX),
+            header_read_timeout_ms: u64::try_from(limits.header_read_timeout.as_millis())
+                .unwrap_or(u64::MAX),
+            max_headers: limits.max_headers,
+            max_header_bytes: limits.max_header_bytes,
+        }
+    }
+}
+
+impl EdgeArgs {
+    pub fn limits(&self) -> EdgeLimits {
+        EdgeLimits {
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            max_headers: self.max_headers,
+            max_header_bytes: self.max_header_bytes,
+        }
+    }
 }
 
 /// TLS of the FSPIOP listener (see [`tls`]).
@@ -587,6 +636,7 @@ pub async fn run(
     state.serving.store(true, Ordering::Relaxed);
     tracing::info!(%addr, "FSPIOP API listening");
     let flush_timeout = Duration::from_millis(config.shutdown_flush_timeout_ms);
+    let limits = config.edge.limits();
     let task = tokio::spawn(async move {
         let serving = Arc::clone(&state.serving);
         let stop = async move {
@@ -595,13 +645,17 @@ pub async fn run(
             tracing::info!("FSPIOP API stops accepting; finishing requests in flight");
         };
         // Every request carries its connection's peer (address, certificate identity).
-        let service = router.into_make_service_with_connect_info::<Peer>();
-        let served = match listener {
-            Serving::Plain(l) => axum::serve(l, service).with_graceful_shutdown(stop).await,
-            Serving::Tls(l) => axum::serve(l, service).with_graceful_shutdown(stop).await,
-        };
-        if let Err(error) = served {
-            tracing::error!(%error, "FSPIOP listener failed");
+        match listener {
+            Serving::Plain(l) => {
+                let peer = |addr: &SocketAddr| Peer {
+                    addr: *addr,
+                    identity: None,
+                };
+                ferroloop_telemetry::edge::serve(l, router, limits, peer, stop).await;
+            }
+            Serving::Tls(l) => {
+                ferroloop_telemetry::edge::serve(l, router, limits, Peer::clone, stop).await;
+            }
         }
         let producer = state.producer.clone();
         if let Err(error) = tokio::task::spawn_blocking(move || producer.flush(flush_timeout)).await
@@ -668,6 +722,7 @@ mod tests {
             config.max_concurrent_requests,
             expected.max_concurrent_requests
         );
+        assert_eq!(config.edge.limits(), EdgeLimits::default());
         let config = Config::try_parse_from([
             "api-adapter",
             "--content-versions",

@@ -10,18 +10,22 @@
 use crate::Envelope;
 
 /// The trust the pipeline handlers place in envelopes (flattened into their configuration).
-#[derive(Debug, Clone, Copy, Default, clap::Args)]
+#[derive(Debug, Clone, Copy, Default)]
+#[cfg_attr(feature = "kafka", derive(clap::Args))]
 pub struct BoundaryArgs {
     /// Accept envelopes that carry no authenticated principal and authorise them on their
     /// FSPIOP-Source header. Only for a deployment where another adapter (such as Mojaloop's)
     /// authenticates DFSPs in front of the broker; with ferroloop's API adapter every envelope
     /// carries its principal, and an envelope without one was not produced by it, so it is
     /// refused (dead-lettered, answered to nobody).
-    #[arg(
-        long,
-        env = "ACCEPT_ENVELOPES_WITHOUT_PRINCIPAL",
-        default_value_t = false,
-        action = clap::ArgAction::Set
+    #[cfg_attr(
+        feature = "kafka",
+        arg(
+            long,
+            env = "ACCEPT_ENVELOPES_WITHOUT_PRINCIPAL",
+            default_value_t = false,
+            action = clap::ArgAction::Set
+        )
     )]
     pub accept_envelopes_without_principal: bool,
 }

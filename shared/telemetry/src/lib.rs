@@ -1,5 +1,8 @@
 //! What every ferroloop process shares for operations: JSON logs, the Prometheus exporter,
-//! `/health/live`, `/health/ready` and `/metrics`, and SIGTERM/SIGINT handling.
+//! `/health/live`, `/health/ready` and `/metrics`, and SIGTERM/SIGINT handling; [`edge`], the
+//! listener of the public APIs with connection limits.
+
+pub mod edge;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

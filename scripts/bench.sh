@@ -77,9 +77,16 @@ root_sql "SET GLOBAL innodb_flush_log_at_trx_commit = 1"
 root_sql "SET GLOBAL innodb_buffer_pool_size = $BUFFER_POOL_BYTES"
 log "MariaDB innodb_flush_log_at_trx_commit = $(root_sql 'SELECT @@innodb_flush_log_at_trx_commit'), buffer pool $(root_sql 'SELECT @@innodb_buffer_pool_size') bytes"
 
-log "building (release)"
-(cd "$ROOT" && cargo build -q --release --workspace --bins)
-BIN="$ROOT/target/release"
+# FERROLOOP_BIN_DIR=<folder>: bench the binaries in that folder, unbuilt (the services too), so an
+# old build and a new one can be measured in one session: old and new alternate on a noisy box.
+if [ -n "${FERROLOOP_BIN_DIR:-}" ]; then
+  BIN="$FERROLOOP_BIN_DIR"
+  log "binaries from $BIN (not built)"
+else
+  log "building (release)"
+  (cd "$ROOT" && cargo build -q --release --workspace --bins)
+  BIN="$ROOT/target/release"
+fi
 WATCH_PID=""
 cleanup() {
   if [ -n "$WATCH_PID" ] && kill -0 "$WATCH_PID" 2>/dev/null; then kill -TERM "$WATCH_PID" 2>/dev/null || true; fi
@@ -226,6 +233,25 @@ if [ "$sent" -gt 0 ]; then
   if [ "$WATCH_US" -gt 0 ]; then printf '  %-22s %6d µs\n' "lag guard" $((WATCH_US / sent)); fi
 fi
 if [ -n "$report" ]; then
+  # The same per process over the steady seconds only: after the warm-up, while sending, so
+  # onboarding, the drain and the gate's queries are out. This is the figure to compare runs by.
+  python3 - "$report" <<'PY' || true
+import json, sys
+d = json.load(open(sys.argv[1]))
+warm, dur = d["scenario"]["warmup_seconds"], d["scenario"]["duration_seconds"]
+steady = lambda s: warm <= s["second"] < dur
+committed = sum(t["committed"] for t in d["timeline"] if steady(t))
+samples = [c for c in d["cpu"] if steady(c)]
+if committed and samples:
+    print(f"\nCPU per committed transfer, steady state (seconds {warm}-{dur}: {committed} committed):")
+    total = 0
+    for name in sorted(samples[0]["percent_of_core"]):
+        us = sum(c["percent_of_core"].get(name, 0) for c in samples) * 10000 // committed
+        if name != "ferroloop-load":
+            total += us
+        print(f"  {name:<22} {us:6d} µs")
+    print(f"  {'total (the hub)':<22} {total:6d} µs")
+PY
   echo
   echo "report (rate, latency and CPU per process over time): ${report%.json}.html"
 fi

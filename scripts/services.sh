@@ -29,7 +29,8 @@ mkdir -p "$STATE"
 export PATH="$HOME/.cargo/bin:$PATH"
 
 PROFILE="${2:-${PROFILE:-debug}}"
-BIN="$ROOT/target/$PROFILE"
+# FERROLOOP_BIN_DIR: run binaries from another folder, unbuilt (A/B benches of an old build).
+BIN="${FERROLOOP_BIN_DIR:-$ROOT/target/$PROFILE}"
 FSPIOP_API_PORT="${FSPIOP_API_PORT:-3000}"
 ADMIN_API_PORT="${ADMIN_API_PORT:-3001}"
 OPS_PORT_BASE="${OPS_PORT_BASE:-9100}"
@@ -143,8 +144,12 @@ start() {
   if [ "${TLS:-off}" = on ] && [ ! -s "$CERTS/ca.crt" ]; then
     "$ROOT/scripts/certs.sh" init
   fi
-  log "building ($PROFILE)"
-  (cd "$ROOT" && cargo build -q "${build_flag[@]}" --workspace --bins)
+  if [ -n "${FERROLOOP_BIN_DIR:-}" ]; then
+    log "binaries from $FERROLOOP_BIN_DIR (not built)"
+  else
+    log "building ($PROFILE)"
+    (cd "$ROOT" && cargo build -q "${build_flag[@]}" --workspace --bins)
+  fi
   if [ "$ADMIN_AUTH" = on ]; then
     "$BIN/admin-api" issuer-keygen --dir "$ADMIN_ISSUER_DIR" >/dev/null
     log "admin API auth on: issuer $ADMIN_AUTH_ISSUER, key $ADMIN_AUTH_KEY_FILES"

@@ -486,14 +486,26 @@ async fn produce(
         key: None,
         payload: envelope.to_json_bytes(),
     };
+    send(app, &message, label, transfer_id).await?;
+    Ok(success.into_response())
+}
+
+/// Produces one message and waits for the broker's acknowledgement; a failure is 2001 to the
+/// DFSP (the broker's reason is logged, not sent) and marks the broker down for readiness.
+async fn send(
+    app: &AppState,
+    message: &OutboundMessage,
+    label: &'static str,
+    transfer_id: &str,
+) -> Result<(), FspiopError> {
     let started = Instant::now();
-    let sent = app.producer.send_all(std::slice::from_ref(&message)).await;
+    let sent = app.producer.send_all(std::slice::from_ref(message)).await;
     metrics::histogram!("ferroloop_api_produce_seconds", "topic" => label)
         .record(started.elapsed());
     match sent {
         Ok(()) => {
             app.broker_up.store(true, Ordering::Relaxed);
-            Ok(success.into_response())
+            Ok(())
         }
         Err(error) => {
             app.broker_up.store(false, Ordering::Relaxed);

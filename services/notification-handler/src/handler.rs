@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferroloop_core::id::TransferId;
 use ferroloop_fspiop::callback::{
     CallbackError, callback_uri_path, forwarded_callback_headers, hub_callback_headers,
     name_missing_destination, render_endpoint,
@@ -133,34 +134,12 @@ impl NotificationHandler {
         if plans.is_empty() {
             return Ok(output);
         }
-
         // Reads for the whole batch: the epoch, the payers of transfers whose message names
         // none, the endpoints of every recipient not cached.
         let mut conn = self.pool.acquire().await.map_err(|e| db_error(e.into()))?;
         self.endpoints.refresh(&mut conn).await.map_err(db_error)?;
-        let needs_payer: Vec<&str> = plans
-            .iter()
-            .filter(|p| {
-                p.callbacks
-                    .iter()
-                    .any(|c| c.recipient == Recipient::PayerOfTransfer)
-            })
-            .map(|p| p.transfer_id.as_str())
-            .collect();
-        let payers: HashMap<String, String> = if needs_payer.is_empty() {
-            HashMap::new()
-        } else {
-            transfers::load_transfers(&mut conn, &needs_payer, false)
-                .await
-                .map_err(db_error)?
-                .into_iter()
-                .map(|(id, t)| (id, t.payer_fsp))
-                .collect()
-        };
-        let mut chains: Vec<Vec<Addressed<'_>>> = Vec::with_capacity(plans.len());
-        for plan in &plans {
-            chains.push(address(plan, &payers));
-        }
+        let payers = load_payers(&mut conn, &plans).await?;
+        let chains: Vec<Vec<Addressed<'_>>> = plans.iter().map(|p| address(p, &payers)).collect();
         let names: Vec<&str> = chains
             .iter()
             .flatten()
@@ -172,21 +151,9 @@ impl NotificationHandler {
             .await
             .map_err(db_error)?;
         drop(conn);
-
         let sends: Vec<Vec<Outgoing>> = chains
             .iter()
-            .map(|chain| {
-                chain
-                    .iter()
-                    .filter_map(|a| match self.build(a, endpoints.get(&a.recipient)) {
-                        Ok(outgoing) => Some(outgoing),
-                        Err(outcome) => {
-                            record_outcome(a.callback.kind, outcome, 0);
-                            None
-                        }
-                    })
-                    .collect()
-            })
+            .map(|chain| self.build_chain(chain, &endpoints))
             .collect();
         // The callbacks of one event in order (the payer before the payee's copy, the PUT before
         // the PATCH), the events concurrently; the delivery bounds what is in flight.
@@ -200,6 +167,24 @@ impl NotificationHandler {
         }))
         .await;
         Ok(output)
+    }
+
+    /// The requests of one event's callbacks; one that cannot be built is counted and left out.
+    fn build_chain(
+        &self,
+        chain: &[Addressed<'_>],
+        endpoints: &HashMap<String, Arc<ParticipantEndpoints>>,
+    ) -> Vec<Outgoing> {
+        chain
+            .iter()
+            .filter_map(|a| match self.build(a, endpoints.get(&a.recipient)) {
+                Ok(outgoing) => Some(outgoing),
+                Err(outcome) => {
+                    record_outcome(a.callback.kind, outcome, 0);
+                    None
+                }
+            })
+            .collect()
     }
 
     /// The HTTP request of a callback.
@@ -239,19 +224,30 @@ impl NotificationHandler {
             );
             Outcome::Invalid
         };
-        let url = render_endpoint(template, &plan.transfer_id)
-            .map_err(|e| invalid(template_problem(&e)))?;
-        let uri: Uri = url
-            .parse()
-            .map_err(|e: http::uri::InvalidUri| invalid(format!("{}: {e}", redacted(&url))))?;
-        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
-            return Err(invalid(format!(
-                "{}: only absolute http:// and https:// endpoints are supported",
-                redacted(&url)
-            )));
-        }
-        let method = kind.method();
-        let uri_path = callback_uri_path(kind.endpoint(), &plan.transfer_id);
+        let uri = callback_uri(template, &plan.transfer_id).map_err(invalid)?;
+        let headers = self.headers(addressed).map_err(invalid)?;
+        Ok(Outgoing {
+            kind,
+            method: kind.method(),
+            uri,
+            headers,
+            body: callback.body.clone(),
+            not_after: plan.expires_at.and_then(|at| self.instant_of(at)),
+            transfer_id: transfer_id.to_owned(),
+            recipient: recipient.clone(),
+        })
+    }
+
+    /// A callback's headers: a forwarded request's own, or the hub's (signed when the hub
+    /// signs), per docs/callbacks.md.
+    fn headers(&self, addressed: &Addressed<'_>) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+        let Addressed {
+            plan,
+            callback,
+            recipient,
+        } = addressed;
+        let method = callback.kind.method();
+        let uri_path = callback_uri_path(callback.kind.endpoint(), &plan.transfer_id);
         let mut headers = match callback.origin {
             Origin::Forwarded => forwarded_callback_headers(&plan.headers, &method, &uri_path),
             Origin::Hub => hub_callback_headers(
@@ -262,31 +258,20 @@ impl NotificationHandler {
                 self.matrix.content_version,
             ),
         }
-        .map_err(|e| invalid(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
         if callback.origin == Origin::Forwarded {
-            name_missing_destination(&mut headers, recipient)
-                .map_err(|e| invalid(e.to_string()))?;
+            name_missing_destination(&mut headers, recipient).map_err(|e| e.to_string())?;
         }
         if let (Origin::Hub, Some(signer)) = (callback.origin, &self.signer) {
             let signature = ProtectedHeaders::from_headers(&headers[..])
                 .and_then(|protected| {
                     jws::sign(&callback.body, &protected, &signer.key, signer.algorithm)
                 })
-                .map_err(|e| invalid(format!("signing failed: {e}")))?;
-            let value = HeaderValue::from_str(&signature)
-                .map_err(|e| invalid(format!("signature: {e}")))?;
+                .map_err(|e| format!("signing failed: {e}"))?;
+            let value = HeaderValue::from_str(&signature).map_err(|e| format!("signature: {e}"))?;
             headers.push((HeaderName::from_static("fspiop-signature"), value));
         }
-        Ok(Outgoing {
-            kind,
-            method,
-            uri,
-            headers,
-            body: callback.body.clone(),
-            not_after: plan.expires_at.and_then(|at| self.instant_of(at)),
-            transfer_id: transfer_id.to_owned(),
-            recipient: recipient.clone(),
-        })
+        Ok(headers)
     }
 
     /// The monotonic instant of a wall-clock time plus the expiry grace (now if that is past;
@@ -317,6 +302,47 @@ fn template_problem(error: &CallbackError) -> String {
 
 /// Names the recipient of every callback of a plan; callbacks without one are counted and
 /// dropped, and so is a confirmation copy that would go to the payer itself.
+/// The endpoint template rendered for a transfer: an absolute http(s) URI, or why not (without
+/// the endpoint's user information or query).
+fn callback_uri(template: &str, transfer_id: &TransferId) -> Result<Uri, String> {
+    let url = render_endpoint(template, transfer_id).map_err(|e| template_problem(&e))?;
+    let uri: Uri = url
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| format!("{}: {e}", redacted(&url)))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
+        return Err(format!(
+            "{}: only absolute http:// and https:// endpoints are supported",
+            redacted(&url)
+        ));
+    }
+    Ok(uri)
+}
+
+/// The payer of every transfer whose plan has a callback for "the transfer's payer".
+async fn load_payers(
+    conn: &mut ferroloop_store::MySqlConnection,
+    plans: &[Plan],
+) -> Result<HashMap<String, String>, HandlerError> {
+    let needs_payer: Vec<&str> = plans
+        .iter()
+        .filter(|p| {
+            p.callbacks
+                .iter()
+                .any(|c| c.recipient == Recipient::PayerOfTransfer)
+        })
+        .map(|p| p.transfer_id.as_str())
+        .collect();
+    if needs_payer.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(transfers::load_transfers(conn, &needs_payer, false)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(|(id, t)| (id, t.payer_fsp))
+        .collect())
+}
+
 fn address<'a>(plan: &'a Plan, payers: &HashMap<String, String>) -> Vec<Addressed<'a>> {
     let mut chain: Vec<Addressed<'a>> = Vec::with_capacity(plan.callbacks.len());
     for callback in &plan.callbacks {

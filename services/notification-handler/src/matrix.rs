@@ -215,9 +215,24 @@ pub fn plan(envelope: &Envelope, config: &MatrixConfig) -> Result<Plan, PlanErro
         action: act,
         from_hub: envelope.from == config.hub_name,
     };
-    let success = envelope.metadata.event.state.is_success();
+    let (callbacks, expires_at) = callbacks(&b, envelope.metadata.event.state.is_success())?;
+    Ok(Plan {
+        transfer_id,
+        action: act,
+        headers: envelope.content.headers.clone(),
+        expires_at,
+        callbacks,
+    })
+}
+
+/// The callbacks of an event with a known action, and for a prepare its expiration (the
+/// docs' callback table, docs/callbacks.md).
+fn callbacks(
+    b: &Builder<'_>,
+    success: bool,
+) -> Result<(Vec<Callback>, Option<OffsetDateTime>), PlanError> {
     let mut expires_at = None;
-    let callbacks = match act {
+    let callbacks = match b.action {
         action::PREPARE if success => {
             let body = b.original()?;
             expires_at = prepare_expiration(&body);
@@ -258,9 +273,9 @@ pub fn plan(envelope: &Envelope, config: &MatrixConfig) -> Result<Plan, PlanErro
             callbacks
         }
         action::RESERVED_ABORTED => {
-            if config.content_version < ProtocolVersion::V1_1 {
+            if b.config.content_version < ProtocolVersion::V1_1 {
                 return Err(PlanError::Skipped {
-                    action: act,
+                    action: b.action,
                     reason: "PATCH needs content version 1.1 or later",
                 });
             }
@@ -276,13 +291,7 @@ pub fn plan(envelope: &Envelope, config: &MatrixConfig) -> Result<Plan, PlanErro
         }
         _ => vec![b.hub(Kind::Error, b.to(), &b.error_payload()?)],
     };
-    Ok(Plan {
-        transfer_id,
-        action: act,
-        headers: envelope.content.headers.clone(),
-        expires_at,
-        callbacks,
-    })
+    Ok((callbacks, expires_at))
 }
 
 struct Builder<'a> {

@@ -22,6 +22,7 @@ pub mod jws_keys;
 pub mod participants;
 pub mod positions;
 pub mod settlement;
+pub mod statements;
 pub mod transfers;
 
 use std::time::Duration;

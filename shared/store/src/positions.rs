@@ -16,7 +16,6 @@ use time::PrimitiveDateTime;
 use ferroloop_core::ledger_id::AccountId;
 
 use crate::Result;
-use crate::transfers::MAX_ROWS_PER_STATEMENT;
 
 /// A position account as the reservation rule needs it, read under lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,7 +187,7 @@ pub async fn apply_position_changes(
     if changes.is_empty() {
         return Ok(());
     }
-    for chunk in changes.chunks(MAX_ROWS_PER_STATEMENT) {
+    for chunk in crate::statements::power_of_two_chunks(changes) {
         let mut builder = QueryBuilder::<MySql>::new(
             "INSERT INTO position_change (account_id, transfer_id, phase, change_amount, value_after, reserved_after, created_at) ",
         );

@@ -258,7 +258,7 @@ start_load() { # extra flags…
   local words="$BROKER_WORDS"
   nohup "$BIN/ferroloop-load" --api-url "http://127.0.0.1:$API_PORT" \
     --admin-url "http://127.0.0.1:$ADMIN_PORT" --database-url "$DATABASE_URL" \
-    --broker "$words" --count "$TRANSFERS" --rate "$RATE" --dfsps "$DFSPS" --pairs random \
+    --broker "$words" --count "$TRANSFERS" --rate "${SCENARIO_RATE:-$RATE}" --dfsps "$DFSPS" --pairs random \
     --limits binding --binding-transfers "$NDC_TRANSFERS" --seed "$SEED" \
     --expiry-seconds "${SCENARIO_EXPIRY:-$EXPIRY}" --drain-grace-seconds 15 --under-faults \
     --allowed-duplicate-callbacks "$DUPLICATES_MAX" --payee-answer-attempts 6 \
@@ -468,7 +468,7 @@ run_scenario() { # name
   RUN_DIR="$STATE/runs/$name"
   rm -rf "$RUN_DIR"
   mkdir -p "$RUN_DIR"
-  RECOVERY_MS="" FAULT_AT="" MAX_RSS_MIB="" SCENARIO_EXPIRY=""
+  RECOVERY_MS="" FAULT_AT="" MAX_RSS_MIB="" SCENARIO_EXPIRY="" SCENARIO_RATE=""
   local started=$SECONDS
   log "── $name"
   ensure_db
@@ -499,7 +499,7 @@ run_scenario() { # name
   kill-notification-failing) load_flags=(--failing-dfsp-from-seconds 3 --failing-dfsp-for-seconds 15) ;;
   # Transfers outlive the pause; a POST waits for the adapter's produce through it.
   pause-*) SCENARIO_EXPIRY=$((PAUSE_SECONDS * 2)) load_flags=(--http-timeout-ms $((PAUSE_SECONDS * 2000))) ;;
-  rebalance) load_flags=(--rate $((RATE / 2))) ;;
+  rebalance) SCENARIO_RATE=$((RATE / 2)) ;;
   esac
   warm_up
   start_load "${load_flags[@]}"

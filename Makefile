@@ -6,7 +6,7 @@ DATABASE_URL ?= mysql://ferroloop:ferroloop@127.0.0.1:3306/ferroloop
 export FERROLOOP_TEST_MYSQL_URL ?= mysql://ferroloop:ferroloop@127.0.0.1:3306
 export FERROLOOP_TEST_KAFKA ?= 127.0.0.1:9092
 
-.PHONY: up down status run stop bench test test-fast lint fmt build clean-test-dbs certs supply-chain sbom
+.PHONY: up down status run stop bench chaos test test-fast lint fmt build clean-test-dbs certs supply-chain sbom
 
 # run and bench use optimised binaries; PROFILE=debug make run starts faster after `make test`.
 PROFILE ?= release
@@ -45,6 +45,14 @@ stop:
 ## (BENCH_BROKER=mock, the default; tansu; tansu-sqlite), table printed
 bench: up
 	@scripts/bench.sh
+
+## chaos: the fault campaign (docs/reliability.md): every service, the broker and MariaDB killed,
+## paused or crashed at failpoints mid-stream, each scenario on its own broker, ports and MariaDB
+## (:3307), table printed. CHAOS_SCENARIOS=kill-api-adapter,… runs a subset; CHAOS_SEED=n.
+chaos: up
+	cargo build --release --workspace --bins
+	@scripts/bench-broker.sh install-tansu-sqlite
+	@scripts/chaos.sh
 
 fmt:
 	cargo fmt --all

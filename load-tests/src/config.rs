@@ -126,6 +126,34 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
+    /// The hub is under injected faults (`make chaos`): POSTs refused or unanswered while the
+    /// adapter is down, and transfers that expired because a message was lost in a crash, are
+    /// final states rather than gate failures; up to `--allowed-duplicate-callbacks` duplicate
+    /// callbacks pass. The report's `faults` section counts all of them either way.
+    #[arg(long)]
+    pub under_faults: bool,
+    /// Duplicate final callbacks (payer or payee) the gate lets pass (`make chaos` states its
+    /// bound per fault).
+    #[arg(long, default_value_t = 0)]
+    pub allowed_duplicate_callbacks: u64,
+    /// Attempts of a payee's PUT (the first included) when it fails to send or gets a 5xx, as a
+    /// DFSP resends an answer the hub did not take.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub payee_answer_attempts: u32,
+    /// The first DFSP answers every callback with 503 from this many seconds after the first
+    /// send, for `--failing-dfsp-for-seconds` (the hub's callback retries are put to work).
+    #[arg(long, requires = "failing_dfsp_for_seconds")]
+    pub failing_dfsp_from_seconds: Option<u64>,
+    #[arg(long, requires = "failing_dfsp_from_seconds")]
+    pub failing_dfsp_for_seconds: Option<u64>,
+    /// After the drain, every payer still waiting asks the hub with GET /transfers/{ID} (the
+    /// FSPIOP recovery for a missed callback) and waits up to `--recover-wait-seconds` for the
+    /// answers; the report counts the transfers learnt that way.
+    #[arg(long)]
+    pub recover_with_get: bool,
+    #[arg(long, default_value_t = 20)]
+    pub recover_wait_seconds: u64,
+
     /// A process whose CPU the report plots per second, as `NAME=PID` (repeatable; e.g. the
     /// hub's services, MariaDB and the broker). The tool always plots itself.
     #[arg(long = "watch-pid", value_name = "NAME=PID")]

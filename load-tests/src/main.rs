@@ -10,16 +10,19 @@ mod book;
 mod config;
 mod cpu;
 mod driver;
+mod faults;
 mod fspiop;
 mod gate;
 mod ids;
 mod onboard;
+mod recover;
 mod report;
 mod run;
 mod settle;
 mod simulator;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -98,19 +101,25 @@ async fn run(args: Args) -> Result<bool> {
     let closed_loop_slots =
         (args.mode == Mode::Closed).then(|| Arc::new(Semaphore::new(args.concurrency as usize)));
     let nonce = rand::random::<u64>();
-    let run = Arc::new(Run::new(
-        book::Book::new(Instant::now()),
-        ids::IdSpace::new(nonce),
-        dfsps.clone(),
-        &args.api_url,
-        http.clone(),
-        TransferTerms {
-            amount: args.amount.normalize().to_string(),
-            currency: args.currency.clone(),
-            expires_in: Duration::from_secs(args.expiry_seconds),
-        },
-        closed_loop_slots,
-    ));
+    let run = Arc::new(
+        Run::new(
+            book::Book::new(Instant::now()),
+            ids::IdSpace::new(nonce),
+            dfsps.clone(),
+            &args.api_url,
+            http.clone(),
+            TransferTerms {
+                amount: args.amount.normalize().to_string(),
+                currency: args.currency.clone(),
+                expires_in: Duration::from_secs(args.expiry_seconds),
+            },
+            closed_loop_slots,
+        )
+        .with_misbehaviour(run::Misbehaviour {
+            payee_answer_attempts: args.payee_answer_attempts,
+            ..run::Misbehaviour::default()
+        }),
+    );
 
     let shutdown = CancellationToken::new();
     let simulators = simulator::start(Arc::clone(&run), args.simulator_addr, shutdown.clone())
@@ -198,6 +207,18 @@ async fn run(args: Args) -> Result<bool> {
             settle_stop.clone(),
         ))
     });
+    if let (Some(from), Some(length)) = (
+        args.failing_dfsp_from_seconds,
+        args.failing_dfsp_for_seconds,
+    ) {
+        let from = Instant::now() + Duration::from_secs(from);
+        let _ = run
+            .misbehaviour
+            .failing_window
+            .set((from, from + Duration::from_secs(length)));
+    }
+    // The chaos campaign times its faults from this line.
+    eprintln!("sending transfers");
     let driven = driver::drive(Arc::clone(&run), plan, stop.clone()).await;
 
     // Draining: every transfer ends by its expiry; past that plus the grace it is lost.
@@ -213,6 +234,11 @@ async fn run(args: Args) -> Result<bool> {
         // the timeout only bounds the wait at the deadline.
         let _ = tokio::time::timeout_at(deadline.into(), woken).await;
     }
+    let told_after_get = if args.recover_with_get {
+        recover::ask_hub(&run, Duration::from_secs(args.recover_wait_seconds)).await
+    } else {
+        0
+    };
     ticker.abort();
     progress.finish_and_clear();
     sampling.cancel();
@@ -258,19 +284,30 @@ async fn run(args: Args) -> Result<bool> {
     let expect = Expectations {
         limits_bind: args.limits == Limits::Binding,
         amount: args.amount,
+        under_faults: args.under_faults,
+        allowed_duplicates: args.allowed_duplicate_callbacks,
     };
     let mut checks = gate::check_callbacks(&run, &views, &positions, expect);
     if let Some(settled) = &settled {
         checks.push(settle::check(settled));
     }
-    let database_checked = match &args.database_url {
+    let db_counts = match &args.database_url {
         Some(url) => {
             eprintln!("checking the database ({} transfers)…", views.len());
-            checks.extend(gate::check_database(&run, &views, url).await?);
-            true
+            let (db_checks, counts) = gate::check_database(&run, &views, url).await?;
+            checks.extend(db_checks);
+            Some(counts)
         }
-        None => false,
+        None => None,
     };
+    let database_checked = db_counts.is_some();
+    let seen = faults::Seen {
+        error_callbacks: run.counters.error_callbacks(),
+        told_after_get,
+        payee_answer_resends: run.counters.payee_answer_resends.load(Ordering::Acquire),
+        failed_on_purpose: run.counters.failed_on_purpose.load(Ordering::Acquire),
+    };
+    let faults = faults::count(&views, &seen, db_counts.as_ref());
     let report = report::Report {
         scenario: report::Scenario {
             api_url: args.api_url.clone(),
@@ -299,6 +336,7 @@ async fn run(args: Args) -> Result<bool> {
         timeline,
         cpu,
         positions,
+        faults,
         gate: gate::gate(checks, database_checked),
     };
     println!("{}", report.table());

@@ -140,6 +140,8 @@ pub struct Report {
     /// CPU per process and second (`--watch-pid`, and the tool itself).
     pub cpu: Vec<crate::cpu::CpuSecond>,
     pub positions: Vec<PositionChange>,
+    /// What the run must account for under injected faults (zeros on a calm run).
+    pub faults: crate::faults::Faults,
     pub gate: Gate,
 }
 
@@ -357,6 +359,21 @@ impl Report {
                 let _ = writeln!(out, "  … and {} more DFSPs", self.positions.len() - SHOWN);
             }
         }
+        let f = &self.faults;
+        let unknown = |v: Option<u64>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());
+        let _ = writeln!(
+            out,
+            "\n  faults: lost {}  applied twice {}  invariant violations {}  duplicate callbacks {}/{}  payers untold {} ({} told after GET)  payees untold {}  longest stall {} ms",
+            unknown(f.lost),
+            unknown(f.applied_twice),
+            unknown(f.invariant_violations),
+            f.duplicate_payer_callbacks,
+            f.duplicate_payee_callbacks,
+            f.payer_untold,
+            f.told_after_get,
+            f.payee_untold,
+            f.max_stall_ms
+        );
         let verdict = if self.gate.passed { "PASSED" } else { "FAILED" };
         let _ = writeln!(out, "\n  validity gate: {verdict}");
         for c in &self.gate.checks {

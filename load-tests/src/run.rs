@@ -1,9 +1,9 @@
 //! The state one run shares between the driver, the simulators and the report.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, Semaphore};
 
@@ -26,6 +26,39 @@ pub struct Counters {
     pub misdirected_callbacks: AtomicU64,
     /// Payee PUTs the hub refused or that failed to send.
     pub payee_answer_failures: AtomicU64,
+    /// Payee PUTs sent again after a failed attempt.
+    pub payee_answer_resends: AtomicU64,
+    /// Callbacks the failing DFSP answered with 503 (`--failing-dfsp-*`).
+    pub failed_on_purpose: AtomicU64,
+    /// Error callbacks (`PUT …/error`) received, payer and payee alike, by FSPIOP code.
+    pub error_callbacks: Mutex<BTreeMap<u16, u64>>,
+}
+
+impl Counters {
+    pub fn error_callback(&self, code: u16) {
+        let mut codes = self
+            .error_callbacks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *codes.entry(code).or_default() += 1;
+    }
+
+    pub fn error_callbacks(&self) -> BTreeMap<u16, u64> {
+        self.error_callbacks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// How the simulated DFSPs misbehave on purpose (`make chaos`).
+#[derive(Debug, Default)]
+pub struct Misbehaviour {
+    /// Attempts of a payee's PUT, the first included.
+    pub payee_answer_attempts: u32,
+    /// From when to when the first DFSP answers every callback with 503 (set when sending
+    /// starts).
+    pub failing_window: OnceLock<(Instant, Instant)>,
 }
 
 /// What the simulators and the driver send with.
@@ -50,6 +83,7 @@ pub struct Run {
     pub closed_loop_slots: Option<Arc<Semaphore>>,
     /// Woken whenever a transfer ends (the drain waits on it).
     pub ended: Notify,
+    pub misbehaviour: Misbehaviour,
 }
 
 impl Run {
@@ -78,7 +112,22 @@ impl Run {
             counters: Counters::default(),
             closed_loop_slots,
             ended: Notify::new(),
+            misbehaviour: Misbehaviour::default(),
         }
+    }
+
+    pub fn with_misbehaviour(mut self, misbehaviour: Misbehaviour) -> Self {
+        self.misbehaviour = misbehaviour;
+        self
+    }
+
+    /// Whether `dfsp` answers its callbacks with 503 right now.
+    pub fn failing_now(&self, dfsp: &str) -> bool {
+        let Some((from, until)) = self.misbehaviour.failing_window.get() else {
+            return false;
+        };
+        let now = Instant::now();
+        self.dfsp_index(dfsp) == Some(0) && now >= *from && now < *until
     }
 
     pub fn dfsp(&self, index: u16) -> &str {

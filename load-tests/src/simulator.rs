@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -88,6 +89,9 @@ async fn on_prepare(
     Path(dfsp): Path<String>,
     body: Bytes,
 ) -> StatusCode {
+    if refuse_on_purpose(&run, &dfsp) {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
     let Ok(ids) = serde_json::from_slice::<PrepareIds>(&body) else {
         run.counters.stray_callbacks.fetch_add(1, Ordering::Relaxed);
         return StatusCode::BAD_REQUEST;
@@ -107,24 +111,57 @@ async fn on_prepare(
     StatusCode::ACCEPTED
 }
 
-/// The payee's PUT /transfers/{id} with the fulfilment.
+/// The failing DFSP's 503 (`--failing-dfsp-*`), counted.
+fn refuse_on_purpose(run: &Run, dfsp: &str) -> bool {
+    let failing = run.failing_now(dfsp);
+    if failing {
+        run.counters
+            .failed_on_purpose
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    failing
+}
+
+/// First wait before a payee resends its answer; doubled after each failure.
+const RESEND_DELAY: Duration = Duration::from_millis(250);
+
+/// The payee's PUT /transfers/{id} with the fulfilment, resent (same body, as a DFSP does)
+/// while it fails to send or gets a 5xx, up to the configured attempts.
 async fn answer(run: Arc<Run>, id: String, state: &'static str) {
     let Some((_, record)) = run.record(&id) else {
         return;
     };
     let (payer, payee) = record.parties();
     run.book.payee_answer(record);
-    let sent = run
-        .http
-        .put(format!("{}/transfers/{id}", run.api_url))
-        .headers(fspiop::headers(run.dfsp(payee), run.dfsp(payer)))
-        .body(fspiop::fulfil_body(state))
-        .send()
-        .await;
-    let refused = match sent {
-        Ok(response) => !response.status().is_success(),
-        Err(_) => true,
-    };
+    let body = fspiop::fulfil_body(state);
+    let attempts = run.misbehaviour.payee_answer_attempts.max(1);
+    let mut delay = RESEND_DELAY;
+    let mut refused = true;
+    for attempt in 1..=attempts {
+        if attempt > 1 {
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+            run.counters
+                .payee_answer_resends
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        let sent = run
+            .http
+            .put(format!("{}/transfers/{id}", run.api_url))
+            .headers(fspiop::headers(run.dfsp(payee), run.dfsp(payer)))
+            .body(body.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status().is_success() => {
+                refused = false;
+                break;
+            }
+            // A 4xx will not change on a resend.
+            Ok(response) if !response.status().is_server_error() => break,
+            _ => {}
+        }
+    }
     if refused {
         run.book.payee_answer_refused(record);
         run.counters
@@ -138,6 +175,9 @@ async fn on_put(
     Path((dfsp, id)): Path<(String, String)>,
     body: Bytes,
 ) -> StatusCode {
+    if refuse_on_purpose(&run, &dfsp) {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
     match locate(&run, &dfsp, &id) {
         Some((record, Party::Payer)) => {
             let state = serde_json::from_slice::<TransferState>(&body)
@@ -160,6 +200,9 @@ async fn on_patch(
     State(run): State<Arc<Run>>,
     Path((dfsp, id)): Path<(String, String)>,
 ) -> StatusCode {
+    if refuse_on_purpose(&run, &dfsp) {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
     if let Some((record, _)) = locate(&run, &dfsp, &id) {
         run.book.payee_notice(record);
     }
@@ -171,9 +214,14 @@ async fn on_error(
     Path((dfsp, id)): Path<(String, String)>,
     body: Bytes,
 ) -> StatusCode {
+    if refuse_on_purpose(&run, &dfsp) {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let code = fspiop::error_code(&body);
+    run.counters.error_callback(code);
     match locate(&run, &dfsp, &id) {
         Some((record, Party::Payer)) => {
-            run.payer_heard(record, Outcome::Aborted, fspiop::error_code(&body));
+            run.payer_heard(record, Outcome::Aborted, code);
         }
         Some((record, Party::Payee)) => run.book.payee_notice(record),
         None => {}

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::consumer::{BatchConsumer, ReceivedMessage};
+use crate::failpoint::{self, Point};
 use crate::producer::{BatchProducer, OutboundMessage};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -109,6 +110,7 @@ pub async fn run<H: BatchHandler>(parts: LoopParts, mut handler: H, shutdown: Ca
         metrics::counter!("ferroloop_batch_failures_total", "handler" => name, "kind" => kind)
             .increment(0);
     }
+    failpoint::init();
     parts.ready.store(true, Ordering::Relaxed);
     loop {
         let batch = match parts.consumer.next_batch(&shutdown).await {
@@ -128,6 +130,7 @@ pub async fn run<H: BatchHandler>(parts: LoopParts, mut handler: H, shutdown: Ca
             // Stopped mid-retry: leave the offsets unstored so the batch is replayed.
             break;
         }
+        failpoint::pass(Point::AfterProduce);
         if let Err(error) = parts.consumer.store_offsets(&batch) {
             tracing::error!(handler = name, %error, "storing offsets failed; batch will be replayed");
         }
@@ -191,11 +194,14 @@ async fn attempt_until_done_or_permanent<H: BatchHandler>(
     let mut permanent_failures = 0_u32;
     loop {
         let outcome = match handler.handle(batch).await {
-            Ok(output) => parts
-                .producer
-                .send_all(&output)
-                .await
-                .map_err(HandlerError::transient),
+            Ok(output) => {
+                failpoint::pass(Point::AfterCommit);
+                parts
+                    .producer
+                    .send_all(&output)
+                    .await
+                    .map_err(HandlerError::transient)
+            }
             Err(error) => Err(error),
         };
         match outcome {

@@ -118,7 +118,10 @@ impl BatchConsumer {
         config
             .set("group.id", group_id)
             .set("enable.auto.commit", "true")
-            .set("auto.commit.interval.ms", "1000")
+            .set(
+                "auto.commit.interval.ms",
+                args.kafka_auto_commit_interval_ms.to_string(),
+            )
             // Offsets are stored by us after a batch is done, never by librdkafka on delivery.
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")

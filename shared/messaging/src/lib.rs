@@ -8,6 +8,7 @@
 //! - [`producer`]: a producer that puts a whole batch in flight before awaiting acknowledgements.
 //! - [`batch_loop`]: the consume → handle → produce → store-offsets loop with bounded retries and
 //!   a dead-letter topic.
+//! - [`failpoint`]: the chaos campaign's crash points in the batch loop (inert unless armed).
 //! - [`events`]: the event vocabulary and builders for forwarded and hub-originated messages.
 //! - [`boundary`]: who sent a request, as handlers may believe it (the authenticated principal).
 //! - [`admin`]: topic creation.
@@ -28,6 +29,8 @@ pub mod config;
 pub mod consumer;
 pub mod envelope;
 pub mod events;
+#[cfg(feature = "kafka")]
+pub mod failpoint;
 #[cfg(feature = "kafka")]
 pub mod output;
 #[cfg(feature = "kafka")]

@@ -17,8 +17,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use ferroloop_core::error::{ErrorCode, FspiopError};
-use ferroloop_core::hash::request_hash;
-use ferroloop_core::id::TransferId;
 use ferroloop_core::ledger_id::AccountId;
 use ferroloop_store::MySqlConnection;
 use ferroloop_store::admin;
@@ -33,9 +31,10 @@ use serde_json::{Value, json};
 use crate::approvals;
 use crate::change::{Action, Change, Context, Executed, Executing, Executor};
 use crate::guard::RequestContext;
-use crate::input::{self, NumberRule, Obj, Sign};
+use crate::input;
 use crate::participants::{HUB_RECONCILIATION, PARTICIPANT_NOT_FOUND, SETTLEMENT, participant};
 use crate::{ApiError, ApiResult, AppState, Body, Params};
+use ferroloop_admin_input::requests;
 
 /// The changes this module executes for the approval flow.
 pub const EXECUTORS: [(Action, Executor); 4] = [
@@ -61,22 +60,14 @@ fn execute_stored_finish<'a>(context: Context<'a>, conn: &'a mut MySqlConnection
     })
 }
 
-/// The funds action a body names, of those `allowed`.
-fn funds_action(obj: &Obj, allowed: [Action; 2]) -> Result<Action, FspiopError> {
-    let names = allowed.map(Action::as_str);
-    let name = obj
-        .one_of("action", ACTION_LABEL, &names, true)?
-        .ok_or_else(|| input::required(ACTION_LABEL))?;
-    Action::parse(&name).ok_or_else(|| input::required(ACTION_LABEL))
+/// The action the input crate accepted, as the change type (it accepts only funds actions).
+fn typed_action(name: &str) -> Result<Action, FspiopError> {
+    Action::parse(name).ok_or_else(|| input::required(ACTION_LABEL))
 }
 /// central-ledger's Joi label of `action`.
 const ACTION_LABEL: &str = "action is missing or not supported";
-/// central-ledger's Joi label of `amount`.
-const AMOUNT_LABEL: &str = "No amount provided";
 /// central-ledger's text when the account is not the participant's in that currency.
 const ACCOUNT_MISMATCH: &str = "The account does not match participant or currency specified";
-/// FSPIOP `ExtensionList` holds at most 16 extensions.
-const MAX_EXTENSIONS: usize = 16;
 
 /// The accounts a funds request moves: the DFSP's settlement account and the hub's
 /// reconciliation account in the same currency.
@@ -131,24 +122,6 @@ async fn funds_accounts(
     })
 }
 
-/// `extensionList.extension` as (key, value) pairs.
-fn extensions(obj: &Obj) -> Result<Vec<(String, String)>, FspiopError> {
-    let Some(list) = obj.object_labelled("extensionList", "extensionList", false)? else {
-        return Ok(Vec::new());
-    };
-    let items = list.objects("extension", false)?.unwrap_or_default();
-    if items.len() > MAX_EXTENSIONS {
-        return Err(input::invalid(format!(
-            "\"{}\" must contain less than or equal to {MAX_EXTENSIONS} items",
-            list.label("extension")
-        )));
-    }
-    items
-        .iter()
-        .map(|item| Ok((item.required_string("key")?, item.required_string("value")?)))
-        .collect()
-}
-
 fn modified_request() -> ApiError {
     FspiopError::with_detail(
         ErrorCode::MODIFIED_REQUEST,
@@ -181,34 +154,17 @@ pub struct RecordFunds {
 /// Validates `{transferId, externalReference, action, reason, amount: {amount, currency},
 /// extensionList?}` with central-ledger's error contract.
 pub fn parse_record(account_id: u32, body: &[u8]) -> Result<RecordFunds, FspiopError> {
-    let obj = input::parse_body(body)?;
-    let transfer_id = obj.required_string("transferId")?;
-    TransferId::parse(&transfer_id)
-        .map_err(|_| input::malformed("\"transferId\" must be a valid GUID"))?;
-    let external_reference = obj.required_string("externalReference")?;
-    let action = funds_action(
-        &obj,
-        [Action::RecordFundsIn, Action::RecordFundsOutPrepareReserve],
-    )?;
-    let reason = obj.required_string("reason")?;
-    let money = obj
-        .object_labelled("amount", AMOUNT_LABEL, true)?
-        .ok_or_else(|| input::required(AMOUNT_LABEL))?;
-    let amount = money.required_number("amount", NumberRule::new(Sign::Positive, 4, 18))?;
-    let currency = money.required_currency("currency")?;
-    let mut extension_rows = vec![("externalReference".to_owned(), external_reference)];
-    extension_rows.extend(extensions(&obj)?);
-    let hash =
-        request_hash(body).map_err(|_| input::malformed("Invalid request payload JSON format"))?;
+    // The validation is the admin input crate's, which the fuzz target exercises.
+    let r = requests::parse_record(account_id, body)?;
     Ok(RecordFunds {
-        account_id,
-        transfer_id,
-        action,
-        reason,
-        amount,
-        currency: currency.as_str().to_owned(),
-        extension_rows,
-        hash: *hash.as_bytes(),
+        account_id: r.account_id,
+        transfer_id: r.transfer_id,
+        action: typed_action(&r.action)?,
+        reason: r.reason,
+        amount: r.amount,
+        currency: r.currency,
+        extension_rows: r.extension_rows,
+        hash: r.hash,
     })
 }
 
@@ -352,19 +308,12 @@ pub fn parse_finish(
     transfer_id: &str,
     body: &[u8],
 ) -> Result<FinishFunds, FspiopError> {
-    TransferId::parse(transfer_id)
-        .map_err(|_| input::malformed("'transferId' URI path parameter"))?;
-    let obj = input::parse_body(body)?;
-    let action = funds_action(
-        &obj,
-        [Action::RecordFundsOutCommit, Action::RecordFundsOutAbort],
-    )?;
-    let reason = obj.required_string("reason")?;
+    let r = requests::parse_finish(account_id, transfer_id, body)?;
     Ok(FinishFunds {
-        account_id,
-        transfer_id: transfer_id.to_owned(),
-        action,
-        reason,
+        account_id: r.account_id,
+        transfer_id: r.transfer_id,
+        action: typed_action(&r.action)?,
+        reason: r.reason,
     })
 }
 

@@ -51,8 +51,6 @@ fn execute_stored<'a>(context: Context<'a>, conn: &'a mut MySqlConnection) -> Ex
         change.body,
     ))
 }
-/// Most windows one settlement takes.
-const MAX_WINDOWS: usize = 1_000;
 
 fn store_error(e: impl Into<ferroloop_store::StoreError>) -> ApiError {
     ApiError::Store(e.into())
@@ -197,47 +195,8 @@ pub async fn list(
     Ok(Json(out))
 }
 
-/// A validated `POST /settlements`.
-#[derive(Debug, Clone)]
-pub struct CreateRequest {
-    model: String,
-    reason: String,
-    windows: Vec<u64>,
-}
-
-/// Validates `{settlementModel, reason, settlementWindows: [{id}]}` (at least one, unique).
-pub fn parse_create(body: &[u8]) -> Result<CreateRequest, FspiopError> {
-    let obj = input::parse_body(body)?;
-    let model = obj.required_string("settlementModel")?;
-    let reason = obj.required_string("reason")?;
-    input::check_length("reason", &reason, 512)?;
-    let items = obj.objects("settlementWindows", true)?.unwrap_or_default();
-    if items.is_empty() || items.len() > MAX_WINDOWS {
-        return Err(input::invalid(format!(
-            "\"settlementWindows\" must contain between 1 and {MAX_WINDOWS} items"
-        )));
-    }
-    let mut windows = Vec::with_capacity(items.len());
-    for item in &items {
-        let id = window_id_of(item)?;
-        if windows.contains(&id) {
-            return Err(input::invalid(
-                "\"settlementWindows\" contains a duplicate value",
-            ));
-        }
-        windows.push(id);
-    }
-    Ok(CreateRequest {
-        model,
-        reason,
-        windows,
-    })
-}
-
-fn window_id_of(item: &Obj) -> Result<u64, FspiopError> {
-    let id = item.required_number("id", input::NumberRule::new(input::Sign::Positive, 0, 18))?;
-    u64::try_from(id).map_err(|_| input::invalid("\"id\" must be an integer"))
-}
+/// `POST /settlements` is validated by the admin input crate (the fuzzed parser).
+pub use ferroloop_admin_input::requests::{CreateRequest, parse_create};
 
 /// Creates the settlement in the caller's transaction; answers with it.
 pub async fn execute_create(

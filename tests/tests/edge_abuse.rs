@@ -343,10 +343,12 @@ async fn abuse(mut target: Target, name: &str) {
     assert!(p99 < P99_BOUND, "{name}: p99 {p99:?} over {P99_BOUND:?}");
     // A few of the 10,000 may never reach the server: when its accept queue is full the kernel
     // drops the handshake's last ACK, and the client, which believes it connected, never hears
-    // of it again (sending nothing, it gets no reset). Every connection the server took is cut.
+    // of it again (sending nothing, it gets no reset). Every connection the server took is cut;
+    // how many the kernel drops depends on the machine's load (5 % in a full suite on 2 cores),
+    // while a broken read timeout would cut none.
     let closed = idle_closed.iter().filter(|c| c.is_some()).count();
     assert!(
-        closed * 100 >= IDLE_CONNECTIONS * 98,
+        closed * 100 >= IDLE_CONNECTIONS * 90,
         "{name}: {closed} of {IDLE_CONNECTIONS} idle connections cut by the header read timeout"
     );
     assert!(

@@ -461,52 +461,79 @@ impl App {
 pub async fn build(config: &Config) -> Result<App, StartError> {
     let producer = BatchProducer::new(&config.kafka)?;
     let jws_mode = config.effective_jws_mode()?;
-    let (keys, key_source) = if jws_mode == JwsMode::Off {
-        (None, None)
-    } else {
-        let kind = config
-            .jws_keys_source
-            .unwrap_or(match config.jws_verification_keys_directory {
-                Some(_) => KeySourceKind::Directory,
-                None => KeySourceKind::Database,
-            });
-        let (source, keys) = match kind {
-            KeySourceKind::Directory => {
-                let dir = config
-                    .jws_verification_keys_directory
-                    .clone()
-                    .ok_or(StartError::JwsKeysDirectoryMissing)?;
-                KeySource::directory(dir)?
-            }
-            KeySourceKind::Database => {
-                let url = config
-                    .database_url
-                    .as_deref()
-                    .ok_or(StartError::JwsKeysDatabaseMissing)?;
-                KeySource::database(url).await?
-            }
-        };
-        tracing::info!(keys = keys.len(), mode = ?jws_mode, source = ?kind, "JWS verification enabled");
-        (Some(Arc::new(KeyStore::new(keys))), Some(source))
-    };
-    let tls = match config.tls.files() {
-        Some(files) => {
-            let paths = files.paths();
-            let reloading = Reloading::new("FSPIOP listener", paths, move || {
-                ferroloop_tls::server_config(&files)
-            })?;
-            tracing::info!(
-                client_certificates = config.tls.client_ca_path.is_some(),
-                "FSPIOP listener speaks TLS"
-            );
-            Some(Arc::new(reloading))
-        }
-        None => None,
-    };
+    let (keys, key_source) = load_jws_keys(config, jws_mode).await?;
+    let tls = listener_tls(config)?;
     let health = Health::default();
-    let broker_up = health.part("broker");
-    let serving = health.part("fspiop-listener");
-    let state = AppState {
+    let state = app_state(config, producer, jws_mode, keys, &health);
+    Ok(App {
+        state: Arc::new(state),
+        health,
+        key_source,
+        tls,
+    })
+}
+
+/// The DFSPs' JWS verification keys and where they are reloaded from; none when JWS is off.
+async fn load_jws_keys(
+    config: &Config,
+    jws_mode: JwsMode,
+) -> Result<(Option<Arc<KeyStore>>, Option<KeySource>), StartError> {
+    if jws_mode == JwsMode::Off {
+        return Ok((None, None));
+    }
+    let kind = config
+        .jws_keys_source
+        .unwrap_or(match config.jws_verification_keys_directory {
+            Some(_) => KeySourceKind::Directory,
+            None => KeySourceKind::Database,
+        });
+    let (source, keys) = match kind {
+        KeySourceKind::Directory => {
+            let dir = config
+                .jws_verification_keys_directory
+                .clone()
+                .ok_or(StartError::JwsKeysDirectoryMissing)?;
+            KeySource::directory(dir)?
+        }
+        KeySourceKind::Database => {
+            let url = config
+                .database_url
+                .as_deref()
+                .ok_or(StartError::JwsKeysDatabaseMissing)?;
+            KeySource::database(url).await?
+        }
+    };
+    tracing::info!(keys = keys.len(), mode = ?jws_mode, source = ?kind, "JWS verification enabled");
+    Ok((Some(Arc::new(KeyStore::new(keys))), Some(source)))
+}
+
+/// The listener's TLS configuration, reloaded when its files change; none for plain TCP.
+fn listener_tls(config: &Config) -> Result<Option<Arc<Reloading<ServerConfig>>>, StartError> {
+    let Some(files) = config.tls.files() else {
+        return Ok(None);
+    };
+    let paths = files.paths();
+    let reloading = Reloading::new("FSPIOP listener", paths, move || {
+        ferroloop_tls::server_config(&files)
+    })?;
+    tracing::info!(
+        client_certificates = config.tls.client_ca_path.is_some(),
+        "FSPIOP listener speaks TLS"
+    );
+    Ok(Some(Arc::new(reloading)))
+}
+
+/// What every request handler shares, from the configuration; its readiness parts registered
+/// on `health`.
+fn app_state(
+    config: &Config,
+    producer: BatchProducer,
+    jws_mode: JwsMode,
+    keys: Option<Arc<KeyStore>>,
+    health: &Health,
+) -> AppState {
+    let seconds = |s: u64| time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
+    AppState {
         producer,
         topics: config.kafka.topics(),
         versions: config.version_config(),
@@ -514,18 +541,15 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
             reject_additional_properties: config.reject_additional_properties,
         },
         max_body_bytes: config.max_body_bytes,
-        max_fulfil_timeout: time::Duration::seconds(
-            i64::try_from(config.max_fulfil_timeout_seconds).unwrap_or(i64::MAX),
-        ),
+        max_fulfil_timeout: seconds(config.max_fulfil_timeout_seconds),
         max_callback_lag: time::Duration::milliseconds(
             i64::try_from(config.max_callback_time_lag_ms).unwrap_or(i64::MAX),
         ),
         request_timeout: Duration::from_millis(config.request_timeout_ms),
         jws_mode,
         keys,
-        date_max_skew: (config.date_max_skew_seconds > 0).then(|| {
-            time::Duration::seconds(i64::try_from(config.date_max_skew_seconds).unwrap_or(i64::MAX))
-        }),
+        date_max_skew: (config.date_max_skew_seconds > 0)
+            .then(|| seconds(config.date_max_skew_seconds)),
         sender: config.sender_rules(jws_mode),
         external_base_path: config.external_base_path.clone(),
         admission: Admission::new(
@@ -537,17 +561,11 @@ pub async fn build(config: &Config) -> Result<App, StartError> {
                 .max_concurrent_requests
                 .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
         ),
-        broker_up,
-        serving,
+        broker_up: health.part("broker"),
+        serving: health.part("fspiop-listener"),
         started: Instant::now(),
         start_time: ferroloop_messaging::envelope::now_iso(),
-    };
-    Ok(App {
-        state: Arc::new(state),
-        health,
-        key_source,
-        tls,
-    })
+    }
 }
 
 /// A started adapter: its addresses, and the server task, which ends after `shutdown` once
@@ -608,36 +626,58 @@ pub async fn run(
         );
     }
     let tls_reloads = app.tls.as_ref().map(|t| t.subscribe());
-    let listener = match &app.tls {
-        Some(tls) => {
-            ferroloop_tls::spawn_reload(
-                Arc::clone(tls),
-                Duration::from_millis(config.tls.reload_interval_ms.max(1)),
-                shutdown.clone(),
-            );
-            Serving::Tls(
-                TlsListener::start(
-                    listener,
-                    Arc::clone(tls),
-                    HandshakeLimits {
-                        timeout: Duration::from_millis(config.tls.handshake_timeout_ms),
-                        max_pending: config.tls.max_pending_handshakes,
-                    },
-                    shutdown.clone(),
-                )
-                .map_err(StartError::Listener)?,
-            )
-        }
-        None => Serving::Plain(listener),
-    };
+    let listener = start_listener(listener, &app, &config, &shutdown)?;
 
+    tracing::info!(%addr, "FSPIOP API listening");
+    let task = tokio::spawn(serve(listener, &app, &config, shutdown));
+    Ok(Running {
+        addr,
+        ops_addr,
+        task,
+        jws_key_reloads,
+        jws_keys: app.state.keys.clone(),
+        tls_reloads,
+    })
+}
+
+/// The listener as the server takes it: plain, or TLS with its files reloaded in the background.
+fn start_listener(
+    listener: TcpListener,
+    app: &App,
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> Result<Serving, StartError> {
+    let Some(tls) = &app.tls else {
+        return Ok(Serving::Plain(listener));
+    };
+    ferroloop_tls::spawn_reload(
+        Arc::clone(tls),
+        Duration::from_millis(config.tls.reload_interval_ms.max(1)),
+        shutdown.clone(),
+    );
+    let limits = HandshakeLimits {
+        timeout: Duration::from_millis(config.tls.handshake_timeout_ms),
+        max_pending: config.tls.max_pending_handshakes,
+    };
+    TlsListener::start(listener, Arc::clone(tls), limits, shutdown.clone())
+        .map(Serving::Tls)
+        .map_err(StartError::Listener)
+}
+
+/// The server: serves until `shutdown`, finishes the requests in flight, then flushes the
+/// producer (at most `SHUTDOWN_FLUSH_TIMEOUT_MS`).
+fn serve(
+    listener: Serving,
+    app: &App,
+    config: &Config,
+    shutdown: CancellationToken,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
     let router = app.router();
     let state = Arc::clone(&app.state);
     state.serving.store(true, Ordering::Relaxed);
-    tracing::info!(%addr, "FSPIOP API listening");
     let flush_timeout = Duration::from_millis(config.shutdown_flush_timeout_ms);
     let limits = config.edge.limits();
-    let task = tokio::spawn(async move {
+    async move {
         let serving = Arc::clone(&state.serving);
         let stop = async move {
             shutdown.cancelled().await;
@@ -663,15 +703,7 @@ pub async fn run(
             tracing::warn!(%error, "producer flush task");
         }
         tracing::info!("FSPIOP API stopped");
-    });
-    Ok(Running {
-        addr,
-        ops_addr,
-        task,
-        jws_key_reloads,
-        jws_keys: app.state.keys.clone(),
-        tls_reloads,
-    })
+    }
 }
 
 /// The FSPIOP listener: plain TCP or TLS.

@@ -30,7 +30,7 @@ use tokio::time::Instant;
 
 use crate::delivery::{Delivery, Outcome, Outgoing, record_outcome};
 use crate::matrix::{self, Callback, MatrixConfig, Origin, Plan, PlanError, Recipient};
-use crate::retry::{self, RetryRecord};
+use crate::retry::{self, Journal, RetryRecord};
 
 /// The hub's JWS signing key and algorithm.
 #[derive(Debug, Clone)]
@@ -48,8 +48,8 @@ pub struct NotificationHandler {
     endpoints: EndpointCache,
     delivery: Delivery,
     expiry_grace: Duration,
-    /// How long after its batch a still-open callback's retry record is looked at.
-    retry_interval: Duration,
+    /// Who writes the retry records, and when they are looked at.
+    journal: Journal,
 }
 
 fn db_error(error: StoreError) -> HandlerError {
@@ -77,7 +77,7 @@ impl NotificationHandler {
         signer: Option<Signer>,
         delivery: Delivery,
         expiry_grace: Duration,
-        retry_interval: Duration,
+        journal: Journal,
     ) -> Self {
         Self {
             pool,
@@ -87,7 +87,7 @@ impl NotificationHandler {
             endpoints: EndpointCache::default(),
             delivery,
             expiry_grace,
-            retry_interval,
+            journal,
         }
     }
 
@@ -176,16 +176,20 @@ impl NotificationHandler {
     /// the PUT before the PATCH), the events concurrently; the delivery bounds what is in
     /// flight. Returns the retry records of the callbacks whose fate is still open.
     async fn hand_over(&self, sends: Vec<Vec<Outgoing>>) -> Vec<RetryRecord> {
-        let interval = self.retry_interval;
+        let journal = &self.journal;
         let open = futures::future::join_all(sends.into_iter().map(|chain| {
             let delivery = self.delivery.clone();
             async move {
                 let mut records = Vec::new();
                 for outgoing in chain {
-                    let tracked = retry::track_new();
+                    let tracked = journal.track_new();
                     let fate = delivery.hand_over(outgoing.clone(), tracked.clone()).await;
                     records.extend(retry::record_after(
-                        &delivery, &outgoing, &tracked, fate, interval,
+                        &delivery,
+                        &outgoing,
+                        &tracked,
+                        fate,
+                        journal.interval,
                     ));
                 }
                 records

@@ -73,7 +73,10 @@ pub struct Config {
     )]
     pub consumer_group: String,
     /// Consumer group of this handler's durable retries (`topic-notification-retry`); default:
-    /// the consumer group followed by `-retry`.
+    /// the consumer group followed by `-retry`. A process acts only on the records written
+    /// under its own retry group: give each member a stable group of its own (e.g. its instance
+    /// name) so that only its successor resumes its records, not a member that is still running
+    /// (`retry` module).
     #[arg(long, env = "NOTIFICATION_RETRY_CONSUMER_GROUP")]
     pub retry_consumer_group: Option<String>,
     /// The hub's FSPIOP name: `FSPIOP-Source` of the callbacks it originates, and how messages
@@ -311,6 +314,31 @@ fn parse_algorithm(text: &str) -> Result<Algorithm, String> {
 }
 
 impl Config {
+    /// Who writes this process's retry records (its retry group), and how often.
+    pub fn journal(&self) -> retry::Journal {
+        retry::Journal {
+            writer: self.retry_consumer_group().into(),
+            interval: Duration::from_millis(self.callbacks.retry_journal_interval_ms.max(1)),
+        }
+    }
+
+    /// The handler of the retry topic, with the delivery both loops share.
+    fn retry_handler(
+        &self,
+        topics: &ferroloop_messaging::Topics,
+        journal: retry::Journal,
+        shutdown: CancellationToken,
+    ) -> Result<RetryHandler, StartError> {
+        let delivery_config = self.callbacks.delivery_config()?;
+        Ok(RetryHandler::new(
+            Delivery::new(delivery_config.clone())?,
+            Outputs::new(topics.clone(), "notification-retry"),
+            delivery_config.retry,
+            journal,
+            shutdown,
+        ))
+    }
+
     /// The consumer group of the retry topic.
     pub fn retry_consumer_group(&self) -> String {
         self.retry_consumer_group
@@ -395,15 +423,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         broker,
         shutdown.clone(),
     )?;
-    let delivery_config = config.callbacks.delivery_config()?;
-    let retry_interval = Duration::from_millis(config.callbacks.retry_journal_interval_ms.max(1));
-    let retries = RetryHandler::new(
-        Delivery::new(delivery_config.clone())?,
-        Outputs::new(topics.clone(), "notification-retry"),
-        delivery_config.retry.clone(),
-        retry_interval,
-        shutdown.clone(),
-    );
+    let journal = config.journal();
+    let retries = config.retry_handler(&topics, journal.clone(), shutdown.clone())?;
     let delivery = retries.delivery().clone();
     let tls_reloads = delivery.tls().subscribe();
     ferroloop_tls::spawn_reload(
@@ -418,7 +439,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         signer,
         delivery.clone(),
         Duration::from_millis(config.callbacks.retry_expiry_grace_ms),
-        retry_interval,
+        journal,
     );
     let grace = Duration::from_millis(config.callbacks.shutdown_grace_ms);
     let task = tokio::spawn(async move {

@@ -17,10 +17,15 @@
 //!   attempts it already had and its original retry deadline, and tracked from then on.
 //!
 //! So a crash loses no callback whose record was written, and the record of a callback that
-//! settled costs one more message. A record is resumed by whichever member owns its partition:
-//! while two members run, a callback the writer is still retrying can be resumed by the other
-//! one too (a duplicate callback, which FSPIOP callbacks tolerate). A record waits behind the
-//! records ahead of it in its partition, at most one interval each batch.
+//! settled costs one more message. A record's id starts with its writer's retry consumer group,
+//! and a process acts only on the records of its own group: where several members share one
+//! group (the default), a record is resumed by whichever member owns its partition, so while two
+//! members run, a callback its writer still works on (or settled after the record was written)
+//! can be sent by the other one too — a duplicate callback, which FSPIOP callbacks tolerate. Give
+//! each member a retry group of its own that its successor keeps (an instance name, e.g. a
+//! StatefulSet ordinal: `NOTIFICATION_RETRY_CONSUMER_GROUP`) and only the writer's successor
+//! resumes its records; every member then reads every record and skips the others'. A record
+//! waits behind the records ahead of it in its partition, at most one interval each batch.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -176,7 +181,35 @@ impl RetryRecord {
     }
 }
 
-/// A new callback's tracking: a fresh record id, no attempt yet.
+/// Who writes retry records and how often they are looked at.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    /// The writer's retry consumer group: the prefix of its records' ids.
+    pub writer: Arc<str>,
+    /// `CALLBACK_RETRY_JOURNAL_INTERVAL_MS`.
+    pub interval: Duration,
+}
+
+impl Journal {
+    /// A new callback's tracking: a fresh record id of this writer, no attempt yet.
+    pub fn track_new(&self) -> Tracked {
+        Tracked {
+            id: Arc::from(format!("{}/{}", self.writer, uuid::Uuid::now_v7().simple())),
+            attempts: 0,
+            started: Instant::now(),
+        }
+    }
+
+    /// Whether a record is this writer's (or its predecessor's).
+    fn writes(&self, record: &RetryRecord) -> bool {
+        record
+            .id
+            .strip_prefix(&*self.writer)
+            .is_some_and(|rest| rest.starts_with('/'))
+    }
+}
+
+/// A tracking without a writer (tests).
 pub fn track_new() -> Tracked {
     Tracked {
         id: Arc::from(uuid::Uuid::now_v7().simple().to_string()),
@@ -213,7 +246,7 @@ pub struct RetryHandler {
     delivery: Delivery,
     outputs: Outputs,
     policy: RetryPolicy,
-    interval: Duration,
+    journal: Journal,
     shutdown: CancellationToken,
 }
 
@@ -222,14 +255,14 @@ impl RetryHandler {
         delivery: Delivery,
         outputs: Outputs,
         policy: RetryPolicy,
-        interval: Duration,
+        journal: Journal,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
             delivery,
             outputs,
             policy,
-            interval,
+            journal,
             shutdown,
         }
     }
@@ -241,6 +274,10 @@ impl RetryHandler {
 
     /// One record, once due: written again, dropped or resumed (see the module documentation).
     async fn act(&self, record: RetryRecord) -> Option<RetryRecord> {
+        if !self.journal.writes(&record) {
+            // Another member's, which reads it in its own group.
+            return None;
+        }
         match self.delivery.fate(&record.id) {
             Some(Fate::Settled) => {
                 self.delivery.forget(&record.id);
@@ -248,7 +285,7 @@ impl RetryHandler {
             }
             Some(Fate::Pending { attempts }) => Some(RetryRecord {
                 attempts,
-                due_at_ms: now_ms().saturating_add(self.interval_ms()),
+                due_at_ms: now_ms().saturating_add(self.journal_interval_ms()),
                 ..record
             }),
             Some(Fate::Deferred { attempts }) => {
@@ -280,11 +317,17 @@ impl RetryHandler {
             .delivery
             .hand_over(outgoing.clone(), tracked.clone())
             .await;
-        record_after(&self.delivery, &outgoing, &tracked, fate, self.interval)
+        record_after(
+            &self.delivery,
+            &outgoing,
+            &tracked,
+            fate,
+            self.journal.interval,
+        )
     }
 
-    fn interval_ms(&self) -> i64 {
-        i64::try_from(self.interval.as_millis()).unwrap_or(i64::MAX)
+    fn journal_interval_ms(&self) -> i64 {
+        i64::try_from(self.journal.interval.as_millis()).unwrap_or(i64::MAX)
     }
 }
 
@@ -330,6 +373,37 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use http::Method;
+
+    #[test]
+    fn a_writer_acts_only_on_its_own_records() {
+        let journal = |writer: &str| Journal {
+            writer: writer.into(),
+            interval: Duration::from_secs(1),
+        };
+        let (a, a_again, b) = (
+            journal("g-retry-0"),
+            journal("g-retry-0"),
+            journal("g-retry-1"),
+        );
+        let record = |tracked: Tracked| RetryRecord {
+            id: tracked.id.to_string(),
+            kind: "put".into(),
+            uri: "http://d/transfers/1".into(),
+            headers: vec![],
+            body: String::new(),
+            transfer_id: "1".into(),
+            recipient: "d".into(),
+            attempts: 1,
+            first_at_ms: 0,
+            due_at_ms: 0,
+            not_after_ms: None,
+        };
+        let written = record(a.track_new());
+        assert!(a.writes(&written) && a_again.writes(&written));
+        assert!(!b.writes(&written));
+        // A prefix of another group's name is not the same writer.
+        assert!(!journal("g-retry-").writes(&written) && !journal("g").writes(&written));
+    }
 
     #[test]
     fn a_record_gives_back_the_callback_byte_for_byte_and_its_deadline() {

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use ferroloop_core::currency::Currency;
 use ferroloop_core::ledger_id::AccountId;
 use ferroloop_core::state::TransferState;
 use ferroloop_store::participants::{self, accounts};
@@ -20,19 +21,20 @@ const DFSPS: u32 = 100;
 const TRANSFERS: u32 = 1_000_000;
 const BATCH: u32 = 500;
 
-async fn onboard(db: &TestDatabase) -> Vec<u32> {
+async fn onboard(db: &TestDatabase) -> Vec<AccountId> {
     let mut tx = db.pool.begin().await.unwrap();
     let mut positions = Vec::new();
+    let usd = Currency::parse("USD").unwrap();
     for i in 0..DFSPS {
         let id = participants::create_participant(&mut tx, &format!("scale{i}"), "test")
             .await
             .unwrap();
         positions.push(
-            accounts::create_account(&mut tx, id, "USD", "POSITION", true, "test")
+            accounts::create_account(&mut tx, id, usd, "POSITION", true, "test")
                 .await
                 .unwrap(),
         );
-        accounts::create_account(&mut tx, id, "USD", "SETTLEMENT", true, "test")
+        accounts::create_account(&mut tx, id, usd, "SETTLEMENT", true, "test")
             .await
             .unwrap();
     }
@@ -58,7 +60,10 @@ async fn onboard(db: &TestDatabase) -> Vec<u32> {
 }
 
 /// One commit batch of the stream: transfer `n` goes from DFSP n % 100 to the next ones.
-fn batch(positions: &[u32], first: u32) -> (Vec<StateChange>, HashMap<String, TransferRecord>) {
+fn batch(
+    positions: &[AccountId],
+    first: u32,
+) -> (Vec<StateChange>, HashMap<String, TransferRecord>) {
     let at = ferroloop_store::db_time(time::OffsetDateTime::now_utc());
     let mut changes = Vec::new();
     let mut records = HashMap::new();
@@ -75,8 +80,8 @@ fn batch(positions: &[u32], first: u32) -> (Vec<StateChange>, HashMap<String, Tr
                 payee_fsp: String::new(),
                 payer_participant_id: None,
                 payee_participant_id: None,
-                payer_account_id: Some(AccountId(payer)),
-                payee_account_id: Some(AccountId(payee)),
+                payer_account_id: Some(payer),
+                payee_account_id: Some(payee),
                 amount: Some(Decimal::new(i64::from(n % 997 + 1), 2)),
                 currency: "USD".into(),
                 ilp_condition: None,

@@ -243,10 +243,7 @@ fn decide_one<'a>(
         .get(&item.kind.duplicate_check())
         .and_then(|r| r.get(id))
         .ok_or_else(|| HandlerError::permanent(format!("duplicate check of {id} missing")))?;
-    let first = Fingerprint::new(
-        &record.source_event_id,
-        record.request_hash.map(RequestHash::from_bytes),
-    );
+    let first = Fingerprint::new(&record.source_event_id, record.request_hash);
     let this = Fingerprint::new(&item.event_id, Some(item.hash));
     // The holder of the record (first request or its redelivery) is answered by
     // `payee_response`, which knows who decided the transfer; anyone else is a resend.

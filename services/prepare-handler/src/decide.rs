@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ferroloop_core::api::{ErrorInformation, Extension, PrepareBody};
+use ferroloop_core::currency::Currency;
 use ferroloop_core::error::{ErrorCode, FspiopError};
 use ferroloop_core::hash::RequestHash;
 use ferroloop_core::id::TransferId;
@@ -76,7 +77,7 @@ impl Snapshot {
     /// The record's fingerprint: the first request's event and hash.
     pub fn first(&self, id: &str) -> Option<Fingerprint<'_>> {
         self.records.get(id).map(|record| {
-            let hash = record.request_hash.map(RequestHash::from_bytes);
+            let hash = record.request_hash;
             Fingerprint::new(&record.source_event_id, hash)
         })
     }
@@ -251,15 +252,22 @@ fn create(
     made
 }
 
-/// The payer's or payee's view for `validate_prepare`.
-fn participant_view(snapshot: &Snapshot, name: &str, currency: &str) -> Option<ParticipantView> {
+/// The payer's or payee's view for `validate_prepare`. A currency the API does not know has no
+/// account (stored accounts hold known currencies only); the validation refuses it first.
+fn participant_view(
+    snapshot: &Snapshot,
+    name: &str,
+    currency: Option<Currency>,
+) -> Option<ParticipantView> {
     snapshot.participants.get(name).map(|p| ParticipantView {
         participant_id: p.participant_id,
         is_active: p.is_active,
-        position_account: p.position_account(currency).map(|a| AccountView {
-            account_id: a.account_id,
-            is_active: a.is_active,
-        }),
+        position_account: currency
+            .and_then(|c| p.position_account(c))
+            .map(|a| AccountView {
+                account_id: a.account_id,
+                is_active: a.is_active,
+            }),
     })
 }
 
@@ -284,7 +292,7 @@ fn validated(
     now: OffsetDateTime,
 ) -> Validated {
     let body = &item.body;
-    let currency = body.amount.currency.as_str();
+    let currency = Currency::parse(&body.amount.currency).ok();
     let payer = participant_view(snapshot, &body.payer_fsp, currency);
     let payee = participant_view(snapshot, &body.payee_fsp, currency);
     let check = PrepareCheck {

@@ -21,8 +21,8 @@ use ferroloop_core::prepare::{
 use ferroloop_core::replay::{Fingerprint, Progress, Replay, classify};
 use ferroloop_core::state::{TransferEvent, TransferState, transition};
 use ferroloop_core::view::TransferView;
-use ferroloop_messaging::events::{self, action, event_type};
-use ferroloop_messaging::{Envelope, EventState, HandlerError, OutboundMessage, Outputs};
+use ferroloop_messaging::events::{self, HubMessage, action, event_type};
+use ferroloop_messaging::{Envelope, HandlerError, OutboundMessage, Outputs};
 use ferroloop_pipeline::{Decide, Plan};
 use ferroloop_store::db_time;
 use ferroloop_store::participants::ParticipantRecord;
@@ -187,17 +187,13 @@ fn replay(context: &Context, snapshot: &Snapshot, item: &Item, plan: &mut Plan<W
         }
         TransferState::Invalid => {
             if let Some(error) = snapshot.errors.get(item.id()) {
-                let envelope = events::stored_error_from_switch(
-                    &item.envelope,
-                    &context.hub,
-                    &item.body.payer_fsp,
-                    action::PREPARE,
-                    &ErrorInformation {
-                        error_code: error.error_code.to_string(),
-                        error_description: error.error_description.clone(),
-                        extension_list: None,
-                    },
-                );
+                let recorded = ErrorInformation {
+                    error_code: error.error_code.to_string(),
+                    error_description: error.error_description.clone(),
+                    extension_list: None,
+                };
+                let envelope = HubMessage::error(&item.body.payer_fsp, action::PREPARE, &recorded)
+                    .answering(&item.envelope, &context.hub);
                 plan.outputs.push(context.outputs.notification(&envelope));
             }
         }
@@ -392,26 +388,18 @@ fn position(context: &Context, item: &Item, payer_account_id: AccountId) -> Outb
 }
 
 fn error_to_payer(context: &Context, item: &Item, error: &FspiopError) -> OutboundMessage {
-    context.outputs.notification(&events::error_from_switch(
-        &item.envelope,
-        &context.hub,
-        &item.body.payer_fsp,
-        action::PREPARE,
-        error,
-    ))
+    let answer = HubMessage::fspiop_error(&item.body.payer_fsp, action::PREPARE, error);
+    context
+        .outputs
+        .notification(&answer.answering(&item.envelope, &context.hub))
 }
 
 fn state_to_payer(context: &Context, item: &Item, view: &TransferView) -> OutboundMessage {
-    context.outputs.notification(&events::from_switch(
-        &item.envelope,
-        &context.hub,
-        &item.body.payer_fsp,
-        event_type::NOTIFICATION,
-        action::PREPARE_DUPLICATE,
-        EventState::success(),
-        events::json_payload(&view.to_state_body()),
-        None,
-    ))
+    let body = events::json_payload(&view.to_state_body());
+    let answer = HubMessage::notification(&item.body.payer_fsp, action::PREPARE_DUPLICATE, body);
+    context
+        .outputs
+        .notification(&answer.answering(&item.envelope, &context.hub))
 }
 
 fn truncate(text: &str, max: usize) -> String {

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use ferroloop_core::currency::Currency;
+use ferroloop_core::id::TransferId;
 use ferroloop_core::ledger_id::AccountId;
 use ferroloop_core::state::TransferState;
 use ferroloop_store::participants::{self, accounts};
@@ -143,7 +144,7 @@ async fn a_window_of_a_million_transfers_closes_and_settles_within_ten_seconds()
     let mut counter = 0_u64;
     let mut new_id = move || {
         counter += 1;
-        format!("00000000-0000-7000-8000-{counter:012}")
+        TransferId::parse(&format!("00000000-0000-7000-8000-{counter:012}")).unwrap()
     };
     for state in [
         S::PsTransfersRecorded,

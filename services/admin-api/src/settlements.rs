@@ -15,6 +15,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use ferroloop_core::error::FspiopError;
+use ferroloop_core::id::TransferId;
 use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use ferroloop_core::settlement::{ModelSpec, SettlementState, validate_model};
 use ferroloop_store::MySqlConnection;
@@ -389,7 +390,7 @@ pub async fn execute_update(
             settlements::abort_settlement(conn, settlement_id, reason, now()).await?
         }
         UpdateRequest::Accounts(updates) => {
-            let mut new_id = || uuid::Uuid::now_v7().to_string();
+            let mut new_id = TransferId::new_uuid_v7;
             settlements::update_accounts(conn, settlement_id, updates, &mut new_id, now()).await?
         }
     };

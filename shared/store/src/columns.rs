@@ -1,10 +1,11 @@
-//! The store's edge for the domain's text types: a column read as text becomes a [`Currency`] or
-//! a [`RequestHash`] here, or a [`StoreError::InvalidColumn`] naming the column — never a panic.
+//! The store's edge for the domain's text types: a column read as text becomes a [`TransferId`],
+//! a [`Currency`] or a [`RequestHash`] here, or a [`StoreError::InvalidColumn`] naming the column — never a panic.
 //! Binding goes the other way through `as_str()`/`as_bytes()` (the domain crate stays free of
 //! sqlx for these types; only the ledger ids bind as themselves, through core's `sqlx` feature).
 
 use ferroloop_core::currency::Currency;
 use ferroloop_core::hash::RequestHash;
+use ferroloop_core::id::TransferId;
 use sqlx::Row;
 use sqlx::mysql::MySqlRow;
 
@@ -16,6 +17,19 @@ fn invalid(column: &'static str, value: &str, expected: &'static str) -> StoreEr
         value: value.to_owned(),
         expected,
     }
+}
+
+/// A nullable transfer id column (`VARCHAR(36)`), read without allocating.
+pub(crate) fn optional_transfer_id(
+    row: &MySqlRow,
+    column: &'static str,
+) -> Result<Option<TransferId>> {
+    let text: Option<&str> = row.try_get(column)?;
+    text.map(|text| parse_transfer_id(column, text)).transpose()
+}
+
+fn parse_transfer_id(column: &'static str, text: &str) -> Result<TransferId> {
+    TransferId::parse(text).map_err(|_| invalid(column, text, "transfer id"))
 }
 
 /// A currency column (`CHAR(3)`), read without allocating.
@@ -64,6 +78,18 @@ mod tests {
         );
         assert!(!error.is_transient());
         assert_eq!(parse_currency("currency", "USD").unwrap().as_str(), "USD");
+
+        let error = parse_transfer_id("transfer_id", "settlement-1").unwrap_err();
+        assert!(matches!(
+            error,
+            StoreError::InvalidColumn {
+                column: "transfer_id",
+                expected: "transfer id",
+                ..
+            }
+        ));
+        let id = "01JEBS69VK6AEA8TGAJE3ZA9EH";
+        assert_eq!(parse_transfer_id("transfer_id", id).unwrap().as_str(), id);
 
         let error = parse_request_hash("request_hash", &[0; 31]).unwrap_err();
         assert!(matches!(

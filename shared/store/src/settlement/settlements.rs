@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ferroloop_core::currency::Currency;
+use ferroloop_core::id::TransferId;
 use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use ferroloop_core::settlement::{
     AccountStep, Flow, LedgerAction, SettlementState, Side, WindowState, account_step, check_abort,
@@ -107,7 +108,7 @@ pub struct SettlementAccountView {
     pub state: SettlementState,
     pub reason: Option<String>,
     pub external_reference: Option<String>,
-    pub transfer_id: Option<String>,
+    pub transfer_id: Option<TransferId>,
 }
 
 /// A settlement with its accounts (in account order) and windows.
@@ -446,7 +447,7 @@ async fn complete(
                 state: settlement_state_of(&row)?,
                 reason: row.try_get("reason")?,
                 external_reference: row.try_get("external_reference")?,
-                transfer_id: row.try_get("transfer_id")?,
+                transfer_id: crate::columns::optional_transfer_id(&row, "transfer_id")?,
             });
     }
     let mut builder = QueryBuilder::<MySql>::new(
@@ -637,7 +638,7 @@ pub async fn update_accounts(
     conn: &mut MySqlConnection,
     settlement_id: u64,
     updates: &[AccountUpdate],
-    new_transfer_id: &mut (dyn FnMut() -> String + Send),
+    new_transfer_id: &mut (dyn FnMut() -> TransferId + Send),
     now: PrimitiveDateTime,
 ) -> Result<UpdateOutcome> {
     let Some(found) = settlement(conn, settlement_id, true).await? else {
@@ -675,7 +676,7 @@ pub async fn update_accounts(
             *value += change;
             journal.push(PositionChange {
                 account_id,
-                transfer_id: transfer_id.clone().unwrap_or_default(),
+                transfer_id: transfer_id.map(|id| id.to_string()).unwrap_or_default(),
                 phase,
                 change,
                 value_after: *value,
@@ -683,7 +684,7 @@ pub async fn update_accounts(
                 at: now,
             });
         }
-        set_account_state(conn, settlement_id, advance, transfer_id.as_deref(), now).await?;
+        set_account_state(conn, settlement_id, advance, transfer_id, now).await?;
     }
     apply_position_changes(conn, &journal).await?;
     derive_settlement_state(conn, settlement_id, now).await?;
@@ -724,9 +725,9 @@ async fn apply_ledger(
     conn: &mut MySqlConnection,
     settlement_id: u64,
     advance: &Advance<'_>,
-    new_transfer_id: &mut (dyn FnMut() -> String + Send),
+    new_transfer_id: &mut (dyn FnMut() -> TransferId + Send),
     now: PrimitiveDateTime,
-) -> Result<Option<String>> {
+) -> Result<Option<TransferId>> {
     let account = advance.account;
     let Some((payer, payee, amount)) = settlement_transfer(account.net_amount) else {
         return Ok(None);
@@ -742,7 +743,7 @@ async fn apply_ledger(
             )
             .await?;
             let record = TransferRecord {
-                transfer_id: transfer_id.clone(),
+                transfer_id: transfer_id.to_string(),
                 kind: TransferKind::Settlement,
                 payer_fsp: account.participant_name.clone(),
                 payee_fsp: account.participant_name.clone(),
@@ -773,7 +774,7 @@ async fn apply_ledger(
             let events = [TransferEvent::FulfilAccepted, TransferEvent::Commit];
             walk_transfer(conn, account, &events, now).await
         }
-        LedgerAction::None => Ok(account.transfer_id.clone()),
+        LedgerAction::None => Ok(account.transfer_id),
     }
 }
 
@@ -784,8 +785,8 @@ async fn walk_transfer(
     account: &SettlementAccountView,
     events: &[TransferEvent],
     now: PrimitiveDateTime,
-) -> Result<Option<String>> {
-    let Some(transfer_id) = account.transfer_id.clone() else {
+) -> Result<Option<TransferId>> {
+    let Some(transfer_id) = account.transfer_id else {
         return Err(StoreError::Corrupt(format!(
             "settlement account {} has no settlement transfer",
             account.account_id
@@ -793,11 +794,11 @@ async fn walk_transfer(
     };
     let stored = load_transfers(conn, &[transfer_id.as_str()], true).await?;
     let from = stored
-        .get(&transfer_id)
+        .get(transfer_id.as_str())
         .map(|t| t.state)
         .ok_or_else(|| StoreError::Corrupt(format!("settlement transfer {transfer_id} missing")))?;
     let events: Vec<(TransferEvent, Option<&str>)> = events.iter().map(|e| (*e, None)).collect();
-    walk_states(conn, &transfer_id, from, &events, now).await?;
+    walk_states(conn, transfer_id.as_str(), from, &events, now).await?;
     Ok(Some(transfer_id))
 }
 
@@ -805,7 +806,7 @@ async fn set_account_state(
     conn: &mut MySqlConnection,
     settlement_id: u64,
     advance: &Advance<'_>,
-    transfer_id: Option<&str>,
+    transfer_id: Option<TransferId>,
     now: PrimitiveDateTime,
 ) -> Result<()> {
     let update = advance.update;
@@ -818,7 +819,7 @@ async fn set_account_state(
     .bind(update.state.as_str())
     .bind(update.reason.as_deref())
     .bind(update.external_reference.as_deref())
-    .bind(transfer_id)
+    .bind(transfer_id.as_ref().map(TransferId::as_str))
     .bind(now)
     .bind(settlement_id)
     .bind(account.account_id)
@@ -936,7 +937,7 @@ async fn walk_back(
     let locked = lock_positions(conn, &locks).await?;
     let mut journal = Vec::new();
     for account in &found.accounts {
-        let Some(transfer_id) = &account.transfer_id else {
+        let Some(transfer_id) = account.transfer_id else {
             continue;
         };
         let events: &[TransferEvent] = match account.state {
@@ -961,7 +962,7 @@ async fn walk_back(
                 .sum();
             journal.push(PositionChange {
                 account_id: payer,
-                transfer_id: transfer_id.clone(),
+                transfer_id: transfer_id.to_string(),
                 phase: PositionPhase::Reverse,
                 change: -amount,
                 value_after: position.value + before - amount,
@@ -992,6 +993,5 @@ async fn set_aborted(
         },
         action: LedgerAction::None,
     };
-    let transfer_id = account.transfer_id.as_deref();
-    set_account_state(conn, settlement_id, &advance, transfer_id, now).await
+    set_account_state(conn, settlement_id, &advance, account.transfer_id, now).await
 }

@@ -140,7 +140,8 @@ start_tansu() {
 create_topics() {
   local topic
   for topic in topic-transfer-prepare topic-transfer-position topic-transfer-fulfil \
-    topic-transfer-get topic-notification-event topic-admin-transfer topic-dead-letter; do
+    topic-transfer-get topic-notification-event topic-admin-transfer topic-notification-retry \
+    topic-dead-letter; do
     tansu topic create "$topic" --partitions "$TOPIC_PARTITIONS" \
       --broker "tcp://127.0.0.1:$KAFKA_PORT" >>"$STATE/topics.log" 2>&1 || true
   done

@@ -403,6 +403,7 @@ impl Hub {
             kafka,
             telemetry: Pipeline::telemetry(),
             consumer_group: pipeline.broker.group("notification"),
+            retry_consumer_group: None,
             hub_name: crate::HUB.into(),
             send_transfer_confirmation_to_payee: true,
             protocol_version: ferroloop_fspiop::headers::ProtocolVersion::V1_1,

@@ -3,16 +3,16 @@
 //! callback started from the batch, and retries from the DFSP's queue.
 //!
 //! **Guarantee.** The batch loop stores a batch's offsets only after the first attempt of every
-//! callback of the batch is on the wire (or failed before it got there), so each callback is
-//! attempted at least once, even across a crash (a crash before the offsets are stored replays
-//! the batch and sends its callbacks again; DFSPs see an occasional duplicate callback, which
-//! FSPIOP callbacks tolerate: they carry the transfer's state, keyed by its id). The batch does
-//! not wait for the answers, and it does not wait for a DFSP that is *behind* (below): such a
-//! DFSP's callbacks wait in its queue. What waits in a queue — retries after a failed attempt,
-//! and first attempts to a DFSP that is behind — lives in this process only, so a crash loses
-//! it, and a clean shutdown waits for it at most `CALLBACK_SHUTDOWN_GRACE_MS` and then abandons
-//! the rest (counted). A DFSP that missed a callback recovers with `GET /transfers/{ID}`, as with
-//! Mojaloop (which never retries at all).
+//! callback of the batch is answered (or failed before it got on the wire), or its DFSP is behind
+//! (below), so each callback is attempted at least once, even across a crash (a crash before the
+//! offsets are stored replays the batch and sends its callbacks again; DFSPs see an occasional
+//! duplicate callback, which FSPIOP callbacks tolerate: they carry the transfer's state, keyed by
+//! its id). A callback whose fate is still open then — its first attempt failed, or its DFSP is
+//! behind — goes on in its DFSP's lane (retries, queue, circuit) and its fate is tracked
+//! ([`Delivery::hand_over`]); the batch writes a retry record of it to the retry topic with its
+//! output, so a crash does not lose it: the next process resumes it (`crate::retry`). A clean
+//! shutdown waits for what is pending at most `CALLBACK_SHUTDOWN_GRACE_MS` and then abandons the
+//! rest (counted), which the next start resumes from the records likewise.
 //!
 //! **Retry policy.** Retried: connection errors, timeouts, other transport errors, HTTP 5xx and
 //! 429. Not retried: any other non-2xx status (4xx, and 3xx — redirects are not followed), and an
@@ -26,12 +26,13 @@
 //! the wire and at most `lanes.queue_capacity` callbacks waiting; a callback that finds its
 //! DFSP's queue (or the queue of all DFSPs, `retry_queue_capacity`) full is dropped and counted.
 //! A DFSP is *behind* when its circuit is open or one of its callbacks waited for it (for a free
-//! slot, or for a connection) longer than `lanes.max_wait`; the batch then leaves its callbacks to
-//! its lane and moves on. So a DFSP that hangs holds its own slots and queue, and the first
+//! slot, a connection, or an answer) longer than `lanes.max_wait`; the batch then leaves its
+//! callbacks to its lane and moves on. So a DFSP that hangs holds its own slots and queue, and the first
 //! attempts to the other DFSPs go out as before: never behind its retries, never behind its
 //! timeouts.
 
 mod client;
+mod fates;
 mod lane;
 
 use std::collections::HashMap;
@@ -54,6 +55,8 @@ use tokio_util::task::TaskTracker;
 use crate::matrix::Kind;
 pub use client::HostLookup;
 use client::{Attempt, HttpClient, OnWire, SentBody, classify, error_chain, is_refused};
+pub use fates::Fate;
+use fates::Fates;
 pub use lane::LaneLimits;
 use lane::{Admission, Lane};
 
@@ -189,6 +192,8 @@ struct Job {
     outgoing: Outgoing,
     started: Instant,
     attempts: u32,
+    /// The id of its retry record, if its fate is tracked ([`Delivery::hand_over`]).
+    tracked: Option<Arc<str>>,
 }
 
 impl Job {
@@ -289,6 +294,15 @@ enum Ended {
     Abandoned,
 }
 
+/// A callback handed over with its fate tracked: its record's id, the attempts made so far and
+/// when the first one started.
+#[derive(Debug, Clone)]
+pub struct Tracked {
+    pub id: Arc<str>,
+    pub attempts: u32,
+    pub started: Instant,
+}
+
 /// The callback sender. Cheap to clone.
 #[derive(Clone)]
 pub struct Delivery {
@@ -306,6 +320,7 @@ struct Inner {
     /// Callbacks waiting, all DFSPs together.
     pending: Arc<AtomicUsize>,
     lanes: Mutex<HashMap<String, Arc<Lane>>>,
+    fates: Fates,
 }
 
 impl fmt::Debug for Delivery {
@@ -339,6 +354,7 @@ impl Delivery {
                 abandon: CancellationToken::new(),
                 pending,
                 lanes: Mutex::new(HashMap::new()),
+                fates: Fates::default(),
             }),
         })
     }
@@ -397,12 +413,48 @@ impl Delivery {
     /// DFSP is behind, leaving the callback to its queue. Answers and retries are handled in the
     /// background.
     pub async fn deliver(&self, outgoing: Outgoing) -> Handoff {
-        let lane = self.lane(&outgoing.recipient);
         let job = Job {
             outgoing,
             started: Instant::now(),
             attempts: 0,
+            tracked: None,
         };
+        self.start(job, None).await
+    }
+
+    /// Hands over a callback whose fate is tracked under `tracked.id` (its retry record's id):
+    /// like [`Delivery::deliver`], then waits for the answer to this first attempt as long as
+    /// the DFSP keeps up, and returns what is known of it. `tracked.attempts` were made before
+    /// (by a process that crashed), `tracked.started` is when the first one was.
+    pub async fn hand_over(&self, outgoing: Outgoing, tracked: Tracked) -> Fate {
+        self.inner.fates.track(&tracked.id, tracked.attempts);
+        let lane = self.lane(&outgoing.recipient);
+        let job = Job {
+            outgoing,
+            started: tracked.started,
+            attempts: tracked.attempts,
+            tracked: Some(Arc::clone(&tracked.id)),
+        };
+        let (answered, answer) = oneshot::channel();
+        if self.start(job, Some(answered)).await == Handoff::Sent {
+            // The sender is dropped once the attempt's fate is recorded (or never will be).
+            wait_while_keeping_up(&lane, answer).await;
+        }
+        self.fate(&tracked.id).unwrap_or(Fate::Settled)
+    }
+
+    /// What this process knows of a tracked callback; `None`: not tracked here.
+    pub fn fate(&self, id: &str) -> Option<Fate> {
+        self.inner.fates.get(id)
+    }
+
+    /// Stops tracking a callback (its record is written, or no longer needed).
+    pub fn forget(&self, id: &str) {
+        self.inner.fates.forget(id);
+    }
+
+    async fn start(&self, job: Job, answered: Option<oneshot::Sender<()>>) -> Handoff {
+        let lane = self.lane(&job.outgoing.recipient);
         let (sent, on_wire) = oneshot::channel();
         let pending = OnWire {
             sent,
@@ -415,7 +467,7 @@ impl Delivery {
                 None => return Handoff::Dropped,
             },
         };
-        self.spawn(&lane, job, start, pending);
+        self.spawn(&lane, job, start, pending, answered);
         // Also while it connects: a DFSP that does not even accept connections is behind too.
         if wait_while_keeping_up(&lane, on_wire).await {
             Handoff::Sent
@@ -473,23 +525,49 @@ impl Delivery {
 
     fn dropped(&self, lane: &Lane, job: &Job, reason: &'static str) {
         let outgoing = &job.outgoing;
+        if let Some(id) = &job.tracked {
+            // Tracked: its retry record holds it instead of memory.
+            tracing::info!(transfer_id = %outgoing.transfer_id, recipient = %outgoing.recipient,
+                kind = outgoing.kind.label(), attempts = job.attempts, reason,
+                "callback queue full; callback deferred to its retry record");
+            metrics::counter!("ferroloop_callback_deferred_total", "dfsp" => lane.name.clone(), "reason" => reason)
+                .increment(1);
+            self.inner.fates.defer(id, job.attempts);
+            return;
+        }
         tracing::warn!(transfer_id = %outgoing.transfer_id, recipient = %outgoing.recipient,
             kind = outgoing.kind.label(), attempts = job.attempts, reason,
             "callback queue full; callback dropped");
         metrics::counter!("ferroloop_callback_dropped_total", "dfsp" => lane.name.clone(), "reason" => reason)
             .increment(1);
         record_outcome(outgoing.kind, Outcome::Dropped, job.attempts);
+        self.settle(job);
     }
 
-    fn spawn(&self, lane: &Arc<Lane>, job: Job, start: Start, on_wire: OnWire) {
+    fn spawn(
+        &self,
+        lane: &Arc<Lane>,
+        job: Job,
+        start: Start,
+        on_wire: OnWire,
+        answered: Option<oneshot::Sender<()>>,
+    ) {
         let (this, lane) = (self.clone(), Arc::clone(lane));
         self.inner
             .tasks
-            .spawn(async move { this.run(lane, job, start, on_wire).await });
+            .spawn(async move { this.run(lane, job, start, on_wire, answered).await });
     }
 
-    /// A callback's attempts until success, a final answer, or the policy gives up.
-    async fn run(&self, lane: Arc<Lane>, mut job: Job, start: Start, on_wire: OnWire) {
+    /// A callback's attempts until success, a final answer, or the policy gives up. `answered`
+    /// is dropped once the first attempt's fate is recorded.
+    async fn run(
+        &self,
+        lane: Arc<Lane>,
+        mut job: Job,
+        start: Start,
+        on_wire: OnWire,
+        mut answered: Option<oneshot::Sender<()>>,
+    ) {
         let mut on_wire = Some(on_wire);
         let mut next = Some(start);
         while let Some(start) = next.take() {
@@ -503,10 +581,14 @@ impl Delivery {
                     Err(ended) => return self.ended(&job, ended),
                 },
             };
+            // An attempt whose answer takes longer than `lanes.max_wait` makes its DFSP behind
+            // too: a DFSP that takes requests and never answers holds no batch back.
+            let answering = lane.wait_ticket();
             let result = tokio::select! {
                 () = self.inner.abandon.cancelled() => return self.ended(&job, Ended::Abandoned),
                 result = self.attempt(&job.outgoing, job.attempts + 1, on_wire.take()) => result,
             };
+            drop(answering);
             job.attempts += 1;
             in_flight.record(result);
             let outcome = match result {
@@ -514,6 +596,10 @@ impl Delivery {
                 Attempt::Permanent => Outcome::Rejected,
                 Attempt::Refused => Outcome::RefusedAddress,
                 Attempt::Retryable => {
+                    if let Some(id) = &job.tracked {
+                        self.inner.fates.attempted(id, job.attempts);
+                    }
+                    drop(answered.take());
                     next = self.retry_later(&lane, &job, in_flight).await;
                     continue;
                 }
@@ -522,7 +608,16 @@ impl Delivery {
                 self.delivered(&job);
             } else {
                 record_outcome(job.outgoing.kind, outcome, job.attempts);
+                self.settle(&job);
             }
+        }
+    }
+
+    /// Marks a tracked callback finished in this process (not for an abandoned one: its record
+    /// lets the next process resume it).
+    fn settle(&self, job: &Job) {
+        if let Some(id) = &job.tracked {
+            self.inner.fates.settle(id);
         }
     }
 
@@ -588,6 +683,7 @@ impl Delivery {
     fn delivered(&self, job: &Job) {
         let (outgoing, attempts) = (&job.outgoing, job.attempts);
         record_outcome(outgoing.kind, Outcome::Delivered, attempts);
+        self.settle(job);
         metrics::histogram!("ferroloop_callback_delivery_seconds", "kind" => outgoing.kind.label())
             .record(job.started.elapsed().as_secs_f64());
         if attempts > 1 {
@@ -601,6 +697,7 @@ impl Delivery {
         tracing::warn!(transfer_id = %outgoing.transfer_id, recipient = %outgoing.recipient,
             kind = outgoing.kind.label(), attempts = job.attempts, "callback failed; no more retries");
         record_outcome(outgoing.kind, Outcome::Failed, job.attempts);
+        self.settle(job);
     }
 
     /// One HTTP request, counted and timed. `on_wire` fires when the request is on the wire (or

@@ -1,7 +1,9 @@
 //! One batch of notification events: decode, plan with the matrix, resolve recipients and
 //! endpoints (one epoch check and at most two queries per batch), build the requests, put their
 //! first attempts on the wire — the callbacks of one event in order, the events concurrently —
-//! and return (answers and retries are the delivery's, per recipient DFSP).
+//! and return once their answers are in (or their DFSP is behind): retries are the delivery's,
+//! per recipient DFSP, and the batch's output carries a retry record of every callback whose
+//! fate is still open, so that a crash does not lose it ([`crate::retry`]).
 //!
 //! Every database read happens before the first HTTP request, so a batch that fails on the
 //! database is retried by the batch loop without having sent anything.
@@ -28,6 +30,7 @@ use tokio::time::Instant;
 
 use crate::delivery::{Delivery, Outcome, Outgoing, record_outcome};
 use crate::matrix::{self, Callback, MatrixConfig, Origin, Plan, PlanError, Recipient};
+use crate::retry::{self, RetryRecord};
 
 /// The hub's JWS signing key and algorithm.
 #[derive(Debug, Clone)]
@@ -45,6 +48,8 @@ pub struct NotificationHandler {
     endpoints: EndpointCache,
     delivery: Delivery,
     expiry_grace: Duration,
+    /// How long after its batch a still-open callback's retry record is looked at.
+    retry_interval: Duration,
 }
 
 fn db_error(error: StoreError) -> HandlerError {
@@ -72,6 +77,7 @@ impl NotificationHandler {
         signer: Option<Signer>,
         delivery: Delivery,
         expiry_grace: Duration,
+        retry_interval: Duration,
     ) -> Self {
         Self {
             pool,
@@ -81,6 +87,7 @@ impl NotificationHandler {
             endpoints: EndpointCache::default(),
             delivery,
             expiry_grace,
+            retry_interval,
         }
     }
 
@@ -155,18 +162,37 @@ impl NotificationHandler {
             .iter()
             .map(|chain| self.build_chain(chain, &endpoints))
             .collect();
-        // The callbacks of one event in order (the payer before the payee's copy, the PUT before
-        // the PATCH), the events concurrently; the delivery bounds what is in flight.
-        futures::future::join_all(sends.into_iter().map(|chain| {
+        let topic = self.outputs.topics().notification_retry.clone();
+        output.extend(
+            self.hand_over(sends)
+                .await
+                .into_iter()
+                .map(|record| record.message(&topic)),
+        );
+        Ok(output)
+    }
+
+    /// Hands the callbacks over: those of one event in order (the payer before the payee's copy,
+    /// the PUT before the PATCH), the events concurrently; the delivery bounds what is in
+    /// flight. Returns the retry records of the callbacks whose fate is still open.
+    async fn hand_over(&self, sends: Vec<Vec<Outgoing>>) -> Vec<RetryRecord> {
+        let interval = self.retry_interval;
+        let open = futures::future::join_all(sends.into_iter().map(|chain| {
             let delivery = self.delivery.clone();
             async move {
+                let mut records = Vec::new();
                 for outgoing in chain {
-                    delivery.deliver(outgoing).await;
+                    let tracked = retry::track_new();
+                    let fate = delivery.hand_over(outgoing.clone(), tracked.clone()).await;
+                    records.extend(retry::record_after(
+                        &delivery, &outgoing, &tracked, fate, interval,
+                    ));
                 }
+                records
             }
         }))
         .await;
-        Ok(output)
+        open.into_iter().flatten().collect()
     }
 
     /// The requests of one event's callbacks; one that cannot be built is counted and left out.

@@ -11,9 +11,10 @@
 //!   that hangs or fails cannot slow the callbacks to the others (Mojaloop has no limits);
 //! - an endpoint whose host is, or resolves to, a link-local or cloud-metadata address is not
 //!   called unless `CALLBACK_ADDRESS_ALLOW_LIST` names it (checked at every connect);
-//! - offsets are stored once every callback of a batch has its first attempt on the wire,
-//!   except those to a DFSP that is behind (Mojaloop auto-commits: a crash loses the callbacks
-//!   in hand);
+//! - offsets are stored once every callback of a batch has its first attempt answered, except
+//!   those to a DFSP that is behind, and a callback whose fate is still open then is written to
+//!   `topic-notification-retry` with the batch, so its retries survive a crash ([`retry`])
+//!   (Mojaloop auto-commits: a crash loses the callbacks in hand);
 //! - the default content version of hub callbacks is 1.1 (`PROTOCOL_VERSION`), the version of the
 //!   bodies the hub builds; Mojaloop's `PROTOCOL_VERSIONS.CONTENT.DEFAULT` is 2.0;
 //! - `abort-validation` always tells the payee too (Mojaloop only with
@@ -29,6 +30,7 @@
 pub mod delivery;
 mod handler;
 pub mod matrix;
+pub mod retry;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,7 +39,7 @@ use std::time::Duration;
 use ferroloop_fspiop::endpoint::AddressPolicy;
 use ferroloop_fspiop::headers::{DEFAULT_CONTENT_VERSIONS, ProtocolVersion};
 use ferroloop_fspiop::jws::{Algorithm, SigningKey};
-use ferroloop_messaging::{KafkaArgs, LoopParts, probe};
+use ferroloop_messaging::{KafkaArgs, LoopParts, Outputs, probe};
 use ferroloop_store::DatabaseArgs;
 use ferroloop_telemetry::{Health, TelemetryArgs};
 use tokio_util::sync::CancellationToken;
@@ -47,6 +49,7 @@ pub use delivery::{
 };
 pub use handler::{NotificationHandler, Signer};
 pub use matrix::MatrixConfig;
+pub use retry::RetryHandler;
 
 /// Configuration, from flags or environment variables (`notification-handler --help`).
 #[derive(Debug, Clone, clap::Parser)]
@@ -69,6 +72,10 @@ pub struct Config {
         default_value = "ml-group-notification-event"
     )]
     pub consumer_group: String,
+    /// Consumer group of this handler's durable retries (`topic-notification-retry`); default:
+    /// the consumer group followed by `-retry`.
+    #[arg(long, env = "NOTIFICATION_RETRY_CONSUMER_GROUP")]
+    pub retry_consumer_group: Option<String>,
     /// The hub's FSPIOP name: `FSPIOP-Source` of the callbacks it originates, and how messages
     /// from the hub are told from forwarded DFSP messages.
     #[arg(long, env = "HUB_NAME", default_value = "Hub")]
@@ -176,7 +183,13 @@ pub struct CallbackArgs {
     /// behind): bounds the handler's memory; one more is dropped (counted, logged).
     #[arg(long = "callback-retry-queue-capacity", env = "CALLBACK_RETRY_QUEUE_CAPACITY", default_value_t = CallbackArgs::DEFAULT.retry_queue_capacity)]
     pub retry_queue_capacity: usize,
-    /// At shutdown, how long pending retries may still run before they are abandoned.
+    /// How long after its batch the retry record of a callback whose fate was still open is
+    /// looked at, and again while it stays open: a crashed handler's callbacks resume about this
+    /// long after the restart, and each open callback costs one record per interval.
+    #[arg(long = "callback-retry-journal-interval-ms", env = "CALLBACK_RETRY_JOURNAL_INTERVAL_MS", default_value_t = CallbackArgs::DEFAULT.retry_journal_interval_ms)]
+    pub retry_journal_interval_ms: u64,
+    /// At shutdown, how long pending retries may still run before they are abandoned (their
+    /// retry records let the next start resume them).
     #[arg(long = "callback-shutdown-grace-ms", env = "CALLBACK_SHUTDOWN_GRACE_MS", default_value_t = CallbackArgs::DEFAULT.shutdown_grace_ms)]
     pub shutdown_grace_ms: u64,
     /// PEM client certificate chain the hub presents to DFSPs on `https` callbacks (mTLS).
@@ -223,6 +236,7 @@ impl CallbackArgs {
         retry_max_total_ms: 60_000,
         retry_expiry_grace_ms: 0,
         retry_queue_capacity: 10_000,
+        retry_journal_interval_ms: 1_000,
         shutdown_grace_ms: 5_000,
         tls_cert_path: None,
         tls_key_path: None,
@@ -297,6 +311,13 @@ fn parse_algorithm(text: &str) -> Result<Algorithm, String> {
 }
 
 impl Config {
+    /// The consumer group of the retry topic.
+    pub fn retry_consumer_group(&self) -> String {
+        self.retry_consumer_group
+            .clone()
+            .unwrap_or_else(|| format!("{}-retry", self.consumer_group))
+    }
+
     /// The hub signer, if `JWS_SIGN` is on.
     pub fn signer(&self) -> Result<Option<Signer>, StartError> {
         if !self.jws_sign {
@@ -360,6 +381,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         &[topics.notification.as_str()],
         health.part("notification-consumer"),
     )?;
+    let retry_parts = LoopParts::connect(
+        &config.kafka,
+        &config.retry_consumer_group(),
+        &[topics.notification_retry.as_str()],
+        health.part("notification-retry-consumer"),
+    )?;
     // Readiness follows the broker too (docs/architecture.md#health).
     let broker = health.part("broker");
     probe::spawn(
@@ -368,7 +395,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         broker,
         shutdown.clone(),
     )?;
-    let delivery = Delivery::new(config.callbacks.delivery_config()?)?;
+    let delivery_config = config.callbacks.delivery_config()?;
+    let retry_interval = Duration::from_millis(config.callbacks.retry_journal_interval_ms.max(1));
+    let retries = RetryHandler::new(
+        Delivery::new(delivery_config.clone())?,
+        Outputs::new(topics.clone(), "notification-retry"),
+        delivery_config.retry.clone(),
+        retry_interval,
+        shutdown.clone(),
+    );
+    let delivery = retries.delivery().clone();
     let tls_reloads = delivery.tls().subscribe();
     ferroloop_tls::spawn_reload(
         delivery.tls(),
@@ -382,10 +418,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         signer,
         delivery.clone(),
         Duration::from_millis(config.callbacks.retry_expiry_grace_ms),
+        retry_interval,
     );
     let grace = Duration::from_millis(config.callbacks.shutdown_grace_ms);
     let task = tokio::spawn(async move {
-        ferroloop_messaging::batch_loop::run(parts, handler, shutdown).await;
+        use ferroloop_messaging::batch_loop::run as batch_loop;
+        tokio::join!(
+            batch_loop(parts, handler, shutdown.clone()),
+            batch_loop(retry_parts, retries, shutdown),
+        );
         delivery.shutdown(grace).await;
         tracing::info!("notification handler stopped");
     });

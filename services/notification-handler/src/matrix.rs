@@ -80,6 +80,13 @@ impl Kind {
         }
     }
 
+    /// The kind of a [`Kind::label`].
+    pub fn from_label(label: &str) -> Option<Kind> {
+        [Kind::Post, Kind::Put, Kind::Patch, Kind::Error]
+            .into_iter()
+            .find(|kind| kind.label() == label)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Kind::Post => "post",

@@ -2,8 +2,9 @@
 //!
 //! Order per batch (docs/delivery.md#the-order-inside-a-batch): the handler's database transaction
 //! commits, then the batch's output is produced and acknowledged, and only then are the input
-//! offsets stored. A crash at any point replays the batch, which is why every handler must be
-//! idempotent.
+//! offsets stored and committed (asynchronously: the next batch does not wait for the broker).
+//! A crash at any point replays the batch, which is why every handler must be idempotent; the
+//! commit after every batch keeps the replay to the batch in hand.
 //!
 //! Failure policy, so that one error never wedges a partition:
 //! - transient errors (database unavailable, deadlock, broker unavailable) are retried with
@@ -131,8 +132,11 @@ pub async fn run<H: BatchHandler>(parts: LoopParts, mut handler: H, shutdown: Ca
             break;
         }
         failpoint::pass(Point::AfterProduce);
-        if let Err(error) = parts.consumer.store_offsets(&batch) {
-            tracing::error!(handler = name, %error, "storing offsets failed; batch will be replayed");
+        match parts.consumer.store_offsets(&batch) {
+            Ok(()) => parts.consumer.commit_stored_async(),
+            Err(error) => {
+                tracing::error!(handler = name, %error, "storing offsets failed; batch will be replayed");
+            }
         }
         metrics::histogram!("ferroloop_batch_seconds", "handler" => name)
             .record(started.elapsed().as_secs_f64());

@@ -117,6 +117,10 @@ pub struct Topics {
     pub get: String,
     pub notification: String,
     pub admin_transfer: String,
+    /// The notification handler's durable retries: a callback whose fate is not settled when
+    /// its batch ends (its first attempt failed, or its DFSP is behind), so that a crash of the
+    /// handler does not lose it (services/notification-handler, `retry`).
+    pub notification_retry: String,
     /// Where a message goes that no retry could process, with the reason, so it is kept and
     /// its partition moves on.
     pub dead_letter: String,
@@ -132,6 +136,7 @@ impl Topics {
             get: name("topic-transfer-get"),
             notification: name("topic-notification-event"),
             admin_transfer: name("topic-admin-transfer"),
+            notification_retry: name("topic-notification-retry"),
             dead_letter: name("topic-dead-letter"),
         }
     }
@@ -145,6 +150,7 @@ impl Topics {
             &self.get,
             &self.notification,
             &self.admin_transfer,
+            &self.notification_retry,
             &self.dead_letter,
         ]
         .into_iter()

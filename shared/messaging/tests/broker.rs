@@ -27,21 +27,35 @@ async fn consume_n(
     got
 }
 
+/// The prepare topic of `args` with `partitions` partitions, and a producer.
+async fn topic_and_producer(args: &KafkaArgs, partitions: i32) -> (String, BatchProducer) {
+    let topic = args.topics().prepare;
+    admin::ensure_topics(args, &[(topic.as_str(), partitions)])
+        .await
+        .unwrap();
+    (topic, BatchProducer::new(args).unwrap())
+}
+
+/// Messages `m{i}` for each `i` of `numbers`, keyed by `key(i)`.
+fn numbered(
+    topic: &str,
+    numbers: std::ops::Range<usize>,
+    key: impl Fn(usize) -> Option<String>,
+) -> Vec<OutboundMessage> {
+    numbers
+        .map(|i| OutboundMessage {
+            topic: topic.to_owned(),
+            key: key(i),
+            payload: format!("m{i}").into_bytes(),
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn offsets_stored_after_processing_are_not_replayed_and_unstored_ones_are() {
     let args = args();
-    let topic = args.topics().prepare;
-    admin::ensure_topics(&args, &[(topic.as_str(), 2)])
-        .await
-        .unwrap();
-    let producer = BatchProducer::new(&args).unwrap();
-    let first: Vec<OutboundMessage> = (0..20)
-        .map(|i| OutboundMessage {
-            topic: topic.clone(),
-            key: Some(format!("k{}", i % 3)),
-            payload: format!("m{i}").into_bytes(),
-        })
-        .collect();
+    let (topic, producer) = topic_and_producer(&args, 2).await;
+    let first = numbered(&topic, 0..20, |i| Some(format!("k{}", i % 3)));
     producer.send_all(&first).await.unwrap();
 
     let group = format!("{}group", args.kafka_topic_prefix);
@@ -61,13 +75,7 @@ async fn offsets_stored_after_processing_are_not_replayed_and_unstored_ones_are(
     }
 
     // Ten more; this consumer handles them but "crashes" before storing offsets.
-    let second: Vec<OutboundMessage> = (20..30)
-        .map(|i| OutboundMessage {
-            topic: topic.clone(),
-            key: None,
-            payload: format!("m{i}").into_bytes(),
-        })
-        .collect();
+    let second = numbered(&topic, 20..30, |_| None);
     producer.send_all(&second).await.unwrap();
     {
         let consumer = BatchConsumer::new(&args, &group, &[topic.as_str()]).unwrap();
@@ -109,4 +117,64 @@ async fn ensure_topics_creates_what_is_missing_with_its_partitions_and_leaves_th
     .unwrap();
     assert_eq!(admin::listed_partitions(&args, &topics.prepare).unwrap(), 3);
     assert_eq!(admin::listed_partitions(&args, &topics.fulfil).unwrap(), 2);
+}
+
+/// The group's committed offsets of `topic`'s partitions 0..partitions, asked of the group
+/// coordinator without joining the group (-1: none).
+fn committed(args: &KafkaArgs, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &args.kafka_brokers)
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut list = rdkafka::TopicPartitionList::new();
+    for partition in 0..partitions {
+        list.add_partition(topic, partition);
+    }
+    let list = consumer
+        .committed_offsets(list, Duration::from_secs(5))
+        .expect("committed offsets");
+    list.elements()
+        .iter()
+        .map(|e| match e.offset() {
+            rdkafka::Offset::Offset(offset) => offset,
+            _ => -1,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stored_batch_is_committed_at_once_not_at_the_next_auto_commit() {
+    let mut args = args();
+    // Auto-commit far away: only the commit after the batch can make the offsets visible.
+    args.kafka_auto_commit_interval_ms = 600_000;
+    let (topic, producer) = topic_and_producer(&args, 1).await;
+    producer
+        .send_all(&numbered(&topic, 0..5, |_| None))
+        .await
+        .unwrap();
+    let group = format!("{}group", args.kafka_topic_prefix);
+    let consumer = BatchConsumer::new(&args, &group, &[topic.as_str()]).unwrap();
+    let batch = consume_n(&consumer, 5).await;
+    consumer.store_offsets(&batch).unwrap();
+    consumer.commit_stored_async();
+    // The commit's answer is not an event the consumer exposes: ask the coordinator until it
+    // shows the offset (a crash now would replay nothing).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (a, g, t) = (args.clone(), group.clone(), topic.clone());
+        let offsets = tokio::task::spawn_blocking(move || committed(&a, &g, &t, 1))
+            .await
+            .unwrap();
+        if offsets == [5] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "committed offsets {offsets:?}, expected [5]"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(consumer);
 }

@@ -358,6 +358,7 @@ impl Harness {
                 log_format: "text".into(),
             },
             consumer_group: broker.group("notification"),
+            retry_consumer_group: None,
             hub_name: HUB.into(),
             send_transfer_confirmation_to_payee: true,
             protocol_version: ferroloop_fspiop::headers::ProtocolVersion::V1_1,

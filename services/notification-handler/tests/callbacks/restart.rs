@@ -1,7 +1,7 @@
-//! A DFSP that fails callbacks while the handler restarts. What waits for a retry lives in the
-//! process only (docs/callbacks.md#delivery-and-retries): a restart — clean, or a crash once the
-//! batch's offsets are committed — does not send it again, and the DFSP recovers with
-//! `GET /transfers/{ID}`. These tests pin that documented behaviour down.
+//! A DFSP that fails callbacks while the handler restarts. A callback waiting for a retry has a
+//! retry record on `topic-notification-retry` (docs/callbacks.md#delivery-and-retries): the next
+//! process — after a clean stop, or a crash once the batch's offsets are committed — resumes it,
+//! and the DFSP gets it once it answers again.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -17,30 +17,40 @@ use crate::harness::*;
 const PAYER: &str = "payerfsp";
 
 #[tokio::test]
-async fn a_clean_restart_abandons_pending_retries_and_does_not_resume_them() {
+async fn a_clean_restart_resumes_pending_retries_from_their_records() {
     let sim = Sim::start().await;
     sim.set_default_status(503);
-    let mut h = Harness::start_with(far_retries).await;
+    let mut h = Harness::start_with(|config| {
+        far_retries(config);
+        config.callbacks.retry_journal_interval_ms = 200;
+    })
+    .await;
     h.dfsp(PAYER, &sim).await;
     let id = new_id();
     h.send(&[expired_error_to(&id, PAYER)]).await;
     sim.one(&id).await;
     h.wait_metric("ferroloop_callback_retries_pending", &[], 1)
         .await;
-
+    // The DFSP is back, but this process's retry is ten minutes away: only the next process,
+    // from the callback's retry record, can send it again now.
+    sim.set_default_status(200);
     h.restart().await;
     assert_eq!(
         h.metric("ferroloop_callbacks_total", &[("outcome", "abandoned")])
             .await,
         1
     );
-    // The DFSP is back. The restarted handler resumes after the committed batch: the callback
-    // that was waiting for its retry is not sent again; the next one is.
-    sim.set_default_status(200);
+    let got = sim.wait_for(&id, 2).await;
+    assert_eq!(got.len(), 2, "the first attempt and the resumed one");
+    h.wait_metric("ferroloop_callback_retries_resumed_total", &[], 1)
+        .await;
+    // Delivered: the record is not resumed again.
+    h.wait_metric("ferroloop_callbacks_total", &[("outcome", "delivered")], 1)
+        .await;
     let next = new_id();
     h.send(&[expired_error_to(&next, PAYER)]).await;
     sim.one(&next).await;
-    assert_eq!(sim.requests_for(&id).len(), 1);
+    assert_eq!(sim.requests_for(&id).len(), 2);
 }
 
 /// The handler binary, on the test's database and topics; retries far in the future.
@@ -56,6 +66,7 @@ fn spawn_handler(db: &TestDatabase, broker: &TestBroker) -> Child {
         .env("CALLBACK_RETRY_INITIAL_DELAY_MS", "600000")
         .env("CALLBACK_RETRY_MAX_DELAY_MS", "600000")
         .env("CALLBACK_RETRY_MAX_TOTAL_MS", "3600000")
+        .env("CALLBACK_RETRY_JOURNAL_INTERVAL_MS", "200")
         .env("OPS_ADDR", "127.0.0.1:0")
         .env("LOG_LEVEL", "warn")
         .stdout(Stdio::null())
@@ -104,7 +115,7 @@ async fn produce(producer: &BatchProducer, broker: &TestBroker, envelope: &Envel
 }
 
 #[tokio::test]
-async fn a_killed_handler_loses_its_pending_retries_once_the_batch_is_committed() {
+async fn a_killed_handlers_pending_retry_is_resumed_by_the_next_process() {
     let db = TestDatabase::new().await;
     let broker = TestBroker::with_partitions(1).await;
     let producer = BatchProducer::new(&broker.args).expect("producer");
@@ -117,8 +128,8 @@ async fn a_killed_handler_loses_its_pending_retries_once_the_batch_is_committed(
     let id = new_id();
     produce(&producer, &broker, &expired_error_to(&id, PAYER)).await;
     sim.one(&id).await;
-    // The batch's offset is committed (auto-commit, within about a second): a crash now does
-    // not replay it.
+    // The batch's offset is committed (after the batch, with its retry record): a crash now
+    // does not replay it, so only the record can bring the callback back.
     let deadline = tokio::time::Instant::now() + WAIT;
     while committed_offset(&broker).await < 1 {
         assert!(
@@ -132,12 +143,18 @@ async fn a_killed_handler_loses_its_pending_retries_once_the_batch_is_committed(
 
     sim.set_default_status(200);
     let mut handler = spawn_handler(&db, &broker);
+    // The group takes the killed member's session timeout, and a rebalance, to let the new one
+    // in: more than the usual wait on a busy machine. Its retries are ten minutes away, so the
+    // second request is the one resumed from the record.
+    let got = sim.wait_for_within(&id, 2, 3 * WAIT).await;
+    assert_eq!(got.len(), 2);
     let next = new_id();
     produce(&producer, &broker, &expired_error_to(&next, PAYER)).await;
-    // The group takes the killed member's session timeout, and a rebalance, to let the new one
-    // in: more than the usual wait on a busy machine.
     sim.wait_for_within(&next, 1, 3 * WAIT).await;
-    // The failed callback's retry died with the process: only its first attempt ever arrived.
-    assert_eq!(sim.requests_for(&id).len(), 1);
+    assert_eq!(
+        sim.requests_for(&id).len(),
+        2,
+        "delivered once resumed, not again"
+    );
     handler.start_kill().ok();
 }

@@ -104,7 +104,7 @@ supply-chain:
 sbom:
 	@scripts/supply-chain.sh sbom
 
-## fuzz: every cargo-fuzz target (fuzz/) for FUZZ_SECONDS each (default 60), table printed
+## fuzz: every cargo-fuzz target (shared/fuzz/) for FUZZ_SECONDS each (default 60), table printed
 ## (docs/reliability.md#fuzzing-make-fuzz); installs cargo-fuzz, uses the machine's nightly toolchain
 .PHONY: fuzz fuzz-api
 FUZZ_SECONDS ?= 60

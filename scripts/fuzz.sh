@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# make fuzz: every cargo-fuzz target of fuzz/ for FUZZ_SECONDS each, then a table of libFuzzer's
+# make fuzz: every cargo-fuzz target of shared/fuzz/ for FUZZ_SECONDS each, then a table of libFuzzer's
 # final figures (docs/reliability.md#fuzzing-make-fuzz). Exit status 1 when any target crashed,
-# panicked, timed out or ran out of memory; its reproducer is in fuzz/artifacts/<target>/.
+# panicked, timed out or ran out of memory; its reproducer is in shared/fuzz/artifacts/<target>/.
 #
 #   FUZZ_SECONDS   seconds per target (default 60; the recorded campaign ran 600)
 #   FUZZ_TARGETS   space-separated subset (default: every target `cargo fuzz list` prints)
@@ -11,8 +11,8 @@
 #   FUZZ_NICE      niceness of the runs (default 19: the fuzzers only take idle CPU)
 #
 # Needs the nightly toolchain (rustup), which it uses but does not install; installs cargo-fuzz
-# when missing. The corpus grows in fuzz/corpus/<target>/ (not committed) from the committed
-# seeds in fuzz/seeds/<target>/.
+# when missing. The corpus grows in shared/fuzz/corpus/<target>/ (not committed) from the committed
+# seeds in shared/fuzz/seeds/<target>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +21,7 @@ PARALLEL=${FUZZ_PARALLEL:-2}
 TIMEOUT=${FUZZ_TIMEOUT:-10}
 RSS_MB=${FUZZ_RSS_MB:-2048}
 NICENESS=${FUZZ_NICE:-19}
-LOGS=fuzz/target/logs
+LOGS=shared/fuzz/target/logs
 
 if ! rustup toolchain list | grep -q '^nightly'; then
     echo "make fuzz needs the nightly toolchain (rustup toolchain install nightly)" >&2
@@ -31,18 +31,18 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
-cd fuzz
+cd shared/fuzz
 targets=${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}
 echo "building the fuzz targets (nightly, address sanitizer)"
 nice -n 10 cargo +nightly fuzz build
 mkdir -p "target/logs"
-cd ..
+cd ../..
 
 run_target() {
     local target=$1 status=0
-    mkdir -p "fuzz/corpus/$target"
+    mkdir -p "shared/fuzz/corpus/$target"
     # The corpus directory first: libFuzzer writes new inputs there, never into the seeds.
-    (cd fuzz && nice -n "$NICENESS" cargo +nightly fuzz run "$target" \
+    (cd shared/fuzz && nice -n "$NICENESS" cargo +nightly fuzz run "$target" \
         "corpus/$target" "seeds/$target" -- \
         -max_total_time="$SECONDS_PER_TARGET" -timeout="$TIMEOUT" -rss_limit_mb="$RSS_MB" \
         -print_final_stats=1) >"$LOGS/$target.log" 2>&1 || status=$?
@@ -82,6 +82,6 @@ for target in $targets; do
         "${execs:-?}" "${rate:-?}" "${corp:-?}" "${cov:-?}" "${ft:-?}" "$crashes"
 done
 if [ "$failed" != 0 ]; then
-    echo "a target failed: see its log in $LOGS and the reproducer in fuzz/artifacts/" >&2
+    echo "a target failed: see its log in $LOGS and the reproducer in shared/fuzz/artifacts/" >&2
     exit 1
 fi

@@ -6,11 +6,13 @@
 
 use std::time::Duration;
 
+use ferroloop_core::hash::RequestHash;
+use ferroloop_core::id::TransferId;
 use ferroloop_messaging::{BatchConsumer, BatchProducer, Envelope, KafkaArgs, OutboundMessage};
 use ferroloop_store::DatabaseArgs;
 use ferroloop_store::participants::{self, accounts, limits};
-use ferroloop_store::transfers::funds;
-use ferroloop_tests::{Pipeline, ilp_pair};
+use ferroloop_store::transfers::funds::{self, FundsAccount};
+use ferroloop_tests::{Pipeline, ilp_pair, usd};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -34,26 +36,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if known.len() < 2 {
         let hub = participants::hub_participant_id(&mut conn).await?;
         let hub_account =
-            accounts::create_account(&mut conn, hub, "USD", "HUB_RECONCILIATION", true, "demo")
+            accounts::create_account(&mut conn, hub, usd(), "HUB_RECONCILIATION", true, "demo")
                 .await?;
         for (name, funds) in [("demopayer", "10000"), ("demopayee", "0")] {
             let participant = participants::create_participant(&mut conn, name, "demo").await?;
             let position =
-                accounts::create_account(&mut conn, participant, "USD", "POSITION", true, "demo")
+                accounts::create_account(&mut conn, participant, usd(), "POSITION", true, "demo")
                     .await?;
             let settlement =
-                accounts::create_account(&mut conn, participant, "USD", "SETTLEMENT", true, "demo")
+                accounts::create_account(&mut conn, participant, usd(), "SETTLEMENT", true, "demo")
                     .await?;
             limits::set_net_debit_cap(&mut conn, position, "5000".parse()?, "10".parse()?, "demo")
                 .await?;
             if funds != "0" {
                 funds::record_funds_in(
                     &mut conn,
-                    &uuid::Uuid::now_v7().to_string(),
-                    [1; 32],
-                    (hub_account, hub, "Hub"),
-                    (settlement, participant, name),
-                    "USD",
+                    TransferId::new_uuid_v7(),
+                    RequestHash::from_bytes([1; 32]),
+                    FundsAccount {
+                        account_id: hub_account,
+                        participant_id: hub,
+                        participant_name: "Hub",
+                    },
+                    FundsAccount {
+                        account_id: settlement,
+                        participant_id: participant,
+                        participant_name: name,
+                    },
+                    usd(),
                     funds.parse()?,
                     ferroloop_store::db_time(time::OffsetDateTime::now_utc()),
                 )

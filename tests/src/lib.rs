@@ -8,6 +8,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ferroloop_core::currency::Currency;
+use ferroloop_core::hash::RequestHash;
+use ferroloop_core::id::TransferId;
+use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use ferroloop_core::state::TransferState;
 use ferroloop_messaging::events::{InboundKind, InboundRequest, inbound_envelope};
 use ferroloop_messaging::{
@@ -15,7 +19,7 @@ use ferroloop_messaging::{
     OutboundMessage, Principal,
 };
 use ferroloop_store::participants::{self, accounts, limits};
-use ferroloop_store::transfers::funds;
+use ferroloop_store::transfers::funds::{self, FundsAccount};
 use ferroloop_telemetry::TelemetryArgs;
 use ferroloop_testkit::{TestBroker, TestDatabase};
 use rust_decimal::Decimal;
@@ -141,13 +145,18 @@ impl HandlerGroup {
     }
 }
 
+/// The currency the tests onboard in.
+pub fn usd() -> Currency {
+    Currency::parse("USD").expect("USD is an FSPIOP currency")
+}
+
 /// A DFSP onboarded for a test.
 #[derive(Debug, Clone)]
 pub struct Dfsp {
     pub name: String,
-    pub participant_id: u32,
-    pub position_account: u32,
-    pub settlement_account: u32,
+    pub participant_id: ParticipantId,
+    pub position_account: AccountId,
+    pub settlement_account: AccountId,
 }
 
 #[derive(Debug)]
@@ -158,7 +167,7 @@ pub struct Pipeline {
     pub notifications: Notifications,
     pub shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    hub_reconciliation: Option<u32>,
+    hub_reconciliation: Option<AccountId>,
 }
 
 pub const HUB: &str = "Hub";
@@ -315,14 +324,14 @@ impl Pipeline {
         self.db
     }
 
-    async fn hub_account(&mut self) -> u32 {
+    async fn hub_account(&mut self) -> AccountId {
         if let Some(id) = self.hub_reconciliation {
             return id;
         }
         let mut conn = self.db.pool.acquire().await.unwrap();
         let hub = participants::hub_participant_id(&mut conn).await.unwrap();
         let id =
-            accounts::create_account(&mut conn, hub, "USD", "HUB_RECONCILIATION", true, "test")
+            accounts::create_account(&mut conn, hub, usd(), "HUB_RECONCILIATION", true, "test")
                 .await
                 .unwrap();
         self.hub_reconciliation = Some(id);
@@ -337,11 +346,11 @@ impl Pipeline {
             .await
             .unwrap();
         let position_account =
-            accounts::create_account(&mut tx, participant_id, "USD", "POSITION", true, "test")
+            accounts::create_account(&mut tx, participant_id, usd(), "POSITION", true, "test")
                 .await
                 .unwrap();
         let settlement_account =
-            accounts::create_account(&mut tx, participant_id, "USD", "SETTLEMENT", true, "test")
+            accounts::create_account(&mut tx, participant_id, usd(), "SETTLEMENT", true, "test")
                 .await
                 .unwrap();
         limits::set_net_debit_cap(
@@ -355,15 +364,22 @@ impl Pipeline {
         .unwrap();
         let funds: Decimal = dec(funds_in);
         if funds > Decimal::ZERO {
-            let id = uuid::Uuid::now_v7().to_string();
             let hub = participants::hub_participant_id(&mut tx).await.unwrap();
             funds::record_funds_in(
                 &mut tx,
-                &id,
-                [9; 32],
-                (hub_account, hub, HUB),
-                (settlement_account, participant_id, name),
-                "USD",
+                TransferId::new_uuid_v7(),
+                RequestHash::from_bytes([9; 32]),
+                FundsAccount {
+                    account_id: hub_account,
+                    participant_id: hub,
+                    participant_name: HUB,
+                },
+                FundsAccount {
+                    account_id: settlement_account,
+                    participant_id,
+                    participant_name: name,
+                },
+                usd(),
                 funds,
                 ferroloop_store::db_time(OffsetDateTime::now_utc()),
             )
@@ -534,7 +550,7 @@ impl Pipeline {
         }
     }
 
-    pub async fn position(&self, account_id: u32) -> Decimal {
+    pub async fn position(&self, account_id: AccountId) -> Decimal {
         sqlx::query_scalar("SELECT value FROM participant_position WHERE account_id = ?")
             .bind(account_id)
             .fetch_one(&self.db.pool)

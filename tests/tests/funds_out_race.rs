@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use ferroloop_core::ledger_id::AccountId;
 use ferroloop_tests::{Handlers, Pipeline, dec};
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -55,7 +56,7 @@ async fn prepares(p: &Pipeline, count: usize) -> HashSet<String> {
 }
 
 /// A funds-out reserve through the admin API; its transfer id.
-async fn funds_out(http: &reqwest::Client, admin: &str, settlement: u32) -> String {
+async fn funds_out(http: &reqwest::Client, admin: &str, settlement: AccountId) -> String {
     let transfer_id = uuid::Uuid::now_v7().to_string();
     let status = http
         .post(format!(
@@ -106,7 +107,7 @@ async fn funds_out_racing_reservations_keeps_the_position_within_the_cover() {
 
     // Replay both accounts' journal in commit order (entries are written under both rows'
     // locks, so their ids follow the order in which the transactions serialised).
-    let entries: Vec<(u64, u32, Decimal, Decimal)> = sqlx::query_as(
+    let entries: Vec<(u64, AccountId, Decimal, Decimal)> = sqlx::query_as(
         "SELECT position_change_id, account_id, value_after, reserved_after FROM position_change
          WHERE account_id IN (?, ?) ORDER BY position_change_id",
     )

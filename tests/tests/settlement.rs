@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use ferroloop_core::ledger_id::AccountId;
 use ferroloop_core::state::TransferState;
 use ferroloop_store::settlement::models::{self, NewSettlementModel};
 use ferroloop_tests::{Dfsp, Pipeline, dec, ilp_pair};
@@ -211,7 +212,7 @@ async fn assert_all_invariants(p: &Pipeline) {
     p.assert_invariants().await;
 }
 
-fn net_of(settlement: &Value, account: u32) -> Decimal {
+fn net_of(settlement: &Value, account: AccountId) -> Decimal {
     for p in settlement["participants"].as_array().unwrap() {
         for a in p["accounts"].as_array().unwrap() {
             if a["id"] == json!(account) {

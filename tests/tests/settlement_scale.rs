@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use ferroloop_core::currency::Currency;
+use ferroloop_core::id::TransferId;
 use ferroloop_core::ledger_id::AccountId;
 use ferroloop_core::state::TransferState;
 use ferroloop_store::participants::{self, accounts};
@@ -20,19 +22,20 @@ const DFSPS: u32 = 100;
 const TRANSFERS: u32 = 1_000_000;
 const BATCH: u32 = 500;
 
-async fn onboard(db: &TestDatabase) -> Vec<u32> {
+async fn onboard(db: &TestDatabase) -> Vec<AccountId> {
     let mut tx = db.pool.begin().await.unwrap();
     let mut positions = Vec::new();
+    let usd = Currency::parse("USD").unwrap();
     for i in 0..DFSPS {
         let id = participants::create_participant(&mut tx, &format!("scale{i}"), "test")
             .await
             .unwrap();
         positions.push(
-            accounts::create_account(&mut tx, id, "USD", "POSITION", true, "test")
+            accounts::create_account(&mut tx, id, usd, "POSITION", true, "test")
                 .await
                 .unwrap(),
         );
-        accounts::create_account(&mut tx, id, "USD", "SETTLEMENT", true, "test")
+        accounts::create_account(&mut tx, id, usd, "SETTLEMENT", true, "test")
             .await
             .unwrap();
     }
@@ -58,7 +61,10 @@ async fn onboard(db: &TestDatabase) -> Vec<u32> {
 }
 
 /// One commit batch of the stream: transfer `n` goes from DFSP n % 100 to the next ones.
-fn batch(positions: &[u32], first: u32) -> (Vec<StateChange>, HashMap<String, TransferRecord>) {
+fn batch(
+    positions: &[AccountId],
+    first: u32,
+) -> (Vec<StateChange>, HashMap<String, TransferRecord>) {
     let at = ferroloop_store::db_time(time::OffsetDateTime::now_utc());
     let mut changes = Vec::new();
     let mut records = HashMap::new();
@@ -75,8 +81,8 @@ fn batch(positions: &[u32], first: u32) -> (Vec<StateChange>, HashMap<String, Tr
                 payee_fsp: String::new(),
                 payer_participant_id: None,
                 payee_participant_id: None,
-                payer_account_id: Some(AccountId(payer)),
-                payee_account_id: Some(AccountId(payee)),
+                payer_account_id: Some(payer),
+                payee_account_id: Some(payee),
                 amount: Some(Decimal::new(i64::from(n % 997 + 1), 2)),
                 currency: "USD".into(),
                 ilp_condition: None,
@@ -138,7 +144,7 @@ async fn a_window_of_a_million_transfers_closes_and_settles_within_ten_seconds()
     let mut counter = 0_u64;
     let mut new_id = move || {
         counter += 1;
-        format!("00000000-0000-7000-8000-{counter:012}")
+        TransferId::parse(&format!("00000000-0000-7000-8000-{counter:012}")).unwrap()
     };
     for state in [
         S::PsTransfersRecorded,

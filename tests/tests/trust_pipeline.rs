@@ -7,10 +7,13 @@
 
 use std::time::Duration;
 
+use ferroloop_core::hash::RequestHash;
+use ferroloop_core::id::TransferId;
+use ferroloop_core::ledger_id::AccountId;
 use ferroloop_core::state::TransferState;
 use ferroloop_messaging::{Authentication, BatchProducer, Envelope, KafkaArgs, Principal};
 use ferroloop_store::participants::{self, limits};
-use ferroloop_store::transfers::funds::{self, FundsOutOutcome, FundsRequest};
+use ferroloop_store::transfers::funds::{self, FundsAccount, FundsOutOutcome, FundsRequest};
 use ferroloop_store::transfers::{self, StateChange};
 use ferroloop_tests::{Dfsp, HUB, Handlers, Pipeline, WAIT, dec, error_code, ilp_pair, payload};
 use rust_decimal::Decimal;
@@ -355,7 +358,7 @@ async fn fspiop_requests_on_funds_transfers_answer_as_unknown_and_change_nothing
     let s = setup(Handlers::ALL).await;
     let p = &s.p;
     let payer = &s.payer;
-    let hub_account: u32 = sqlx::query_scalar(
+    let hub_account: AccountId = sqlx::query_scalar(
         "SELECT account_id FROM account WHERE ledger_account_type = 'HUB_RECONCILIATION'",
     )
     .fetch_one(&p.db.pool)
@@ -365,16 +368,25 @@ async fn fspiop_requests_on_funds_transfers_answer_as_unknown_and_change_nothing
         let mut conn = p.db.pool.acquire().await.unwrap();
         participants::hub_participant_id(&mut conn).await.unwrap()
     };
-    let funds_out = uuid::Uuid::now_v7().to_string();
+    let funds_out_id = TransferId::new_uuid_v7();
+    let funds_out = funds_out_id.to_string();
     let mut tx = p.db.pool.begin().await.unwrap();
     let outcome = funds::record_funds_out_prepare(
         &mut tx,
         &FundsRequest {
-            transfer_id: &funds_out,
-            request_hash: [3; 32],
-            hub_account: (hub_account, hub_id, HUB),
-            settlement_account: (payer.settlement_account, payer.participant_id, "payerfsp"),
-            currency: "USD",
+            transfer_id: funds_out_id,
+            request_hash: RequestHash::from_bytes([3; 32]),
+            hub_account: FundsAccount {
+                account_id: hub_account,
+                participant_id: hub_id,
+                participant_name: HUB,
+            },
+            settlement_account: FundsAccount {
+                account_id: payer.settlement_account,
+                participant_id: payer.participant_id,
+                participant_name: "payerfsp",
+            },
+            currency: ferroloop_tests::usd(),
             amount: dec("100"),
             reason: "test",
             extensions: &[],

@@ -13,6 +13,7 @@ use std::pin::Pin;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use ferroloop_core::ledger_id::AccountId;
 use ferroloop_store::MySqlConnection;
 use serde_json::Value;
 
@@ -89,7 +90,8 @@ pub struct Change<'a> {
     /// The participant the change is about, or for settlement actions the target
     /// (`settlementWindow/{id}`, `settlements`, `settlement/{id}[/participant/{pid}]`).
     pub participant: &'a str,
-    pub account_id: Option<u32>,
+    pub account_id: Option<AccountId>,
+    /// As the request named it; the action's parser validates it when it executes.
     pub transfer_id: Option<&'a str>,
     /// The request body as received; executing parses it again.
     pub body: &'a [u8],
@@ -108,7 +110,7 @@ impl<'a> Change<'a> {
     }
 
     /// The same change, about an account.
-    pub fn on_account(self, account_id: u32) -> Self {
+    pub fn on_account(self, account_id: AccountId) -> Self {
         Self {
             account_id: Some(account_id),
             ..self
@@ -116,7 +118,7 @@ impl<'a> Change<'a> {
     }
 
     /// The same change, about a transfer of an account (funds in/out).
-    pub fn on_transfer(self, account_id: u32, transfer_id: &'a str) -> Self {
+    pub fn on_transfer(self, account_id: AccountId, transfer_id: &'a str) -> Self {
         Self {
             transfer_id: Some(transfer_id),
             ..self.on_account(account_id)
@@ -124,7 +126,7 @@ impl<'a> Change<'a> {
     }
 
     /// The account a stored change of an account-level action names.
-    pub fn account(&self) -> ApiResult<u32> {
+    pub fn account(&self) -> ApiResult<AccountId> {
         self.account_id.ok_or_else(|| self.lacks("account"))
     }
 

@@ -16,13 +16,17 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use ferroloop_core::currency::Currency;
 use ferroloop_core::error::{ErrorCode, FspiopError};
+use ferroloop_core::hash::RequestHash;
+use ferroloop_core::id::TransferId;
 use ferroloop_core::ledger_id::AccountId;
 use ferroloop_store::MySqlConnection;
 use ferroloop_store::admin;
 use ferroloop_store::participants::views::{self, AccountView, ParticipantView};
 use ferroloop_store::transfers::funds::{
-    self, FundsInOutcome, FundsOutDecision, FundsOutFinish, FundsOutOutcome, FundsRequest,
+    self, FundsAccount, FundsInOutcome, FundsOutDecision, FundsOutFinish, FundsOutOutcome,
+    FundsRequest,
 };
 use ferroloop_store::transfers::{self, TransferKind};
 use rust_decimal::Decimal;
@@ -84,8 +88,8 @@ struct FundsAccounts {
 async fn funds_accounts(
     tx: &mut MySqlConnection,
     name: &str,
-    account_id: u32,
-    currency: Option<&str>,
+    account_id: AccountId,
+    currency: Option<Currency>,
 ) -> ApiResult<FundsAccounts> {
     let participant = participant(tx, name, PARTICIPANT_NOT_FOUND).await?;
     if !participant.is_active {
@@ -107,7 +111,7 @@ async fn funds_accounts(
     }
     let hub = views::hub(tx).await?;
     let Some(hub_reconciliation) = hub
-        .account(&settlement.currency, HUB_RECONCILIATION)
+        .account(settlement.currency, HUB_RECONCILIATION)
         .cloned()
     else {
         return Err(ApiError::add_party(
@@ -141,19 +145,19 @@ fn balances(accounts: &FundsAccounts) -> Value {
 /// A validated funds-in or funds-out prepare request.
 #[derive(Debug, Clone)]
 pub struct RecordFunds {
-    account_id: u32,
-    transfer_id: String,
+    account_id: AccountId,
+    transfer_id: TransferId,
     action: Action,
     reason: String,
     amount: Decimal,
-    currency: String,
+    currency: Currency,
     extension_rows: Vec<(String, String)>,
-    hash: [u8; 32],
+    hash: RequestHash,
 }
 
 /// Validates `{transferId, externalReference, action, reason, amount: {amount, currency},
 /// extensionList?}` with central-ledger's error contract.
-pub fn parse_record(account_id: u32, body: &[u8]) -> Result<RecordFunds, FspiopError> {
+pub fn parse_record(account_id: AccountId, body: &[u8]) -> Result<RecordFunds, FspiopError> {
     // The validation is the admin input crate's, which the fuzz target exercises.
     let r = requests::parse_record(account_id, body)?;
     Ok(RecordFunds {
@@ -176,22 +180,22 @@ pub async fn execute_record(
 ) -> ApiResult<Executed> {
     let account_id = request.account_id;
     admin::begin_admin_change(conn).await?;
-    let accounts = funds_accounts(conn, name, account_id, Some(&request.currency)).await?;
+    let accounts = funds_accounts(conn, name, account_id, Some(request.currency)).await?;
     let before = balances(&accounts);
     let funds = FundsRequest {
-        transfer_id: &request.transfer_id,
+        transfer_id: request.transfer_id,
         request_hash: request.hash,
-        hub_account: (
-            accounts.hub_reconciliation.account_id,
-            accounts.hub.participant_id,
-            &accounts.hub.name,
-        ),
-        settlement_account: (
-            accounts.settlement.account_id,
-            accounts.participant.participant_id,
-            &accounts.participant.name,
-        ),
-        currency: &request.currency,
+        hub_account: FundsAccount {
+            account_id: accounts.hub_reconciliation.account_id,
+            participant_id: accounts.hub.participant_id,
+            participant_name: &accounts.hub.name,
+        },
+        settlement_account: FundsAccount {
+            account_id: accounts.settlement.account_id,
+            participant_id: accounts.participant.participant_id,
+            participant_name: &accounts.participant.name,
+        },
+        currency: request.currency,
         amount: request.amount,
         reason: &request.reason,
         extensions: &request.extension_rows,
@@ -202,12 +206,12 @@ pub async fn execute_record(
     metrics::counter!("ferroloop_admin_funds_total", "action" => action, "outcome" => outcome.clone())
         .increment(1);
     tracing::info!(
-        participant = %name, account_id, transfer_id = %request.transfer_id, %action,
+        participant = %name, account_id = account_id.get(), transfer_id = %request.transfer_id, %action,
         amount = %request.amount, currency = %request.currency, %outcome, "funds request"
     );
     match new {
         Some(true) => {
-            let after = funds_accounts(conn, name, account_id, Some(&request.currency)).await?;
+            let after = funds_accounts(conn, name, account_id, Some(request.currency)).await?;
             Ok(Executed {
                 status: StatusCode::ACCEPTED,
                 body: None,
@@ -253,18 +257,16 @@ async fn resend(
     conn: &mut MySqlConnection,
     request: &RecordFunds,
     kind: TransferKind,
-    settlement_account_id: u32,
+    settlement_account_id: AccountId,
 ) -> ApiResult<Executed> {
     let existing = transfers::load_transfers(conn, &[request.transfer_id.as_str()], false)
         .await?
-        .remove(&request.transfer_id);
+        .remove(request.transfer_id.as_str());
     let settlement_side = existing.as_ref().and_then(|t| match kind {
         TransferKind::FundsIn => t.payee_account_id,
         _ => t.payer_account_id,
     });
-    if existing.is_some_and(|t| t.kind == kind)
-        && settlement_side.map(AccountId::get) == Some(settlement_account_id)
-    {
+    if existing.is_some_and(|t| t.kind == kind) && settlement_side == Some(settlement_account_id) {
         Ok(Executed {
             status: StatusCode::ACCEPTED,
             body: None,
@@ -286,25 +288,25 @@ pub async fn record_funds(
     Params((name, id)): Params<(String, String)>,
     body: Body,
 ) -> ApiResult<Response> {
-    let account_id = input::path_id("id", &id)?;
+    let account_id = AccountId(input::path_id("id", &id)?);
     let request = parse_record(account_id, &body.0)?;
-    let change =
-        Change::new(request.action, &name, &body.0).on_transfer(account_id, &request.transfer_id);
+    let change = Change::new(request.action, &name, &body.0)
+        .on_transfer(account_id, request.transfer_id.as_str());
     approvals::submit(&app, &ctx, change).await
 }
 
 /// A validated funds-out commit or abort.
 #[derive(Debug, Clone)]
 pub struct FinishFunds {
-    account_id: u32,
-    transfer_id: String,
+    account_id: AccountId,
+    transfer_id: TransferId,
     action: Action,
     reason: String,
 }
 
 /// Validates `{action, reason}` of a funds-out commit or abort.
 pub fn parse_finish(
-    account_id: u32,
+    account_id: AccountId,
     transfer_id: &str,
     body: &[u8],
 ) -> Result<FinishFunds, FspiopError> {
@@ -329,7 +331,7 @@ pub async fn execute_finish(
         FundsOutDecision::Abort
     };
     let account_id = request.account_id;
-    let transfer_id = &request.transfer_id;
+    let transfer_id = request.transfer_id;
     let action = request.action.as_str();
     admin::begin_admin_change(conn).await?;
     let accounts = funds_accounts(conn, name, account_id, None).await?;
@@ -345,7 +347,7 @@ pub async fn execute_finish(
     .await?;
     metrics::counter!("ferroloop_admin_funds_total", "action" => action, "outcome" => format!("{outcome:?}"))
         .increment(1);
-    tracing::info!(participant = %name, account_id, transfer_id = %transfer_id, %action, ?outcome, "funds-out decision");
+    tracing::info!(participant = %name, account_id = account_id.get(), %transfer_id, %action, ?outcome, "funds-out decision");
     let unchanged = Executed {
         status: StatusCode::ACCEPTED,
         body: None,
@@ -380,9 +382,9 @@ pub async fn finish_funds_out(
     Params((name, id, transfer_id)): Params<(String, String, String)>,
     body: Body,
 ) -> ApiResult<Response> {
-    let account_id = input::path_id("id", &id)?;
+    let account_id = AccountId(input::path_id("id", &id)?);
     let request = parse_finish(account_id, &transfer_id, &body.0)?;
-    let change =
-        Change::new(request.action, &name, &body.0).on_transfer(account_id, &request.transfer_id);
+    let change = Change::new(request.action, &name, &body.0)
+        .on_transfer(account_id, request.transfer_id.as_str());
     approvals::submit(&app, &ctx, change).await
 }

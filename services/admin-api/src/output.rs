@@ -5,6 +5,8 @@
 //! written here from the exact decimal text (normalised, no trailing zeros), never through
 //! `f64`.
 
+use ferroloop_core::currency::Currency;
+use ferroloop_core::ledger_id::AccountId;
 use ferroloop_store::participants::views::{AccountView, ParticipantView};
 use rust_decimal::Decimal;
 use serde::{Serialize, Serializer};
@@ -35,9 +37,9 @@ pub fn flag(value: bool) -> u8 {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountEntity {
-    pub id: u32,
+    pub id: AccountId,
     pub ledger_account_type: String,
-    pub currency: String,
+    pub currency: Currency,
     pub is_active: u8,
     pub created_date: String,
     pub created_by: String,
@@ -81,7 +83,7 @@ impl ParticipantEntity {
                 .map(|a| AccountEntity {
                     id: a.account_id,
                     ledger_account_type: a.ledger_account_type.clone(),
-                    currency: a.currency.clone(),
+                    currency: a.currency,
                     is_active: flag(a.is_active),
                     created_date: js_date(a.created_at),
                     created_by: a.created_by.clone(),
@@ -96,9 +98,9 @@ impl ParticipantEntity {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountBalance {
-    pub id: u32,
+    pub id: AccountId,
     pub ledger_account_type: String,
-    pub currency: String,
+    pub currency: Currency,
     pub is_active: u8,
     #[serde(serialize_with = "decimal_number")]
     pub value: Decimal,
@@ -112,7 +114,7 @@ impl From<&AccountView> for AccountBalance {
         Self {
             id: a.account_id,
             ledger_account_type: a.ledger_account_type.clone(),
-            currency: a.currency.clone(),
+            currency: a.currency,
             is_active: flag(a.is_active),
             value: a.value,
             reserved_value: a.reserved_value,
@@ -125,7 +127,7 @@ impl From<&AccountView> for AccountBalance {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Position {
-    pub currency: String,
+    pub currency: Currency,
     #[serde(serialize_with = "decimal_number")]
     pub value: Decimal,
     pub changed_date: Option<String>,
@@ -134,7 +136,7 @@ pub struct Position {
 impl From<&AccountView> for Position {
     fn from(a: &AccountView) -> Self {
         Self {
-            currency: a.currency.clone(),
+            currency: a.currency,
             value: a.value,
             changed_date: a.changed_at.map(js_date),
         }
@@ -159,7 +161,7 @@ pub struct Limit {
 pub struct CurrencyLimit {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    pub currency: String,
+    pub currency: Currency,
     pub limit: Limit,
 }
 

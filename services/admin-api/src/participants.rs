@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ferroloop_core::currency::Currency;
 use ferroloop_core::error::{ErrorCode, FspiopError};
+use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use ferroloop_fspiop::endpoint;
 use ferroloop_store::MySqlConnection;
 use ferroloop_store::admin;
@@ -139,7 +140,10 @@ fn entity(app: &AppState, participant: &ParticipantView) -> ParticipantEntity {
 }
 
 /// Reloads a participant inside the transaction that changed it.
-async fn reload(tx: &mut MySqlConnection, participant_id: u32) -> ApiResult<ParticipantView> {
+async fn reload(
+    tx: &mut MySqlConnection,
+    participant_id: ParticipantId,
+) -> ApiResult<ParticipantView> {
     views::participant_by_id(tx, participant_id)
         .await?
         .ok_or_else(|| ApiError::internal("participant vanished"))
@@ -196,7 +200,6 @@ pub async fn create(
         currency,
         is_proxy,
     } = parse_participant(&body.0)?;
-    let currency = currency.as_str();
     let by = ctx.created_by();
 
     let mut tx = app.begin().await?;
@@ -214,7 +217,7 @@ pub async fn create(
             participants::create_participant_with_proxy(&mut tx, &name, is_proxy, &by).await?
         }
     };
-    let models = models::settlement_models_for_currency(&mut tx, currency).await?;
+    let models = models::settlement_models_for_currency(&mut tx, currency.as_str()).await?;
     let mut account_types: Vec<String> = Vec::new();
     if models.is_empty() {
         if app.inner.require_settlement_model {
@@ -266,7 +269,7 @@ async fn refuse_case_variant(tx: &mut MySqlConnection, name: &str) -> ApiResult<
 /// before a participant (or settlement model) can use it (3003 otherwise).
 pub async fn check_hub_accounts(
     tx: &mut MySqlConnection,
-    currency: &str,
+    currency: Currency,
 ) -> ApiResult<ParticipantView> {
     let hub = views::hub(tx).await?;
     if hub.account(currency, HUB_RECONCILIATION).is_none() {
@@ -343,7 +346,6 @@ pub async fn create_hub_account(
     let obj = body.object()?;
     let currency = obj.required_currency("currency")?;
     let account_type = obj.required_string("type")?;
-    let currency = currency.as_str();
     let mut tx = app.begin().await?;
     admin::begin_admin_change(&mut tx).await?;
     let Some(found) = views::participant_by_name(&mut tx, &name).await? else {
@@ -401,7 +403,7 @@ pub async fn get_accounts(
         found
             .accounts
             .iter()
-            .filter(|a| currency.is_none_or(|c| a.currency == c.as_str()))
+            .filter(|a| currency.is_none_or(|c| a.currency == c))
             .map(AccountBalance::from)
             .collect(),
     ))
@@ -415,7 +417,7 @@ pub async fn update_account(
     Params((name, id)): Params<(String, String)>,
     body: Body,
 ) -> ApiResult<Response> {
-    let account_id = input::path_id("id", &id)?;
+    let account_id = AccountId(input::path_id("id", &id)?);
     let is_active = parse_activation(&body.0)?;
     let change = Change::new(Action::AccountActivation, &name, &body.0).on_account(account_id);
     submit_activation(&app, &ctx, change, is_active).await
@@ -425,7 +427,7 @@ pub async fn update_account(
 pub async fn execute_account_activation(
     conn: &mut MySqlConnection,
     name: &str,
-    account_id: u32,
+    account_id: AccountId,
     is_active: bool,
 ) -> ApiResult<Executed> {
     admin::begin_admin_change(conn).await?;
@@ -446,7 +448,7 @@ pub async fn execute_account_activation(
     }
     let was_active = account.is_active;
     accounts::set_account_active(conn, account_id, is_active).await?;
-    tracing::info!(participant = %name, account_id, is_active, "account activation changed");
+    tracing::info!(participant = %name, account_id = account_id.get(), is_active, "account activation changed");
     Ok(Executed {
         status: StatusCode::OK,
         body: None,
@@ -469,7 +471,7 @@ pub async fn get_positions(
     Ok(match currency {
         Some(currency) => {
             let account = found
-                .account(currency.as_str(), POSITION)
+                .account(currency, POSITION)
                 .ok_or_else(|| ApiError::not_found(PARTICIPANT_NOT_FOUND))?;
             Json(Position::from(account)).into_response()
         }
@@ -507,7 +509,7 @@ pub async fn execute_initial(
     initial: &InitialPosition,
     changed_by: &str,
 ) -> ApiResult<Executed> {
-    let currency = initial.currency.as_str();
+    let currency = initial.currency;
     admin::begin_admin_change(conn).await?;
     let found = participant(conn, name, PARTICIPANT_NOT_FOUND).await?;
     let (Some(position), Some(settlement)) = (
@@ -546,7 +548,7 @@ pub async fn execute_initial(
 fn currency_limit(view: &limits::LimitView, with_name: bool) -> CurrencyLimit {
     CurrencyLimit {
         name: with_name.then(|| view.participant_name.clone()),
-        currency: view.currency.clone(),
+        currency: view.currency,
         limit: Limit {
             limit_type: view.limit_type.clone(),
             value: view.value,
@@ -565,14 +567,14 @@ pub async fn get_limits(
     let mut tx = app.begin().await?;
     let found = participant(&mut tx, &name, PARTICIPANT_NOT_FOUND).await?;
     if let Some(currency) = currency
-        && found.account(currency.as_str(), POSITION).is_none()
+        && found.account(currency, POSITION).is_none()
     {
         return Err(ApiError::not_found(PARTICIPANT_NOT_FOUND));
     }
     let limits = limits::limits(
         &mut tx,
         Some(found.participant_id),
-        currency.as_ref().map(Currency::as_str),
+        currency,
         query_text(&query, "type"),
     )
     .await?;
@@ -588,13 +590,7 @@ pub async fn all_limits(
 ) -> ApiResult<Json<Vec<CurrencyLimit>>> {
     let currency = query_currency(&query)?;
     let mut tx = app.begin().await?;
-    let limits = limits::limits(
-        &mut tx,
-        None,
-        currency.as_ref().map(Currency::as_str),
-        query_text(&query, "type"),
-    )
-    .await?;
+    let limits = limits::limits(&mut tx, None, currency, query_text(&query, "type")).await?;
     Ok(Json(
         limits.iter().map(|l| currency_limit(l, true)).collect(),
     ))
@@ -607,16 +603,16 @@ pub async fn execute_limit_change(
     change: &LimitChange,
     changed_by: &str,
 ) -> ApiResult<Executed> {
-    let currency = &change.currency;
+    let currency = change.currency;
     admin::begin_admin_change(conn).await?;
     let found = participant(conn, name, PARTICIPANT_NOT_FOUND).await?;
-    let Some(position) = found.account(currency.as_str(), POSITION) else {
+    let Some(position) = found.account(currency, POSITION) else {
         return Err(ApiError::not_found(PARTICIPANT_NOT_FOUND));
     };
     let before = limits::limits(
         conn,
         Some(found.participant_id),
-        Some(currency.as_str()),
+        Some(currency),
         Some(NET_DEBIT_CAP),
     )
     .await?
@@ -633,7 +629,7 @@ pub async fn execute_limit_change(
     tracing::info!(participant = %name, currency = %currency, net_debit_cap = %change.value, "limit adjusted");
     let after = CurrencyLimit {
         name: None,
-        currency: currency.as_str().to_owned(),
+        currency,
         limit: Limit {
             limit_type: NET_DEBIT_CAP.to_owned(),
             value: change.value,

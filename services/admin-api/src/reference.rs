@@ -187,7 +187,7 @@ impl ModelRequest {
 /// it (docs/settlement.md#settlement-models): only such a model is stored.
 async fn check_model(tx: &mut MySqlConnection, model: &ModelRequest) -> ApiResult<()> {
     if let Some(currency) = model.currency {
-        check_hub_accounts(tx, currency.as_str()).await?;
+        check_hub_accounts(tx, currency).await?;
     }
     let combination = (
         model.delay.as_str(),

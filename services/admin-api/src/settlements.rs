@@ -15,6 +15,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use ferroloop_core::error::FspiopError;
+use ferroloop_core::id::TransferId;
 use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use ferroloop_core::settlement::{ModelSpec, SettlementState, validate_model};
 use ferroloop_store::MySqlConnection;
@@ -68,7 +69,7 @@ fn amount_json(amount: Decimal) -> Value {
 
 /// `participants: [{id, accounts: [{id, state, reason, externalReference, netSettlementAmount}]}]`
 fn participants_json(settlement: &SettlementView) -> Vec<Value> {
-    let mut by_participant: BTreeMap<u32, Vec<Value>> = BTreeMap::new();
+    let mut by_participant: BTreeMap<ParticipantId, Vec<Value>> = BTreeMap::new();
     for a in &settlement.accounts {
         by_participant.entry(a.participant_id).or_default().push(json!({
             "id": a.account_id,
@@ -289,8 +290,8 @@ const ACCOUNT_STATES: [&str; 5] = [
 /// `{id?, state, reason, externalReference?}` of one account.
 fn account_update(
     obj: &Obj,
-    participant_id: u32,
-    account_id: u32,
+    participant_id: ParticipantId,
+    account_id: AccountId,
 ) -> Result<AccountUpdate, FspiopError> {
     let state = obj
         .one_of("state", &obj.label("state"), &ACCOUNT_STATES, true)?
@@ -334,7 +335,7 @@ pub fn parse_update(body: &[u8]) -> Result<UpdateRequest, FspiopError> {
     let participants = obj.objects("participants", true)?.unwrap_or_default();
     let mut updates = Vec::new();
     for participant in &participants {
-        let participant_id = integer_id(participant, "id")?;
+        let participant_id = ParticipantId(integer_id(participant, "id")?);
         updates.extend(accounts_of(participant, participant_id)?);
     }
     if updates.is_empty() {
@@ -346,7 +347,10 @@ pub fn parse_update(body: &[u8]) -> Result<UpdateRequest, FspiopError> {
 }
 
 /// `accounts: [{id, state, reason, externalReference?}]` of one participant.
-fn accounts_of(obj: &Obj, participant_id: u32) -> Result<Vec<AccountUpdate>, FspiopError> {
+fn accounts_of(
+    obj: &Obj,
+    participant_id: ParticipantId,
+) -> Result<Vec<AccountUpdate>, FspiopError> {
     let accounts = obj.objects("accounts", true)?.unwrap_or_default();
     if accounts.is_empty() {
         return Err(input::invalid(format!(
@@ -356,7 +360,10 @@ fn accounts_of(obj: &Obj, participant_id: u32) -> Result<Vec<AccountUpdate>, Fsp
     }
     accounts
         .iter()
-        .map(|account| account_update(account, participant_id, integer_id(account, "id")?))
+        .map(|account| {
+            let account_id = AccountId(integer_id(account, "id")?);
+            account_update(account, participant_id, account_id)
+        })
         .collect()
 }
 
@@ -383,7 +390,7 @@ pub async fn execute_update(
             settlements::abort_settlement(conn, settlement_id, reason, now()).await?
         }
         UpdateRequest::Accounts(updates) => {
-            let mut new_id = || uuid::Uuid::now_v7().to_string();
+            let mut new_id = TransferId::new_uuid_v7;
             settlements::update_accounts(conn, settlement_id, updates, &mut new_id, now()).await?
         }
     };
@@ -425,8 +432,8 @@ pub async fn update(
 /// The settlement narrowed to one account, as central-settlement answers the account routes.
 fn narrowed(
     mut settlement: SettlementView,
-    participant_id: u32,
-    account_id: Option<u32>,
+    participant_id: ParticipantId,
+    account_id: Option<AccountId>,
 ) -> ApiResult<SettlementView> {
     if !settlement
         .accounts
@@ -450,8 +457,8 @@ pub async fn get_account(
     Params((sid, pid, aid)): Params<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
     let settlement_id = path_u64("sid", &sid)?;
-    let participant_id = input::path_id("pid", &pid)?;
-    let account_id = input::path_id("aid", &aid)?;
+    let participant_id = ParticipantId(input::path_id("pid", &pid)?);
+    let account_id = AccountId(input::path_id("aid", &aid)?);
     let mut conn = app.pool().acquire().await.map_err(store_error)?;
     let found = narrowed(
         load(&mut conn, settlement_id).await?,
@@ -467,7 +474,7 @@ pub async fn get_participant(
     Params((sid, pid)): Params<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let settlement_id = path_u64("sid", &sid)?;
-    let participant_id = input::path_id("pid", &pid)?;
+    let participant_id = ParticipantId(input::path_id("pid", &pid)?);
     let mut conn = app.pool().acquire().await.map_err(store_error)?;
     let found = narrowed(load(&mut conn, settlement_id).await?, participant_id, None)?;
     Ok(Json(settlement_json(&mut conn, &found).await?))
@@ -482,7 +489,7 @@ pub async fn update_participant(
     body: Body,
 ) -> ApiResult<Response> {
     let settlement_id = path_u64("sid", &sid)?;
-    let participant_id = input::path_id("pid", &pid)?;
+    let participant_id = ParticipantId(input::path_id("pid", &pid)?);
     accounts_of(&input::parse_body(&body.0)?, participant_id)?;
     let target = format!("settlement/{settlement_id}/participant/{participant_id}");
     let change = Change::new(Action::UpdateSettlementParticipant, &target, &body.0);
@@ -498,8 +505,8 @@ pub async fn update_account(
     body: Body,
 ) -> ApiResult<Response> {
     let settlement_id = path_u64("sid", &sid)?;
-    let participant_id = input::path_id("pid", &pid)?;
-    let account_id = input::path_id("aid", &aid)?;
+    let participant_id = ParticipantId(input::path_id("pid", &pid)?);
+    let account_id = AccountId(input::path_id("aid", &aid)?);
     account_update(&input::parse_body(&body.0)?, participant_id, account_id)?;
     let target = format!("settlement/{settlement_id}/participant/{participant_id}");
     let change =
@@ -513,7 +520,7 @@ async fn execute(
     conn: &mut MySqlConnection,
     action: Action,
     target: &str,
-    account_id: Option<u32>,
+    account_id: Option<AccountId>,
     body: &[u8],
 ) -> ApiResult<Executed> {
     let bad_target = || ApiError::internal(format!("approval target {target} is not a settlement"));
@@ -525,10 +532,11 @@ async fn execute(
         }
         _ => {
             let settlement_id = settlement_of_target(target).ok_or_else(bad_target)?;
-            let participant_id: u32 = target
+            let participant_id = target
                 .rsplit('/')
                 .next()
                 .and_then(|p| p.parse().ok())
+                .map(ParticipantId)
                 .ok_or_else(bad_target)?;
             let obj = input::parse_body(body)?;
             let updates = match account_id {

@@ -493,7 +493,7 @@ async fn onboarding_in_mojaloop_order_with_central_ledger_shapes() {
     let journal = app.journal(&transfer_id).await;
     let entries: Vec<(u64, &str, Decimal)> = journal
         .iter()
-        .map(|e| (u64::from(e.account_id), e.phase.as_str(), e.change))
+        .map(|e| (u64::from(e.account_id.get()), e.phase.as_str(), e.change))
         .collect();
     assert_eq!(
         entries,
@@ -1237,7 +1237,7 @@ async fn funds_out_reserves_then_commits() {
         .journal(&id)
         .await
         .into_iter()
-        .map(|e| (u64::from(e.account_id), e.phase, e.change))
+        .map(|e| (u64::from(e.account_id.get()), e.phase, e.change))
         .collect();
     assert_eq!(
         entries,
@@ -1325,7 +1325,7 @@ async fn funds_out_abort_reverses_the_reservation() {
         .journal(&id)
         .await
         .into_iter()
-        .map(|e| (u64::from(e.account_id), e.phase, e.change))
+        .map(|e| (u64::from(e.account_id.get()), e.phase, e.change))
         .collect();
     assert_eq!(
         entries,

@@ -243,10 +243,7 @@ fn decide_one<'a>(
         .get(&item.kind.duplicate_check())
         .and_then(|r| r.get(id))
         .ok_or_else(|| HandlerError::permanent(format!("duplicate check of {id} missing")))?;
-    let first = Fingerprint::new(
-        &record.source_event_id,
-        record.request_hash.map(RequestHash::from_bytes),
-    );
+    let first = Fingerprint::new(&record.source_event_id, record.request_hash);
     let this = Fingerprint::new(&item.event_id, Some(item.hash));
     // The holder of the record (first request or its redelivery) is answered by
     // `payee_response`, which knows who decided the transfer; anyone else is a resend.
@@ -644,24 +641,19 @@ fn accepted_output(
 
 /// An error only for the sender (action `commit` → `PUT …/error` to it); no state change.
 pub fn to_sender(context: &Context, item: &Item, error: &FspiopError) -> OutboundMessage {
-    context.outputs.notification(&events::error_from_switch(
-        &item.envelope,
-        &context.hub,
-        &item.sender,
-        action::COMMIT,
-        error,
-    ))
+    let answer = HubMessage::fspiop_error(&item.sender, action::COMMIT, error);
+    context
+        .outputs
+        .notification(&answer.answering(&item.envelope, &context.hub))
 }
 
 /// 3106 to the sender: the transfer was answered differently before.
 fn modified(context: &Context, item: &Item) -> OutboundMessage {
-    context.outputs.notification(&events::error_from_switch(
-        &item.envelope,
-        &context.hub,
-        &item.sender,
-        item.kind.duplicate_action(),
-        &FspiopError::new(ErrorCode::MODIFIED_REQUEST),
-    ))
+    let error = FspiopError::new(ErrorCode::MODIFIED_REQUEST);
+    let answer = HubMessage::fspiop_error(&item.sender, item.kind.duplicate_action(), &error);
+    context
+        .outputs
+        .notification(&answer.answering(&item.envelope, &context.hub))
 }
 
 pub fn validation(detail: &str) -> FspiopError {

@@ -8,7 +8,7 @@ use ferroloop_core::error::{ErrorCode, FspiopError};
 use ferroloop_core::hash::request_hash;
 use ferroloop_core::state::{ApiTransferState, TransferState};
 use ferroloop_messaging::boundary::NO_PRINCIPAL;
-use ferroloop_messaging::events::{self, action};
+use ferroloop_messaging::events::{HubMessage, action};
 use ferroloop_messaging::{
     BoundaryArgs, Envelope, OutboundMessage, Outputs, ReceivedMessage, Topics,
 };
@@ -64,8 +64,8 @@ impl Step for FulfilStep {
         };
         let to_sender = |error: FspiopError| {
             let hub = &self.context.hub;
-            let answer = events::error_from_switch(&envelope, hub, &sender, action::COMMIT, &error);
-            outputs.notification(&answer)
+            let answer = HubMessage::fspiop_error(&sender, action::COMMIT, &error);
+            outputs.notification(&answer.answering(&envelope, hub))
         };
         let Some(kind) = Kind::of(envelope.event_action()) else {
             return Err(to_sender(FspiopError::with_detail(

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use ferroloop_core::error::{ErrorCode, FspiopError};
 use ferroloop_core::view::TransferView;
-use ferroloop_messaging::events::{self, action, event_type};
-use ferroloop_messaging::{Envelope, EventState, HandlerError, Outputs};
+use ferroloop_messaging::events::{self, HubMessage, action};
+use ferroloop_messaging::{Envelope, HandlerError, Outputs};
 use ferroloop_pipeline::{Decide, Plan};
 use ferroloop_store::participants::ParticipantRecord;
 use ferroloop_store::transfers::{TransferKind, TransferRecord};
@@ -71,7 +71,8 @@ impl Decide for Context {
                 .get(item.envelope.transfer_id())
                 .filter(|(transfer, _)| transfer.kind == TransferKind::Transfer);
             let error = |error: FspiopError| {
-                events::error_from_switch(&item.envelope, &context.hub, who, action::GET, &error)
+                HubMessage::fspiop_error(who, action::GET, &error)
+                    .answering(&item.envelope, &context.hub)
             };
             let reply = match found {
                 None => {
@@ -87,16 +88,9 @@ impl Decide for Context {
                 }
                 Some((_, view)) => {
                     plan.count(GETS, "answered");
-                    events::from_switch(
-                        &item.envelope,
-                        &context.hub,
-                        who,
-                        event_type::NOTIFICATION,
-                        action::GET,
-                        EventState::success(),
-                        events::json_payload(&view.to_state_body()),
-                        None,
-                    )
+                    let body = events::json_payload(&view.to_state_body());
+                    HubMessage::notification(who, action::GET, body)
+                        .answering(&item.envelope, &context.hub)
                 }
             };
             plan.outputs.push(context.outputs.notification(&reply));

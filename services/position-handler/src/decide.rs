@@ -393,13 +393,8 @@ fn apply_one(
                 .errors
                 .push(error_row(&item.transfer_id, to, &error));
             plan.count(RESERVATIONS, why.reason());
-            let envelope = events::error_from_switch(
-                &item.envelope,
-                &context.hub,
-                &transfer.payer_fsp,
-                action::PREPARE,
-                &error,
-            );
+            let envelope = HubMessage::fspiop_error(&transfer.payer_fsp, action::PREPARE, &error)
+                .answering(&item.envelope, &context.hub);
             plan.outputs.push(context.outputs.notification(&envelope));
         }
         _ if item.request == (Request::Commit { patch_flow: true }) => {
@@ -508,17 +503,13 @@ fn replay(
         (Request::Reserve, TransferState::AbortedRejected) => {
             // The recorded 4001/4200, as first sent.
             if let Some(error) = snapshot.errors.get(&item.transfer_id) {
-                let envelope = events::stored_error_from_switch(
-                    &item.envelope,
-                    &context.hub,
-                    &transfer.payer_fsp,
-                    action::PREPARE,
-                    &ErrorInformation {
-                        error_code: error.error_code.to_string(),
-                        error_description: error.error_description.clone(),
-                        extension_list: None,
-                    },
-                );
+                let recorded = ErrorInformation {
+                    error_code: error.error_code.to_string(),
+                    error_description: error.error_description.clone(),
+                    extension_list: None,
+                };
+                let envelope = HubMessage::error(&transfer.payer_fsp, action::PREPARE, &recorded)
+                    .answering(&item.envelope, &context.hub);
                 plan.outputs.push(context.outputs.notification(&envelope));
             }
         }

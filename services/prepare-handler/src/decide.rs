@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ferroloop_core::api::{ErrorInformation, Extension, PrepareBody};
+use ferroloop_core::currency::Currency;
 use ferroloop_core::error::{ErrorCode, FspiopError};
 use ferroloop_core::hash::RequestHash;
 use ferroloop_core::id::TransferId;
@@ -20,8 +21,8 @@ use ferroloop_core::prepare::{
 use ferroloop_core::replay::{Fingerprint, Progress, Replay, classify};
 use ferroloop_core::state::{TransferEvent, TransferState, transition};
 use ferroloop_core::view::TransferView;
-use ferroloop_messaging::events::{self, action, event_type};
-use ferroloop_messaging::{Envelope, EventState, HandlerError, OutboundMessage, Outputs};
+use ferroloop_messaging::events::{self, HubMessage, action, event_type};
+use ferroloop_messaging::{Envelope, HandlerError, OutboundMessage, Outputs};
 use ferroloop_pipeline::{Decide, Plan};
 use ferroloop_store::db_time;
 use ferroloop_store::participants::ParticipantRecord;
@@ -76,7 +77,7 @@ impl Snapshot {
     /// The record's fingerprint: the first request's event and hash.
     pub fn first(&self, id: &str) -> Option<Fingerprint<'_>> {
         self.records.get(id).map(|record| {
-            let hash = record.request_hash.map(RequestHash::from_bytes);
+            let hash = record.request_hash;
             Fingerprint::new(&record.source_event_id, hash)
         })
     }
@@ -186,17 +187,13 @@ fn replay(context: &Context, snapshot: &Snapshot, item: &Item, plan: &mut Plan<W
         }
         TransferState::Invalid => {
             if let Some(error) = snapshot.errors.get(item.id()) {
-                let envelope = events::stored_error_from_switch(
-                    &item.envelope,
-                    &context.hub,
-                    &item.body.payer_fsp,
-                    action::PREPARE,
-                    &ErrorInformation {
-                        error_code: error.error_code.to_string(),
-                        error_description: error.error_description.clone(),
-                        extension_list: None,
-                    },
-                );
+                let recorded = ErrorInformation {
+                    error_code: error.error_code.to_string(),
+                    error_description: error.error_description.clone(),
+                    extension_list: None,
+                };
+                let envelope = HubMessage::error(&item.body.payer_fsp, action::PREPARE, &recorded)
+                    .answering(&item.envelope, &context.hub);
                 plan.outputs.push(context.outputs.notification(&envelope));
             }
         }
@@ -251,15 +248,22 @@ fn create(
     made
 }
 
-/// The payer's or payee's view for `validate_prepare`.
-fn participant_view(snapshot: &Snapshot, name: &str, currency: &str) -> Option<ParticipantView> {
+/// The payer's or payee's view for `validate_prepare`. A currency the API does not know has no
+/// account (stored accounts hold known currencies only); the validation refuses it first.
+fn participant_view(
+    snapshot: &Snapshot,
+    name: &str,
+    currency: Option<Currency>,
+) -> Option<ParticipantView> {
     snapshot.participants.get(name).map(|p| ParticipantView {
         participant_id: p.participant_id,
         is_active: p.is_active,
-        position_account: p.position_account(currency).map(|a| AccountView {
-            account_id: a.account_id,
-            is_active: a.is_active,
-        }),
+        position_account: currency
+            .and_then(|c| p.position_account(c))
+            .map(|a| AccountView {
+                account_id: a.account_id,
+                is_active: a.is_active,
+            }),
     })
 }
 
@@ -284,7 +288,7 @@ fn validated(
     now: OffsetDateTime,
 ) -> Validated {
     let body = &item.body;
-    let currency = body.amount.currency.as_str();
+    let currency = Currency::parse(&body.amount.currency).ok();
     let payer = participant_view(snapshot, &body.payer_fsp, currency);
     let payee = participant_view(snapshot, &body.payee_fsp, currency);
     let check = PrepareCheck {
@@ -384,26 +388,18 @@ fn position(context: &Context, item: &Item, payer_account_id: AccountId) -> Outb
 }
 
 fn error_to_payer(context: &Context, item: &Item, error: &FspiopError) -> OutboundMessage {
-    context.outputs.notification(&events::error_from_switch(
-        &item.envelope,
-        &context.hub,
-        &item.body.payer_fsp,
-        action::PREPARE,
-        error,
-    ))
+    let answer = HubMessage::fspiop_error(&item.body.payer_fsp, action::PREPARE, error);
+    context
+        .outputs
+        .notification(&answer.answering(&item.envelope, &context.hub))
 }
 
 fn state_to_payer(context: &Context, item: &Item, view: &TransferView) -> OutboundMessage {
-    context.outputs.notification(&events::from_switch(
-        &item.envelope,
-        &context.hub,
-        &item.body.payer_fsp,
-        event_type::NOTIFICATION,
-        action::PREPARE_DUPLICATE,
-        EventState::success(),
-        events::json_payload(&view.to_state_body()),
-        None,
-    ))
+    let body = events::json_payload(&view.to_state_body());
+    let answer = HubMessage::notification(&item.body.payer_fsp, action::PREPARE_DUPLICATE, body);
+    context
+        .outputs
+        .notification(&answer.answering(&item.envelope, &context.hub))
 }
 
 fn truncate(text: &str, max: usize) -> String {

@@ -11,7 +11,7 @@ use ferroloop_core::id::TransferId;
 use ferroloop_core::replay::{Fingerprint, Progress, Replay, classify};
 use ferroloop_core::state::TransferState;
 use ferroloop_messaging::boundary::NO_PRINCIPAL;
-use ferroloop_messaging::events::{self, action};
+use ferroloop_messaging::events::{HubMessage, action};
 use ferroloop_messaging::{
     Action, BoundaryArgs, Envelope, OutboundMessage, Outputs, ReceivedMessage, Topics,
 };
@@ -63,6 +63,17 @@ impl PrepareStep {
     fn notification(&self, envelope: &Envelope) -> OutboundMessage {
         self.context.outputs.notification(envelope)
     }
+
+    /// A 3xxx for the message's sender alone, answering `envelope`.
+    fn error_to_sender(
+        &self,
+        envelope: &Envelope,
+        sender: &str,
+        error: &FspiopError,
+    ) -> OutboundMessage {
+        let answer = HubMessage::fspiop_error(sender, action::PREPARE, error);
+        self.notification(&answer.answering(envelope, &self.context.hub))
+    }
 }
 
 impl Step for PrepareStep {
@@ -95,23 +106,11 @@ impl Step for PrepareStep {
                     envelope.event_type()
                 ),
             );
-            return Err(self.notification(&events::error_from_switch(
-                &envelope,
-                &self.context.hub,
-                sender,
-                action::PREPARE,
-                &error,
-            )));
+            return Err(self.error_to_sender(&envelope, sender, &error));
         }
         let invalid = |detail: String| {
             let error = FspiopError::with_detail(ErrorCode::VALIDATION_ERROR, detail);
-            self.notification(&events::error_from_switch(
-                &envelope,
-                &self.context.hub,
-                sender,
-                action::PREPARE,
-                &error,
-            ))
+            self.error_to_sender(&envelope, sender, &error)
         };
         let bytes = envelope
             .original_body()
@@ -127,13 +126,7 @@ impl Step for PrepareStep {
                 ErrorCode::VALIDATION_ERROR,
                 "FSPIOP-Source header should match Payer",
             );
-            return Err(self.notification(&events::error_from_switch(
-                &envelope,
-                &self.context.hub,
-                sender,
-                action::PREPARE,
-                &error,
-            )));
+            return Err(self.error_to_sender(&envelope, sender, &error));
         }
         let transfer_id = TransferId::parse(&body.transfer_id)
             .map_err(|e| invalid(format!("transferId {} is invalid: {e}", body.transfer_id)))?;

@@ -3,8 +3,9 @@
 
 use ferroloop_core::currency::Currency;
 use ferroloop_core::error::FspiopError;
-use ferroloop_core::hash::request_hash;
+use ferroloop_core::hash::{RequestHash, request_hash};
 use ferroloop_core::id::TransferId;
+use ferroloop_core::ledger_id::AccountId;
 use ferroloop_fspiop::endpoint::{self, AddressPolicy};
 use rust_decimal::Decimal;
 
@@ -40,22 +41,21 @@ const CLOSED: &str = "CLOSED";
 /// A validated funds-in or funds-out prepare request.
 #[derive(Debug, Clone)]
 pub struct RecordFunds {
-    pub account_id: u32,
-    pub transfer_id: String,
+    pub account_id: AccountId,
+    pub transfer_id: TransferId,
     pub action: String,
     pub reason: String,
     pub amount: Decimal,
-    pub currency: String,
+    pub currency: Currency,
     pub extension_rows: Vec<(String, String)>,
-    pub hash: [u8; 32],
+    pub hash: RequestHash,
 }
 
 /// Validates `{transferId, externalReference, action, reason, amount: {amount, currency},
 /// extensionList?}` with central-ledger's error contract.
-pub fn parse_record(account_id: u32, body: &[u8]) -> Result<RecordFunds, FspiopError> {
+pub fn parse_record(account_id: AccountId, body: &[u8]) -> Result<RecordFunds, FspiopError> {
     let obj = input::parse_body(body)?;
-    let transfer_id = obj.required_string("transferId")?;
-    TransferId::parse(&transfer_id)
+    let transfer_id = TransferId::parse(&obj.required_string("transferId")?)
         .map_err(|_| input::malformed("\"transferId\" must be a valid GUID"))?;
     let external_reference = obj.required_string("externalReference")?;
     let action = obj
@@ -82,9 +82,9 @@ pub fn parse_record(account_id: u32, body: &[u8]) -> Result<RecordFunds, FspiopE
         action,
         reason,
         amount,
-        currency: currency.as_str().to_owned(),
+        currency,
         extension_rows,
-        hash: *hash.as_bytes(),
+        hash,
     })
 }
 
@@ -109,19 +109,19 @@ fn extensions(obj: &Obj) -> Result<Vec<(String, String)>, FspiopError> {
 /// A validated funds-out commit or abort.
 #[derive(Debug, Clone)]
 pub struct FinishFunds {
-    pub account_id: u32,
-    pub transfer_id: String,
+    pub account_id: AccountId,
+    pub transfer_id: TransferId,
     pub action: String,
     pub reason: String,
 }
 
 /// Validates `{action, reason}` of a funds-out commit or abort.
 pub fn parse_finish(
-    account_id: u32,
+    account_id: AccountId,
     transfer_id: &str,
     body: &[u8],
 ) -> Result<FinishFunds, FspiopError> {
-    TransferId::parse(transfer_id)
+    let transfer_id = TransferId::parse(transfer_id)
         .map_err(|_| input::malformed("'transferId' URI path parameter"))?;
     let obj = input::parse_body(body)?;
     let action = obj
@@ -135,7 +135,7 @@ pub fn parse_finish(
     let reason = obj.required_string("reason")?;
     Ok(FinishFunds {
         account_id,
-        transfer_id: transfer_id.to_owned(),
+        transfer_id,
         action,
         reason,
     })
@@ -363,11 +363,17 @@ mod tests {
     #[test]
     fn a_funds_in_is_read_with_its_extensions() {
         let body = br#"{"transferId":"b51ec534-ee48-4575-b6a9-ead2955b8069","externalReference":"x","action":"recordFundsIn","reason":"r","amount":{"amount":"10.5","currency":"USD"},"extensionList":{"extension":[{"key":"k","value":"v"}]}}"#;
-        let record = parse_record(7, body).unwrap();
+        let record = parse_record(AccountId(7), body).unwrap();
+        assert_eq!(record.account_id, AccountId(7));
+        assert_eq!(
+            record.transfer_id.as_str(),
+            "b51ec534-ee48-4575-b6a9-ead2955b8069"
+        );
+        assert_eq!(record.currency.as_str(), "USD");
         assert_eq!(record.amount, Decimal::new(105, 1));
         assert_eq!(record.extension_rows.len(), 2);
         let negative = String::from_utf8_lossy(body).replace("10.5", "-1");
-        assert!(parse_record(7, negative.as_bytes()).is_err());
+        assert!(parse_record(AccountId(7), negative.as_bytes()).is_err());
     }
 
     #[test]

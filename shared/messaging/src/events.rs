@@ -64,6 +64,11 @@ pub fn hub_headers(hub: &str, destination: &str) -> BTreeMap<String, String> {
 /// A message the hub speaks, named field by field: to whom, which event, what it carries.
 /// [`HubMessage::answering`] sends it in answer to a consumed message, [`HubMessage::about`]
 /// about a transfer without one (the timeout handler's).
+///
+/// The recipient is the message's own field and the hub's name goes with the sending, so a call
+/// site reads which is which — `HubMessage::fspiop_error(payer, action, &error)
+/// .answering(&consumed, hub)` — where the positional forms below ([`error_from_switch`] and
+/// its kin) take the two names side by side as `&str`s that swap without a compiler noticing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HubMessage<'a> {
     /// The recipient (`to` and `FSPIOP-Destination`).
@@ -102,6 +107,11 @@ impl<'a> HubMessage<'a> {
                 }),
             )
         }
+    }
+
+    /// [`HubMessage::error`] of an error the hub decided now (its catalogue code and text).
+    pub fn fspiop_error(to: &'a str, action: impl Into<Action>, error: &FspiopError) -> Self {
+        Self::error(to, action, &error.to_error_information())
     }
 
     /// The same message as another event type (e.g. a position message).
@@ -177,8 +187,9 @@ fn parties_context(parties: Option<(&str, &str)>) -> Option<Context> {
     })
 }
 
-/// [`HubMessage::answering`] with positional arguments: the form the API adapter's and the
-/// notification handler's code still uses.
+/// [`HubMessage::answering`] with positional arguments: the form the notification handler's code
+/// and tests still use (the handlers, the API adapter and the timeout scan build
+/// [`HubMessage`]s).
 #[allow(clippy::too_many_arguments)]
 pub fn from_switch(
     original: &Envelope,
@@ -201,7 +212,8 @@ pub fn from_switch(
     .answering(original, hub)
 }
 
-/// An FSPIOP error from the hub to `to` (a `PUT …/error` callback).
+/// An FSPIOP error from the hub to `to` (a `PUT …/error` callback): [`HubMessage::fspiop_error`]
+/// with positional arguments, for the notification handler's tests (see [`from_switch`]).
 pub fn error_from_switch(
     original: &Envelope,
     hub: &str,
@@ -209,18 +221,7 @@ pub fn error_from_switch(
     action: impl Into<Action>,
     error: &FspiopError,
 ) -> Envelope {
-    stored_error_from_switch(original, hub, to, action, &error.to_error_information())
-}
-
-/// Like [`error_from_switch`] for an error as it was recorded (code and full description).
-pub fn stored_error_from_switch(
-    original: &Envelope,
-    hub: &str,
-    to: &str,
-    action: impl Into<Action>,
-    error: &ErrorInformation,
-) -> Envelope {
-    HubMessage::error(to, action, error).answering(original, hub)
+    HubMessage::fspiop_error(to, action, error).answering(original, hub)
 }
 
 /// The event state of an error: status `error`, its code and description.
@@ -304,6 +305,38 @@ mod tests {
     fn error_from_switch_speaks_as_the_hub_and_drops_the_original_body() {
         let error = FspiopError::with_detail(ErrorCode::VALIDATION_ERROR, "bad");
         let out = error_from_switch(&prepare(), "Hub", "payerfsp", action::PREPARE, &error);
+        assert_hub_error(&out);
+        let named = HubMessage::fspiop_error("payerfsp", action::PREPARE, &error)
+            .answering(&prepare(), "Hub");
+        assert_hub_error(&named);
+        assert_eq!(
+            same_instant(named, &out).to_json_bytes(),
+            out.to_json_bytes(),
+            "both forms build the same envelope"
+        );
+    }
+
+    /// `envelope` with the per-call values (event id, creation time, `Date`) of `like`.
+    fn same_instant(mut envelope: Envelope, like: &Envelope) -> Envelope {
+        envelope
+            .metadata
+            .event
+            .id
+            .clone_from(&like.metadata.event.id);
+        envelope
+            .metadata
+            .event
+            .created_at
+            .clone_from(&like.metadata.event.created_at);
+        envelope.content.headers.insert(
+            "date".to_owned(),
+            like.header("date").unwrap_or_default().to_owned(),
+        );
+        envelope
+    }
+
+    /// A 3100 from the hub to the payer answering [`prepare`].
+    fn assert_hub_error(out: &Envelope) {
         assert_eq!(out.from, "Hub");
         assert_eq!(out.to, "payerfsp");
         assert_eq!(out.header("fspiop-source"), Some("Hub"));

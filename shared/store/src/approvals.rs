@@ -2,6 +2,7 @@
 //! and executed only when another approves it before it expires. A request leaves PENDING once,
 //! through a conditional UPDATE, in the transaction that also executes (or refuses) the change.
 
+use ferroloop_core::ledger_id::AccountId;
 use sqlx::{MySqlConnection, Row};
 use time::PrimitiveDateTime;
 
@@ -51,7 +52,7 @@ pub struct NewApproval<'a> {
     pub approval_id: &'a str,
     pub action: &'a str,
     pub participant_name: &'a str,
-    pub account_id: Option<u32>,
+    pub account_id: Option<AccountId>,
     pub transfer_id: Option<&'a str>,
     pub request_path: &'a str,
     pub request_body: &'a str,
@@ -66,7 +67,7 @@ pub struct ApprovalView {
     pub approval_id: String,
     pub action: String,
     pub participant_name: String,
-    pub account_id: Option<u32>,
+    pub account_id: Option<AccountId>,
     pub transfer_id: Option<String>,
     pub request_path: String,
     pub request_body: String,

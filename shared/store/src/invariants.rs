@@ -1,7 +1,11 @@
 //! The SQL that checks the storage invariants (docs/invariants.md). Each function returns the rows
 //! that violate its invariant, so "holds" means "returned nothing". The test suite calls these
 //! after every scenario and the load test's validity gate calls them after a run.
+//!
+//! Transfer ids stay the column's text here: a checker reports the rows it finds, and a row whose
+//! id would not parse is one more thing to report, not a reason to stop reading.
 
+use ferroloop_core::ledger_id::AccountId;
 use ferroloop_core::state::TransferState;
 use rust_decimal::Decimal;
 use sqlx::{MySqlPool, Row};
@@ -11,7 +15,7 @@ use crate::Result;
 /// An account whose position differs from its opening value plus its journal (I1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PositionJournalMismatch {
-    pub account_id: u32,
+    pub account_id: AccountId,
     pub position_value: Decimal,
     pub journal_value: Decimal,
 }
@@ -191,7 +195,7 @@ fn is_allowed_edge(from: Option<&str>, to: &str) -> bool {
 /// A reservation that took an account beyond its limits (I3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitBreach {
-    pub account_id: u32,
+    pub account_id: AccountId,
     pub transfer_id: String,
     /// Position plus reserved value right after the reservation.
     pub position_after: Decimal,

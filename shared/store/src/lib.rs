@@ -27,6 +27,7 @@ pub mod admin;
 pub mod approvals;
 pub mod audit;
 pub mod cache;
+mod columns;
 pub mod epoch;
 pub mod invariants;
 pub mod participants;
@@ -57,6 +58,14 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// A column holds text its domain type refuses (a transfer id, a currency, a hash): a row
+    /// written outside the hub's rules. The row is refused where it is read, never unwrapped.
+    #[error("{column} holds {value:?}, which is not a valid {expected}")]
+    InvalidColumn {
+        column: &'static str,
+        value: String,
+        expected: &'static str,
+    },
 }
 
 /// MySQL error numbers that mean "try the transaction again".

@@ -247,7 +247,7 @@ pub async fn apply_position_changes(
 /// One entry of the position journal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalEntry {
-    pub account_id: u32,
+    pub account_id: AccountId,
     /// `RESERVE`, `COMMIT` or `REVERSE`.
     pub phase: String,
     pub change: Decimal,

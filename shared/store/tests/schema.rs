@@ -1,13 +1,16 @@
 //! The schema against a fresh MariaDB database: migrations apply, the unique keys the invariants
 //! rest on hold, and the invariant queries catch what they must.
 
+use ferroloop_core::currency::Currency;
+use ferroloop_core::hash::RequestHash;
+use ferroloop_core::id::TransferId;
 use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use ferroloop_core::state::TransferState;
 use ferroloop_store::invariants::{
     StateJournalViolation, assert_storage_invariants, i1_violations, i2_violations, i4_violations,
 };
 use ferroloop_store::participants::{self, accounts};
-use ferroloop_store::transfers::funds::{self, FundsInOutcome};
+use ferroloop_store::transfers::funds::{self, FundsAccount, FundsInOutcome};
 use ferroloop_store::transfers::{
     self, DuplicateCheck, NewTransfer, StateChange, TransferKind, TransferRecord,
 };
@@ -25,9 +28,13 @@ fn dec(s: &str) -> Decimal {
 }
 
 struct Dfsp {
-    participant_id: u32,
-    position: u32,
-    settlement: u32,
+    participant_id: ParticipantId,
+    position: AccountId,
+    settlement: AccountId,
+}
+
+fn usd() -> Currency {
+    Currency::parse("USD").unwrap()
 }
 
 async fn onboard(db: &TestDatabase, name: &str) -> Dfsp {
@@ -36,11 +43,11 @@ async fn onboard(db: &TestDatabase, name: &str) -> Dfsp {
         .await
         .unwrap();
     let position =
-        accounts::create_account(&mut conn, participant_id, "USD", "POSITION", true, "test")
+        accounts::create_account(&mut conn, participant_id, usd(), "POSITION", true, "test")
             .await
             .unwrap();
     let settlement =
-        accounts::create_account(&mut conn, participant_id, "USD", "SETTLEMENT", true, "test")
+        accounts::create_account(&mut conn, participant_id, usd(), "SETTLEMENT", true, "test")
             .await
             .unwrap();
     Dfsp {
@@ -57,10 +64,10 @@ fn transfer(id: &str, payer: &Dfsp, payee: &Dfsp, state: TransferState) -> NewTr
             kind: TransferKind::Transfer,
             payer_fsp: "payer".into(),
             payee_fsp: "payee".into(),
-            payer_participant_id: Some(ParticipantId(payer.participant_id)),
-            payee_participant_id: Some(ParticipantId(payee.participant_id)),
-            payer_account_id: Some(AccountId(payer.position)),
-            payee_account_id: Some(AccountId(payee.position)),
+            payer_participant_id: Some(payer.participant_id),
+            payee_participant_id: Some(payee.participant_id),
+            payer_account_id: Some(payer.position),
+            payee_account_id: Some(payee.position),
             amount: Some(dec("10")),
             currency: "USD".into(),
             ilp_condition: Some("GRzLaTP7DJ9t4P-a_BA0WA9wzzlsugf00-Tn6kESAfM".into()),
@@ -155,7 +162,7 @@ async fn a_position_journal_entry_cannot_be_applied_twice() {
     .await
     .unwrap();
     let change = ferroloop_store::positions::PositionChange {
-        account_id: AccountId(payer.position),
+        account_id: payer.position,
         transfer_id: id.into(),
         phase: ferroloop_store::positions::PositionPhase::Reserve,
         change: dec("10"),
@@ -208,18 +215,28 @@ async fn funds_in_walks_the_state_machine_and_moves_both_accounts() {
     let mut conn = db.pool.acquire().await.unwrap();
     let hub_id = participants::hub_participant_id(&mut conn).await.unwrap();
     let hub_account =
-        accounts::create_account(&mut conn, hub_id, "USD", "HUB_RECONCILIATION", true, "test")
+        accounts::create_account(&mut conn, hub_id, usd(), "HUB_RECONCILIATION", true, "test")
             .await
             .unwrap();
-    let id = "c3b1a2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d";
+    let id = TransferId::parse("c3b1a2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d").unwrap();
+    let hub = FundsAccount {
+        account_id: hub_account,
+        participant_id: hub_id,
+        participant_name: "Hub",
+    };
+    let settlement = FundsAccount {
+        account_id: dfsp.settlement,
+        participant_id: dfsp.participant_id,
+        participant_name: "dfsp1",
+    };
     let mut tx = db.pool.begin().await.unwrap();
     let outcome = funds::record_funds_in(
         &mut tx,
         id,
-        [1; 32],
-        (hub_account, hub_id, "Hub"),
-        (dfsp.settlement, dfsp.participant_id, "dfsp1"),
-        "USD",
+        RequestHash::from_bytes([1; 32]),
+        hub,
+        settlement,
+        usd(),
         dec("2000"),
         now(),
     )
@@ -231,10 +248,10 @@ async fn funds_in_walks_the_state_machine_and_moves_both_accounts() {
     let again = funds::record_funds_in(
         &mut tx,
         id,
-        [1; 32],
-        (hub_account, hub_id, "Hub"),
-        (dfsp.settlement, dfsp.participant_id, "dfsp1"),
-        "USD",
+        RequestHash::from_bytes([1; 32]),
+        hub,
+        settlement,
+        usd(),
         dec("2000"),
         now(),
     )
@@ -243,10 +260,10 @@ async fn funds_in_walks_the_state_machine_and_moves_both_accounts() {
     let modified = funds::record_funds_in(
         &mut tx,
         id,
-        [2; 32],
-        (hub_account, hub_id, "Hub"),
-        (dfsp.settlement, dfsp.participant_id, "dfsp1"),
-        "USD",
+        RequestHash::from_bytes([2; 32]),
+        hub,
+        settlement,
+        usd(),
         dec("1"),
         now(),
     )

@@ -86,21 +86,51 @@ impl Drop for TestDatabase {
                 .enable_all()
                 .build()
                 .ok()?;
-            runtime.block_on(async move {
-                let mut admin = sqlx::MySqlConnection::connect(&mysql_server_url())
-                    .await
-                    .ok()?;
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS `{name}`"
-                )))
-                .execute(&mut admin)
-                .await
-                .ok()
-            })
+            runtime.block_on(drop_database(name))
         })
         .join();
         drop(dropped);
     }
+}
+
+/// Drops a test's database. The test's runtime is blocked while this runs (`Drop` joins it), so
+/// the test's own tasks cannot finish a transaction they hold open: their connections are
+/// killed first, and `DROP DATABASE` waits at most `DROP_LOCK_WAIT_SECONDS` for a metadata
+/// lock (MariaDB's default wait is a year, which hung whole test runs). A database left behind
+/// is removed by `scripts/stack.sh drop-test-databases` before the next `make test`.
+async fn drop_database(name: String) -> Option<()> {
+    const DROP_LOCK_WAIT_SECONDS: u32 = 10;
+    let mut admin = sqlx::MySqlConnection::connect(&mysql_server_url())
+        .await
+        .ok()?;
+    let set_wait = format!("SET SESSION lock_wait_timeout = {DROP_LOCK_WAIT_SECONDS}");
+    sqlx::query(sqlx::AssertSqlSafe(set_wait))
+        .execute(&mut admin)
+        .await
+        .ok()?;
+    let users: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM information_schema.processlist WHERE db = ? AND id <> CONNECTION_ID()",
+    )
+    .bind(&name)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap_or_else(|e| {
+        eprintln!("database {name}: its connections could not be listed: {e}");
+        Vec::new()
+    });
+    for id in users {
+        let kill = format!("KILL CONNECTION {id}");
+        sqlx::query(sqlx::AssertSqlSafe(kill))
+            .execute(&mut admin)
+            .await
+            .ok();
+    }
+    let statement = format!("DROP DATABASE IF EXISTS `{name}`");
+    sqlx::query(sqlx::AssertSqlSafe(statement))
+        .execute(&mut admin)
+        .await
+        .ok()?;
+    Some(())
 }
 
 /// Topics of one test on the shared broker.

@@ -379,7 +379,7 @@ async fn database_keys_rotate_within_the_refresh_interval() {
         ferroloop_store::admin::begin_admin_change(&mut tx)
             .await
             .unwrap();
-        let id = ferroloop_store::admin::create_participant(&mut tx, PAYER, "test")
+        let id = ferroloop_store::participants::create_participant(&mut tx, PAYER, "test")
             .await
             .unwrap();
         ferroloop_store::jws_keys::set_jws_key(&mut tx, id, &sdk_public, "test")

@@ -99,7 +99,7 @@ fn payee_error(event: &str) -> Item {
 /// A snapshot with the transfer in `state` and `first` holding its kind's record.
 fn snapshot(state: TransferState, first: &Item, stored_before: bool) -> Snapshot {
     let record = DuplicateRecord {
-        request_hash: Some(*first.hash.as_bytes()),
+        request_hash: Some(first.hash),
         source_event_id: first.event_id.clone(),
         stored_before,
     };

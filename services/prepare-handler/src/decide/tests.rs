@@ -66,7 +66,7 @@ fn dfsp(name: &str, id: u32) -> (String, Arc<ParticipantRecord>) {
     let account = AccountRecord {
         account_id: AccountId(id * 10),
         participant_id: ParticipantId(id),
-        currency: "USD".to_owned(),
+        currency: Currency::parse("USD").unwrap(),
         ledger_account_type: "POSITION".to_owned(),
         is_active: true,
     };
@@ -83,7 +83,7 @@ fn dfsp(name: &str, id: u32) -> (String, Arc<ParticipantRecord>) {
 /// A snapshot whose record for T1 was claimed by `first` (event, body).
 fn snapshot(first: &Item) -> Snapshot {
     let record = DuplicateRecord {
-        request_hash: Some(*first.hash.as_bytes()),
+        request_hash: Some(first.hash),
         source_event_id: first.event_id.clone(),
         stored_before: false,
     };

@@ -1,5 +1,7 @@
 //! A participant's accounts (central-ledger's participantCurrency) and the ledger account types.
 
+use ferroloop_core::currency::Currency;
+use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use sqlx::{MySqlConnection, Row};
 
 use crate::epoch::bump_admin_epoch;
@@ -8,24 +10,26 @@ use crate::{Result, StoreError};
 /// Creates an account with a zero position row; returns its id.
 pub async fn create_account(
     conn: &mut MySqlConnection,
-    participant_id: u32,
-    currency: &str,
+    participant_id: ParticipantId,
+    currency: Currency,
     ledger_account_type: &str,
     is_active: bool,
     created_by: &str,
-) -> Result<u32> {
+) -> Result<AccountId> {
     let id = sqlx::query(
         "INSERT INTO account (participant_id, currency, ledger_account_type, is_active, created_by) VALUES (?, ?, ?, ?, ?)",
     )
     .bind(participant_id)
-    .bind(currency)
+    .bind(currency.as_str())
     .bind(ledger_account_type)
     .bind(is_active)
     .bind(created_by)
     .execute(&mut *conn)
     .await?
     .last_insert_id();
-    let id = u32::try_from(id).map_err(|_| StoreError::Corrupt("account id overflow".into()))?;
+    let id = u32::try_from(id)
+        .map(AccountId)
+        .map_err(|_| StoreError::Corrupt("account id overflow".into()))?;
     sqlx::query("INSERT INTO participant_position (account_id, value, reserved_value, opening_value) VALUES (?, 0, 0, 0)")
         .bind(id)
         .execute(&mut *conn)
@@ -36,7 +40,7 @@ pub async fn create_account(
 
 pub async fn set_account_active(
     conn: &mut MySqlConnection,
-    account_id: u32,
+    account_id: AccountId,
     is_active: bool,
 ) -> Result<()> {
     sqlx::query("UPDATE account SET is_active = ? WHERE account_id = ?")
@@ -60,11 +64,14 @@ pub async fn ledger_account_types(conn: &mut MySqlConnection) -> Result<Vec<(Str
 }
 
 /// The participant owning an account, if the account exists.
-pub async fn account_owner(conn: &mut MySqlConnection, account_id: u32) -> Result<Option<u32>> {
-    Ok(
-        sqlx::query_scalar::<_, u32>("SELECT participant_id FROM account WHERE account_id = ?")
-            .bind(account_id)
-            .fetch_optional(&mut *conn)
-            .await?,
+pub async fn account_owner(
+    conn: &mut MySqlConnection,
+    account_id: AccountId,
+) -> Result<Option<ParticipantId>> {
+    Ok(sqlx::query_scalar::<_, ParticipantId>(
+        "SELECT participant_id FROM account WHERE account_id = ?",
     )
+    .bind(account_id)
+    .fetch_optional(&mut *conn)
+    .await?)
 }

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
+use ferroloop_core::ledger_id::ParticipantId;
 use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
 
 use crate::Result;
@@ -78,7 +79,7 @@ pub async fn load_by_names(
 /// Upserts a callback endpoint of a participant.
 pub async fn set_endpoint(
     conn: &mut MySqlConnection,
-    participant_id: u32,
+    participant_id: ParticipantId,
     endpoint_type: &str,
     value: &str,
     changed_by: &str,
@@ -99,7 +100,7 @@ pub async fn set_endpoint(
 /// The endpoints of a participant: (type, value).
 pub async fn of_participant(
     conn: &mut MySqlConnection,
-    participant_id: u32,
+    participant_id: ParticipantId,
 ) -> Result<Vec<(String, String)>> {
     let rows = sqlx::query(
         "SELECT endpoint_type, value FROM participant_endpoint WHERE participant_id = ? ORDER BY endpoint_type",

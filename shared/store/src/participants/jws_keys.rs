@@ -1,6 +1,7 @@
 //! Participants' public JWS keys (`participant_jws_key`), written by the admin API and read in
 //! whole by the API adapter's background refresh — never on its request path.
 
+use ferroloop_core::ledger_id::ParticipantId;
 use sqlx::MySqlConnection;
 
 use crate::Result;
@@ -18,7 +19,7 @@ pub struct StoredJwsKey {
 /// (`admin::begin_admin_change`), which bumps the epoch the adapter watches.
 pub async fn set_jws_key(
     conn: &mut MySqlConnection,
-    participant_id: u32,
+    participant_id: ParticipantId,
     public_key_pem: &str,
     created_by: &str,
 ) -> Result<()> {
@@ -38,7 +39,7 @@ pub async fn set_jws_key(
 /// A participant's key, if it has one.
 pub async fn jws_key(
     conn: &mut MySqlConnection,
-    participant_id: u32,
+    participant_id: ParticipantId,
 ) -> Result<Option<StoredJwsKey>> {
     let row = sqlx::query_as::<_, (String, time::PrimitiveDateTime, String)>(
         "SELECT public_key_pem, created_at, created_by FROM participant_jws_key WHERE participant_id = ?",
@@ -56,7 +57,10 @@ pub async fn jws_key(
 }
 
 /// Removes a participant's key; returns whether it had one.
-pub async fn delete_jws_key(conn: &mut MySqlConnection, participant_id: u32) -> Result<bool> {
+pub async fn delete_jws_key(
+    conn: &mut MySqlConnection,
+    participant_id: ParticipantId,
+) -> Result<bool> {
     let deleted = sqlx::query("DELETE FROM participant_jws_key WHERE participant_id = ?")
         .bind(participant_id)
         .execute(&mut *conn)

@@ -1,6 +1,8 @@
 //! Limits of POSITION accounts (the net debit cap) and opening positions
 //! (central-ledger's `initialPositionAndLimits`).
 
+use ferroloop_core::currency::Currency;
+use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use rust_decimal::Decimal;
 use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
 
@@ -24,8 +26,8 @@ pub enum InitialPositionOutcome {
 #[allow(clippy::too_many_arguments)]
 pub async fn set_initial_position_and_limit(
     conn: &mut MySqlConnection,
-    position_account_id: u32,
-    settlement_account_id: u32,
+    position_account_id: AccountId,
+    settlement_account_id: AccountId,
     initial_position: Decimal,
     net_debit_cap: Decimal,
     alarm_percentage: Decimal,
@@ -95,7 +97,7 @@ pub async fn set_initial_position_and_limit(
 /// Sets the opening position of an account that has no journal entries yet.
 pub async fn set_opening_position(
     conn: &mut MySqlConnection,
-    account_id: u32,
+    account_id: AccountId,
     value: Decimal,
 ) -> Result<()> {
     let updated = sqlx::query(
@@ -120,7 +122,7 @@ pub async fn set_opening_position(
 /// position first, so a limit change and a reservation on that account are serialised.
 pub async fn set_net_debit_cap(
     conn: &mut MySqlConnection,
-    account_id: u32,
+    account_id: AccountId,
     value: Decimal,
     alarm_percentage: Decimal,
     changed_by: &str,
@@ -149,7 +151,7 @@ pub async fn set_net_debit_cap(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitView {
     pub participant_name: String,
-    pub currency: String,
+    pub currency: Currency,
     pub limit_type: String,
     pub value: Decimal,
     pub alarm_percentage: Decimal,
@@ -159,8 +161,8 @@ pub struct LimitView {
 /// participant and currency order.
 pub async fn limits(
     conn: &mut MySqlConnection,
-    participant_id: Option<u32>,
-    currency: Option<&str>,
+    participant_id: Option<ParticipantId>,
+    currency: Option<Currency>,
     limit_type: Option<&str>,
 ) -> Result<Vec<LimitView>> {
     let mut builder = QueryBuilder::<MySql>::new(
@@ -176,7 +178,7 @@ pub async fn limits(
     if let Some(currency) = currency {
         builder
             .push(" AND a.currency = ")
-            .push_bind(currency.to_owned());
+            .push_bind(currency.as_str().to_owned());
     }
     if let Some(limit_type) = limit_type {
         builder
@@ -189,7 +191,7 @@ pub async fn limits(
         .map(|row| {
             Ok(LimitView {
                 participant_name: row.try_get("name")?,
-                currency: row.try_get("currency")?,
+                currency: crate::columns::currency(row, "currency")?,
                 limit_type: row.try_get("limit_type")?,
                 value: row.try_get("value")?,
                 alarm_percentage: row.try_get("threshold_alarm_percentage")?,

@@ -16,6 +16,7 @@ pub mod views;
 use std::collections::HashMap;
 use std::future::Future;
 
+use ferroloop_core::currency::Currency;
 use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
 
@@ -37,20 +38,20 @@ pub struct ParticipantRecord {
 pub struct AccountRecord {
     pub account_id: AccountId,
     pub participant_id: ParticipantId,
-    pub currency: String,
+    pub currency: Currency,
     pub ledger_account_type: String,
     pub is_active: bool,
 }
 
 impl ParticipantRecord {
     /// The participant's account of a type in a currency.
-    pub fn account(&self, currency: &str, ledger_account_type: &str) -> Option<&AccountRecord> {
+    pub fn account(&self, currency: Currency, ledger_account_type: &str) -> Option<&AccountRecord> {
         self.accounts
             .iter()
             .find(|a| a.currency == currency && a.ledger_account_type == ledger_account_type)
     }
 
-    pub fn position_account(&self, currency: &str) -> Option<&AccountRecord> {
+    pub fn position_account(&self, currency: Currency) -> Option<&AccountRecord> {
         self.account(currency, "POSITION")
     }
 }
@@ -108,7 +109,7 @@ pub async fn load_by_names(
             entry.accounts.push(AccountRecord {
                 account_id,
                 participant_id,
-                currency: row.try_get("currency")?,
+                currency: crate::columns::currency(&row, "currency")?,
                 ledger_account_type: row.try_get("ledger_account_type")?,
                 is_active: row.try_get("account_active")?,
             });
@@ -118,12 +119,12 @@ pub async fn load_by_names(
 }
 
 /// The hub participant's id (seeded by the first migration).
-pub async fn hub_participant_id(conn: &mut MySqlConnection) -> Result<u32> {
-    Ok(
-        sqlx::query_scalar::<_, u32>("SELECT participant_id FROM participant WHERE is_hub LIMIT 1")
-            .fetch_one(&mut *conn)
-            .await?,
+pub async fn hub_participant_id(conn: &mut MySqlConnection) -> Result<ParticipantId> {
+    Ok(sqlx::query_scalar::<_, ParticipantId>(
+        "SELECT participant_id FROM participant WHERE is_hub LIMIT 1",
     )
+    .fetch_one(&mut *conn)
+    .await?)
 }
 
 /// Gives the hub participant (found by `is_hub`) the configured name (`HUB_NAME`). Returns
@@ -146,7 +147,7 @@ pub async fn create_participant(
     conn: &mut MySqlConnection,
     name: &str,
     created_by: &str,
-) -> Result<u32> {
+) -> Result<ParticipantId> {
     let id = sqlx::query("INSERT INTO participant (name, created_by) VALUES (?, ?)")
         .bind(name)
         .bind(created_by)
@@ -154,7 +155,7 @@ pub async fn create_participant(
         .await?
         .last_insert_id();
     bump_admin_epoch(conn).await?;
-    u32::try_from(id).map_err(|_| StoreError::Corrupt("participant id overflow".into()))
+    inserted_participant_id(id)
 }
 
 /// Creates a participant (active) with central-ledger's `isProxy` flag and returns its id.
@@ -163,7 +164,7 @@ pub async fn create_participant_with_proxy(
     name: &str,
     is_proxy: bool,
     created_by: &str,
-) -> Result<u32> {
+) -> Result<ParticipantId> {
     let id = sqlx::query("INSERT INTO participant (name, is_proxy, created_by) VALUES (?, ?, ?)")
         .bind(name)
         .bind(is_proxy)
@@ -172,12 +173,19 @@ pub async fn create_participant_with_proxy(
         .await?
         .last_insert_id();
     bump_admin_epoch(conn).await?;
-    u32::try_from(id).map_err(|_| StoreError::Corrupt("participant id overflow".into()))
+    inserted_participant_id(id)
+}
+
+/// The id MySQL gave an inserted participant row.
+fn inserted_participant_id(id: u64) -> Result<ParticipantId> {
+    u32::try_from(id)
+        .map(ParticipantId)
+        .map_err(|_| StoreError::Corrupt("participant id overflow".into()))
 }
 
 pub async fn set_participant_active(
     conn: &mut MySqlConnection,
-    participant_id: u32,
+    participant_id: ParticipantId,
     is_active: bool,
 ) -> Result<()> {
     sqlx::query("UPDATE participant SET is_active = ? WHERE participant_id = ?")

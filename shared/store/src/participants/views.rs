@@ -1,5 +1,7 @@
 //! Read models of the admin API: participants with every account and its balance.
 
+use ferroloop_core::currency::Currency;
+use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use rust_decimal::Decimal;
 use sqlx::mysql::MySqlRow;
 use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
@@ -10,7 +12,7 @@ use crate::Result;
 /// A participant with every account it has, as the admin API reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParticipantView {
-    pub participant_id: u32,
+    pub participant_id: ParticipantId,
     pub name: String,
     pub is_active: bool,
     pub is_hub: bool,
@@ -22,18 +24,18 @@ pub struct ParticipantView {
 
 impl ParticipantView {
     /// The account of a type in a currency.
-    pub fn account(&self, currency: &str, ledger_account_type: &str) -> Option<&AccountView> {
+    pub fn account(&self, currency: Currency, ledger_account_type: &str) -> Option<&AccountView> {
         self.accounts
             .iter()
             .find(|a| a.currency == currency && a.ledger_account_type == ledger_account_type)
     }
 
-    pub fn account_by_id(&self, account_id: u32) -> Option<&AccountView> {
+    pub fn account_by_id(&self, account_id: AccountId) -> Option<&AccountView> {
         self.accounts.iter().find(|a| a.account_id == account_id)
     }
 
     /// Whether the participant has any account in the currency.
-    pub fn has_currency(&self, currency: &str) -> bool {
+    pub fn has_currency(&self, currency: Currency) -> bool {
         self.accounts.iter().any(|a| a.currency == currency)
     }
 }
@@ -41,9 +43,9 @@ impl ParticipantView {
 /// An account (central-ledger's participantCurrency) with its position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountView {
-    pub account_id: u32,
-    pub participant_id: u32,
-    pub currency: String,
+    pub account_id: AccountId,
+    pub participant_id: ParticipantId,
+    pub currency: Currency,
     pub ledger_account_type: String,
     pub is_active: bool,
     pub created_at: PrimitiveDateTime,
@@ -59,7 +61,7 @@ pub struct AccountView {
 enum Filter<'a> {
     All(Option<bool>),
     Name(&'a str),
-    Id(u32),
+    Id(ParticipantId),
     Hub,
 }
 
@@ -95,7 +97,7 @@ async fn load_participants(
     let rows = builder.build().fetch_all(&mut *conn).await?;
     let mut found: Vec<ParticipantView> = Vec::new();
     for row in &rows {
-        let participant_id: u32 = row.try_get("participant_id")?;
+        let participant_id: ParticipantId = row.try_get("participant_id")?;
         if found.last().map(|p| p.participant_id) != Some(participant_id) {
             found.push(ParticipantView {
                 participant_id,
@@ -116,14 +118,14 @@ async fn load_participants(
     Ok(found)
 }
 
-fn account_from_row(row: &MySqlRow, participant_id: u32) -> Result<Option<AccountView>> {
-    let Some(account_id) = row.try_get::<Option<u32>, _>("account_id")? else {
+fn account_from_row(row: &MySqlRow, participant_id: ParticipantId) -> Result<Option<AccountView>> {
+    let Some(account_id) = row.try_get::<Option<AccountId>, _>("account_id")? else {
         return Ok(None);
     };
     Ok(Some(AccountView {
         account_id,
         participant_id,
-        currency: row.try_get("currency")?,
+        currency: crate::columns::currency(row, "currency")?,
         ledger_account_type: row.try_get("ledger_account_type")?,
         is_active: row.try_get("account_active")?,
         created_at: row.try_get("account_created_at")?,
@@ -174,7 +176,7 @@ pub async fn participant_name_case_variant(
 
 pub async fn participant_by_id(
     conn: &mut MySqlConnection,
-    participant_id: u32,
+    participant_id: ParticipantId,
 ) -> Result<Option<ParticipantView>> {
     Ok(load_participants(conn, Filter::Id(participant_id))
         .await?

@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ferroloop_core::currency::Currency;
+use ferroloop_core::id::TransferId;
 use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use ferroloop_core::settlement::{
     AccountStep, Flow, LedgerAction, SettlementState, Side, WindowState, account_step, check_abort,
@@ -97,17 +98,17 @@ pub async fn model_scope(conn: &mut MySqlConnection, name: &str) -> Result<Optio
 /// One settled account of a settlement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettlementAccountView {
-    pub account_id: u32,
-    pub participant_id: u32,
+    pub account_id: AccountId,
+    pub participant_id: ParticipantId,
     pub participant_name: String,
-    pub settlement_account_id: u32,
-    pub currency: String,
+    pub settlement_account_id: AccountId,
+    pub currency: Currency,
     /// Positive: a net sender; negative: a net receiver.
     pub net_amount: Decimal,
     pub state: SettlementState,
     pub reason: Option<String>,
     pub external_reference: Option<String>,
-    pub transfer_id: Option<String>,
+    pub transfer_id: Option<TransferId>,
 }
 
 /// A settlement with its accounts (in account order) and windows.
@@ -234,7 +235,7 @@ async fn lock_contents(
     conn: &mut MySqlConnection,
     scope: &ModelScope,
     ids: &[u64],
-) -> Result<Vec<(u64, u64, String)>> {
+) -> Result<Vec<(u64, u64, Currency)>> {
     let mut builder = QueryBuilder::<MySql>::new(
         "SELECT settlement_window_content_id, settlement_window_id, ledger_account_type, currency \
          FROM settlement_window_content WHERE state IN ('CLOSED', 'ABORTED') \
@@ -242,11 +243,11 @@ async fn lock_contents(
     );
     push_list(&mut builder, ids);
     builder.push(" ORDER BY settlement_window_content_id FOR UPDATE");
-    let mut taken: Vec<(u64, u64, String)> = Vec::new();
+    let mut taken: Vec<(u64, u64, Currency)> = Vec::new();
     for row in builder.build().fetch_all(&mut *conn).await? {
         let ledger: String = row.try_get("ledger_account_type")?;
-        let currency: String = row.try_get("currency")?;
-        if scope.covers(&ledger, &currency) {
+        let currency = crate::columns::currency(&row, "currency")?;
+        if scope.covers(&ledger, currency.as_str()) {
             taken.push((
                 row.try_get("settlement_window_content_id")?,
                 row.try_get("settlement_window_id")?,
@@ -260,9 +261,9 @@ async fn lock_contents(
 /// The money of the taken (window, currency) contents.
 async fn window_flows(
     conn: &mut MySqlConnection,
-    taken: &[(u64, u64, String)],
+    taken: &[(u64, u64, Currency)],
 ) -> Result<Vec<Flow>> {
-    let wanted: BTreeSet<(u64, &str)> = taken.iter().map(|t| (t.1, t.2.as_str())).collect();
+    let wanted: BTreeSet<(u64, Currency)> = taken.iter().map(|t| (t.1, t.2)).collect();
     let windows: Vec<u64> = wanted.iter().map(|w| w.0).collect();
     let mut builder = QueryBuilder::<MySql>::new(
         "SELECT settlement_window_id, payer_account_id, payee_account_id, currency, amount \
@@ -272,15 +273,14 @@ async fn window_flows(
     let mut flows = Vec::new();
     for row in builder.build().fetch_all(&mut *conn).await? {
         let window: u64 = row.try_get("settlement_window_id")?;
-        let currency: String = row.try_get("currency")?;
-        if !wanted.contains(&(window, currency.as_str())) {
+        let currency = crate::columns::currency(&row, "currency")?;
+        if !wanted.contains(&(window, currency)) {
             continue;
         }
         flows.push(Flow {
-            payer: AccountId(row.try_get("payer_account_id")?),
-            payee: AccountId(row.try_get("payee_account_id")?),
-            currency: Currency::parse(&currency)
-                .map_err(|_| StoreError::Corrupt(format!("flow currency {currency}")))?,
+            payer: row.try_get("payer_account_id")?,
+            payee: row.try_get("payee_account_id")?,
+            currency,
             amount: row.try_get("amount")?,
         });
     }
@@ -295,7 +295,7 @@ async fn insert_accounts(
     net: &BTreeMap<(AccountId, Currency), Decimal>,
     now: PrimitiveDateTime,
 ) -> Result<()> {
-    let accounts: Vec<u32> = net.keys().map(|(a, _)| a.get()).collect();
+    let accounts: Vec<AccountId> = net.keys().map(|(a, _)| *a).collect();
     let mut builder = QueryBuilder::<MySql>::new(
         "SELECT a.account_id, a.participant_id, s.account_id AS settlement_account_id \
          FROM account a LEFT JOIN account s ON s.participant_id = a.participant_id \
@@ -305,7 +305,7 @@ async fn insert_accounts(
         .push_bind(scope.settlement_account_type.clone())
         .push(" WHERE a.account_id IN (");
     push_list(&mut builder, &accounts);
-    let mut owners: HashMap<u32, (u32, Option<u32>)> = HashMap::new();
+    let mut owners: HashMap<AccountId, (ParticipantId, Option<AccountId>)> = HashMap::new();
     for row in builder.build().fetch_all(&mut *conn).await? {
         owners.insert(
             row.try_get("account_id")?,
@@ -316,8 +316,7 @@ async fn insert_accounts(
         );
     }
     for ((account, currency), amount) in net {
-        let Some((participant, Some(settlement_account))) = owners.get(&account.get()).copied()
-        else {
+        let Some((participant, Some(settlement_account))) = owners.get(account).copied() else {
             return Err(StoreError::Corrupt(format!(
                 "account {account} has no {} account",
                 scope.settlement_account_type
@@ -329,7 +328,7 @@ async fn insert_accounts(
              VALUES (?, ?, ?, ?, ?, ?, 'PENDING_SETTLEMENT', ?, ?)",
         )
         .bind(settlement_id)
-        .bind(account.get())
+        .bind(*account)
         .bind(participant)
         .bind(settlement_account)
         .bind(currency.as_str())
@@ -341,7 +340,7 @@ async fn insert_accounts(
         insert_account_state_change(
             conn,
             settlement_id,
-            account.get(),
+            *account,
             SettlementState::PendingSettlement,
             None,
             None,
@@ -375,7 +374,7 @@ async fn insert_settlement_state_change(
 async fn insert_account_state_change(
     conn: &mut MySqlConnection,
     settlement_id: u64,
-    account_id: u32,
+    account_id: AccountId,
     state: SettlementState,
     reason: Option<&str>,
     external_reference: Option<&str>,
@@ -443,12 +442,12 @@ async fn complete(
                 participant_id: row.try_get("participant_id")?,
                 participant_name: row.try_get("name")?,
                 settlement_account_id: row.try_get("settlement_account_id")?,
-                currency: row.try_get("currency")?,
+                currency: crate::columns::currency(&row, "currency")?,
                 net_amount: row.try_get("net_amount")?,
                 state: settlement_state_of(&row)?,
                 reason: row.try_get("reason")?,
                 external_reference: row.try_get("external_reference")?,
-                transfer_id: row.try_get("transfer_id")?,
+                transfer_id: crate::columns::optional_transfer_id(&row, "transfer_id")?,
             });
     }
     let mut builder = QueryBuilder::<MySql>::new(
@@ -577,8 +576,8 @@ pub async fn list_settlements(
 /// A requested state of one settlement account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountUpdate {
-    pub participant_id: u32,
-    pub account_id: u32,
+    pub participant_id: ParticipantId,
+    pub account_id: AccountId,
     pub state: SettlementState,
     pub reason: Option<String>,
     pub external_reference: Option<String>,
@@ -639,7 +638,7 @@ pub async fn update_accounts(
     conn: &mut MySqlConnection,
     settlement_id: u64,
     updates: &[AccountUpdate],
-    new_transfer_id: &mut (dyn FnMut() -> String + Send),
+    new_transfer_id: &mut (dyn FnMut() -> TransferId + Send),
     now: PrimitiveDateTime,
 ) -> Result<UpdateOutcome> {
     let Some(found) = settlement(conn, settlement_id, true).await? else {
@@ -661,12 +660,11 @@ pub async fn update_accounts(
     let locks: Vec<AccountId> = advances
         .iter()
         .flat_map(|a| [a.account.account_id, a.account.settlement_account_id])
-        .map(AccountId)
         .collect();
     let locked = lock_positions(conn, &locks).await?;
-    let mut values: HashMap<u32, (Decimal, Decimal)> = locked
+    let mut values: HashMap<AccountId, (Decimal, Decimal)> = locked
         .iter()
-        .map(|(id, p)| (id.get(), (p.value, p.reserved_value)))
+        .map(|(id, p)| (*id, (p.value, p.reserved_value)))
         .collect();
     let mut journal = Vec::new();
     for advance in &advances {
@@ -677,8 +675,8 @@ pub async fn update_accounts(
             })?;
             *value += change;
             journal.push(PositionChange {
-                account_id: AccountId(account_id),
-                transfer_id: transfer_id.clone().unwrap_or_default(),
+                account_id,
+                transfer_id: transfer_id.map(|id| id.to_string()).unwrap_or_default(),
                 phase,
                 change,
                 value_after: *value,
@@ -686,7 +684,7 @@ pub async fn update_accounts(
                 at: now,
             });
         }
-        set_account_state(conn, settlement_id, advance, transfer_id.as_deref(), now).await?;
+        set_account_state(conn, settlement_id, advance, transfer_id, now).await?;
     }
     apply_position_changes(conn, &journal).await?;
     derive_settlement_state(conn, settlement_id, now).await?;
@@ -694,7 +692,7 @@ pub async fn update_accounts(
 }
 
 /// The account a side of a settlement transfer is.
-fn account_of(account: &SettlementAccountView, side: Side) -> u32 {
+fn account_of(account: &SettlementAccountView, side: Side) -> AccountId {
     match side {
         Side::Ledger => account.account_id,
         Side::Settlement => account.settlement_account_id,
@@ -703,7 +701,7 @@ fn account_of(account: &SettlementAccountView, side: Side) -> u32 {
 
 /// The journal entry of an advance: RESERVE (+amount) on the transfer's payer account, COMMIT
 /// (−amount) on its payee account; none for a zero net amount or a step without money.
-fn journal_entry(advance: &Advance<'_>) -> Result<Option<(u32, PositionPhase, Decimal)>> {
+fn journal_entry(advance: &Advance<'_>) -> Result<Option<(AccountId, PositionPhase, Decimal)>> {
     let Some((payer, payee, amount)) = settlement_transfer(advance.account.net_amount) else {
         return Ok(None);
     };
@@ -727,9 +725,9 @@ async fn apply_ledger(
     conn: &mut MySqlConnection,
     settlement_id: u64,
     advance: &Advance<'_>,
-    new_transfer_id: &mut (dyn FnMut() -> String + Send),
+    new_transfer_id: &mut (dyn FnMut() -> TransferId + Send),
     now: PrimitiveDateTime,
-) -> Result<Option<String>> {
+) -> Result<Option<TransferId>> {
     let account = advance.account;
     let Some((payer, payee, amount)) = settlement_transfer(account.net_amount) else {
         return Ok(None);
@@ -745,16 +743,16 @@ async fn apply_ledger(
             )
             .await?;
             let record = TransferRecord {
-                transfer_id: transfer_id.clone(),
+                transfer_id: transfer_id.to_string(),
                 kind: TransferKind::Settlement,
                 payer_fsp: account.participant_name.clone(),
                 payee_fsp: account.participant_name.clone(),
-                payer_participant_id: Some(ParticipantId(account.participant_id)),
-                payee_participant_id: Some(ParticipantId(account.participant_id)),
-                payer_account_id: Some(AccountId(account_of(account, payer))),
-                payee_account_id: Some(AccountId(account_of(account, payee))),
+                payer_participant_id: Some(account.participant_id),
+                payee_participant_id: Some(account.participant_id),
+                payer_account_id: Some(account_of(account, payer)),
+                payee_account_id: Some(account_of(account, payee)),
                 amount: Some(amount),
-                currency: account.currency.clone(),
+                currency: account.currency.to_string(),
                 ilp_condition: None,
                 expiration: None,
                 state: TransferState::ReceivedPrepare,
@@ -776,7 +774,7 @@ async fn apply_ledger(
             let events = [TransferEvent::FulfilAccepted, TransferEvent::Commit];
             walk_transfer(conn, account, &events, now).await
         }
-        LedgerAction::None => Ok(account.transfer_id.clone()),
+        LedgerAction::None => Ok(account.transfer_id),
     }
 }
 
@@ -787,8 +785,8 @@ async fn walk_transfer(
     account: &SettlementAccountView,
     events: &[TransferEvent],
     now: PrimitiveDateTime,
-) -> Result<Option<String>> {
-    let Some(transfer_id) = account.transfer_id.clone() else {
+) -> Result<Option<TransferId>> {
+    let Some(transfer_id) = account.transfer_id else {
         return Err(StoreError::Corrupt(format!(
             "settlement account {} has no settlement transfer",
             account.account_id
@@ -796,11 +794,11 @@ async fn walk_transfer(
     };
     let stored = load_transfers(conn, &[transfer_id.as_str()], true).await?;
     let from = stored
-        .get(&transfer_id)
+        .get(transfer_id.as_str())
         .map(|t| t.state)
         .ok_or_else(|| StoreError::Corrupt(format!("settlement transfer {transfer_id} missing")))?;
     let events: Vec<(TransferEvent, Option<&str>)> = events.iter().map(|e| (*e, None)).collect();
-    walk_states(conn, &transfer_id, from, &events, now).await?;
+    walk_states(conn, transfer_id.as_str(), from, &events, now).await?;
     Ok(Some(transfer_id))
 }
 
@@ -808,7 +806,7 @@ async fn set_account_state(
     conn: &mut MySqlConnection,
     settlement_id: u64,
     advance: &Advance<'_>,
-    transfer_id: Option<&str>,
+    transfer_id: Option<TransferId>,
     now: PrimitiveDateTime,
 ) -> Result<()> {
     let update = advance.update;
@@ -821,7 +819,7 @@ async fn set_account_state(
     .bind(update.state.as_str())
     .bind(update.reason.as_deref())
     .bind(update.external_reference.as_deref())
-    .bind(transfer_id)
+    .bind(transfer_id.as_ref().map(TransferId::as_str))
     .bind(now)
     .bind(settlement_id)
     .bind(account.account_id)
@@ -935,12 +933,11 @@ async fn walk_back(
     let locks: Vec<AccountId> = reserved
         .iter()
         .flat_map(|a| [a.account_id, a.settlement_account_id])
-        .map(AccountId)
         .collect();
     let locked = lock_positions(conn, &locks).await?;
     let mut journal = Vec::new();
     for account in &found.accounts {
-        let Some(transfer_id) = &account.transfer_id else {
+        let Some(transfer_id) = account.transfer_id else {
             continue;
         };
         let events: &[TransferEvent] = match account.state {
@@ -954,7 +951,7 @@ async fn walk_back(
             let Some((payer, _, amount)) = settlement_transfer(account.net_amount) else {
                 continue;
             };
-            let payer = AccountId(account_of(account, payer));
+            let payer = account_of(account, payer);
             let position = locked
                 .get(&payer)
                 .ok_or_else(|| StoreError::Corrupt(format!("account {payer} has no position")))?;
@@ -965,7 +962,7 @@ async fn walk_back(
                 .sum();
             journal.push(PositionChange {
                 account_id: payer,
-                transfer_id: transfer_id.clone(),
+                transfer_id: transfer_id.to_string(),
                 phase: PositionPhase::Reverse,
                 change: -amount,
                 value_after: position.value + before - amount,
@@ -996,6 +993,5 @@ async fn set_aborted(
         },
         action: LedgerAction::None,
     };
-    let transfer_id = account.transfer_id.as_deref();
-    set_account_state(conn, settlement_id, &advance, transfer_id, now).await
+    set_account_state(conn, settlement_id, &advance, account.transfer_id, now).await
 }

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use ferroloop_core::currency::Currency;
-use ferroloop_core::ledger_id::ParticipantId;
+use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use ferroloop_core::settlement::{WindowState, window_state};
 use ferroloop_core::state::TransferState;
 use rust_decimal::Decimal;
@@ -35,7 +35,7 @@ pub async fn record_committed(
     changes: &[StateChange],
     transfers: &HashMap<String, TransferRecord>,
 ) -> Result<()> {
-    let mut flows: BTreeMap<(u32, u32), (String, Decimal, u64)> = BTreeMap::new();
+    let mut flows: BTreeMap<(AccountId, AccountId), (String, Decimal, u64)> = BTreeMap::new();
     for change in changes.iter().filter(|c| c.to == TransferState::Committed) {
         let Some(t) = transfers.get(&change.transfer_id) else {
             return Err(StoreError::Corrupt(format!(
@@ -55,7 +55,7 @@ pub async fn record_committed(
             )));
         };
         let flow = flows
-            .entry((payee.get(), payer.get()))
+            .entry((payee, payer))
             .or_insert_with(|| (t.currency.clone(), Decimal::ZERO, 0));
         flow.1 += amount;
         flow.2 += 1;
@@ -101,7 +101,7 @@ pub struct ContentView {
     pub content_id: u64,
     pub window_id: u64,
     pub ledger_account_type: String,
-    pub currency: String,
+    pub currency: Currency,
     pub state: WindowState,
     pub settlement_id: Option<u64>,
     pub created_at: PrimitiveDateTime,
@@ -157,7 +157,7 @@ pub async fn contents(
             content_id: row.try_get("settlement_window_content_id")?,
             window_id: row.try_get("settlement_window_id")?,
             ledger_account_type: row.try_get("ledger_account_type")?,
-            currency: row.try_get("currency")?,
+            currency: crate::columns::currency(&row, "currency")?,
             state: window_state_of(&row)?,
             settlement_id: row.try_get("settlement_id")?,
             created_at: row.try_get("created_at")?,

@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 
+use ferroloop_core::hash::RequestHash;
 use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
 
 use super::*;
-use crate::{Result, StoreError};
+use crate::Result;
 
 /// Which duplicate-check table: one per kind of request
 /// (docs/duplicates-and-replays.md#insert-first-claims).
@@ -36,7 +37,7 @@ pub type DuplicateClaim<'a> = (&'a str, [u8; 32], &'a str);
 /// A duplicate-check record: the first request's body hash and the event that carried it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DuplicateRecord {
-    pub request_hash: Option<[u8; 32]>,
+    pub request_hash: Option<RequestHash>,
     pub source_event_id: String,
     /// The record was committed before this claim: with the caller's own event id, the message
     /// is a redelivery of one handled before, not a first request.
@@ -82,14 +83,7 @@ pub async fn claim_duplicate_checks(
         ));
         push_id_list(&mut builder, chunk);
         for row in builder.build().fetch_all(&mut *conn).await? {
-            let hash: Option<Vec<u8>> = row.try_get("request_hash")?;
-            let request_hash =
-                match hash {
-                    None => None,
-                    Some(bytes) => Some(<[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
-                        StoreError::Corrupt("request hash is not 32 bytes".to_owned())
-                    })?),
-                };
+            let request_hash = crate::columns::optional_request_hash(&row, "request_hash")?;
             let id: String = row.try_get("transfer_id")?;
             records.insert(
                 id.clone(),

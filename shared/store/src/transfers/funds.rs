@@ -15,10 +15,12 @@ use crate::transfers::{
     claim_duplicate_checks, insert_extensions, insert_transfers, load_transfers,
 };
 use crate::{Result, StoreError};
+use ferroloop_core::currency::Currency;
 use ferroloop_core::funds_out::{
     Finish, FinishEntry, FundsOutRefusal, decide_finish, decide_funds_out,
 };
 use ferroloop_core::hash::RequestHash;
+use ferroloop_core::id::TransferId;
 use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use ferroloop_core::position::AccountPosition;
 use ferroloop_core::replay::{Fingerprint, Progress, Replay, classify};
@@ -37,17 +39,16 @@ pub enum FundsInOutcome {
 /// One funds movement requested by the hub operator (admin API `POST …/accounts/{id}`).
 /// The funds functions do not bump the admin change epoch themselves (positions are never
 /// cached); the admin API starts every such transaction with [`begin_admin_change`].
-/// Accounts are `(account_id, participant_id, participant_name)`; the caller has checked that
-/// they belong together (the DFSP's active SETTLEMENT account and the hub's HUB_RECONCILIATION
-/// account in `currency`).
+/// The caller has checked that the two accounts belong together (the DFSP's active SETTLEMENT
+/// account and the hub's HUB_RECONCILIATION account in `currency`).
 #[derive(Debug, Clone)]
 pub struct FundsRequest<'a> {
-    pub transfer_id: &'a str,
+    pub transfer_id: TransferId,
     /// SHA-256 of the request's canonical JSON (`ferroloop_core::hash::request_hash`).
-    pub request_hash: [u8; 32],
-    pub hub_account: (u32, u32, &'a str),
-    pub settlement_account: (u32, u32, &'a str),
-    pub currency: &'a str,
+    pub request_hash: RequestHash,
+    pub hub_account: FundsAccount<'a>,
+    pub settlement_account: FundsAccount<'a>,
+    pub currency: Currency,
     pub amount: Decimal,
     /// The operator's reason, kept on the transfer's first state change.
     pub reason: &'a str,
@@ -56,19 +57,27 @@ pub struct FundsRequest<'a> {
     pub now: PrimitiveDateTime,
 }
 
+/// One side of a funds movement: the account, the participant owning it and that participant's
+/// name (the transfer's payer or payee FSP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FundsAccount<'a> {
+    pub account_id: AccountId,
+    pub participant_id: ParticipantId,
+    pub participant_name: &'a str,
+}
+
 /// A funds-in: hub reconciliation account +amount (debit side), participant settlement account
 /// −amount (credit side), recorded as a FUNDS_IN transfer that walks RECEIVED_PREPARE →
 /// RESERVED → RECEIVED_FULFIL → COMMITTED in one transaction, with both journal entries.
-/// Accounts are `(account_id, participant_id, participant_name)`; the caller has checked they
-/// belong together.
+/// The caller has checked the accounts belong together.
 #[allow(clippy::too_many_arguments)]
 pub async fn record_funds_in(
     conn: &mut MySqlConnection,
-    transfer_id: &str,
-    request_hash: [u8; 32],
-    hub_account: (u32, u32, &str),
-    settlement_account: (u32, u32, &str),
-    currency: &str,
+    transfer_id: TransferId,
+    request_hash: RequestHash,
+    hub_account: FundsAccount<'_>,
+    settlement_account: FundsAccount<'_>,
+    currency: Currency,
     amount: Decimal,
     now: PrimitiveDateTime,
 ) -> Result<FundsInOutcome> {
@@ -100,24 +109,22 @@ enum Claim {
 /// carries its event id (one per kind of funds request) and its hash.
 async fn claim_funds_request(
     conn: &mut MySqlConnection,
-    transfer_id: &str,
-    request_hash: [u8; 32],
+    transfer_id: TransferId,
+    request_hash: RequestHash,
     event_id: &str,
 ) -> Result<Claim> {
+    let transfer_id = transfer_id.as_str();
     let claimed = claim_duplicate_checks(
         conn,
         DuplicateCheck::Prepare,
-        &[(transfer_id, request_hash, event_id)],
+        &[(transfer_id, *request_hash.as_bytes(), event_id)],
     )
     .await?;
     let record = claimed
         .get(transfer_id)
         .ok_or_else(|| StoreError::Corrupt("duplicate check row missing".into()))?;
-    let first = Fingerprint::new(
-        &record.source_event_id,
-        record.request_hash.map(RequestHash::from_bytes),
-    );
-    let this = Fingerprint::new(event_id, Some(RequestHash::from_bytes(request_hash)));
+    let first = Fingerprint::new(&record.source_event_id, record.request_hash);
+    let this = Fingerprint::new(event_id, Some(request_hash));
     let mut replay = classify(first, this, Progress::Unwritten);
     // Read the transfer only when the record is ours: a modified request needs no more.
     if replay == Replay::New && !load_transfers(conn, &[transfer_id], true).await?.is_empty() {
@@ -138,23 +145,23 @@ async fn insert_funds_transfer(
     conn: &mut MySqlConnection,
     request: &FundsRequest<'_>,
     kind: TransferKind,
-    payer: (u32, u32, &str),
-    payee: (u32, u32, &str),
+    payer: FundsAccount<'_>,
+    payee: FundsAccount<'_>,
 ) -> Result<()> {
     insert_transfers(
         conn,
         &[NewTransfer {
             record: TransferRecord {
-                transfer_id: request.transfer_id.to_owned(),
+                transfer_id: request.transfer_id.to_string(),
                 kind,
-                payer_fsp: payer.2.to_owned(),
-                payee_fsp: payee.2.to_owned(),
-                payer_participant_id: Some(ParticipantId(payer.1)),
-                payee_participant_id: Some(ParticipantId(payee.1)),
-                payer_account_id: Some(AccountId(payer.0)),
-                payee_account_id: Some(AccountId(payee.0)),
+                payer_fsp: payer.participant_name.to_owned(),
+                payee_fsp: payee.participant_name.to_owned(),
+                payer_participant_id: Some(payer.participant_id),
+                payee_participant_id: Some(payee.participant_id),
+                payer_account_id: Some(payer.account_id),
+                payee_account_id: Some(payee.account_id),
                 amount: Some(request.amount),
-                currency: request.currency.to_owned(),
+                currency: request.currency.to_string(),
                 ilp_condition: None,
                 expiration: None,
                 state: TransferState::ReceivedPrepare,
@@ -168,7 +175,7 @@ async fn insert_funds_transfer(
         .extensions
         .iter()
         .map(|(key, value)| ExtensionRow {
-            transfer_id: request.transfer_id.to_owned(),
+            transfer_id: request.transfer_id.to_string(),
             phase: ExtensionPhase::Prepare,
             key: key.clone(),
             value: value.clone(),
@@ -188,8 +195,8 @@ pub async fn record_funds_in_request(
         Claim::Duplicate => return Ok(FundsInOutcome::Duplicate),
         Claim::New => {}
     }
-    let hub_account_id = AccountId(request.hub_account.0);
-    let settlement_account_id = AccountId(request.settlement_account.0);
+    let hub_account_id = request.hub_account.account_id;
+    let settlement_account_id = request.settlement_account.account_id;
     let locked = lock_positions(conn, &[hub_account_id, settlement_account_id]).await?;
     let hub = locked
         .get(&hub_account_id)
@@ -207,7 +214,7 @@ pub async fn record_funds_in_request(
     .await?;
     walk_states(
         conn,
-        request.transfer_id,
+        request.transfer_id.as_str(),
         TransferState::ReceivedPrepare,
         &[
             (TransferEvent::Reserve, None),
@@ -223,7 +230,7 @@ pub async fn record_funds_in_request(
         &[
             PositionChange {
                 account_id: hub_account_id,
-                transfer_id: request.transfer_id.to_owned(),
+                transfer_id: request.transfer_id.to_string(),
                 phase: PositionPhase::Reserve,
                 change: amount,
                 value_after: hub.value + amount,
@@ -232,7 +239,7 @@ pub async fn record_funds_in_request(
             },
             PositionChange {
                 account_id: settlement_account_id,
-                transfer_id: request.transfer_id.to_owned(),
+                transfer_id: request.transfer_id.to_string(),
                 phase: PositionPhase::Commit,
                 change: -amount,
                 value_after: settlement.value - amount,
@@ -278,8 +285,11 @@ struct LockedCover {
 /// Locks a settlement account's position row and its POSITION account's, in ascending account
 /// order as the position handler does, so a funds-out and a reservation on the same DFSP
 /// serialise and neither decides on figures the other is about to change.
-async fn lock_cover(conn: &mut MySqlConnection, settlement_account_id: u32) -> Result<LockedCover> {
-    let position_account_id: Option<u32> = sqlx::query_scalar(
+async fn lock_cover(
+    conn: &mut MySqlConnection,
+    settlement_account_id: AccountId,
+) -> Result<LockedCover> {
+    let position_account_id: Option<AccountId> = sqlx::query_scalar(
         "SELECT p.account_id FROM account s
          JOIN account p ON p.participant_id = s.participant_id AND p.currency = s.currency
                        AND p.ledger_account_type = 'POSITION'
@@ -300,7 +310,7 @@ async fn lock_cover(conn: &mut MySqlConnection, settlement_account_id: u32) -> R
     let mut settlement = None;
     let mut position = AccountPosition::default();
     for row in &rows {
-        let id: u32 = row.try_get("account_id")?;
+        let id: AccountId = row.try_get("account_id")?;
         let figures: (Decimal, Decimal) = (row.try_get("value")?, row.try_get("reserved_value")?);
         if id == settlement_account_id {
             settlement = Some(figures);
@@ -333,7 +343,7 @@ pub async fn record_funds_out_prepare(
         Claim::Duplicate => return Ok(FundsOutOutcome::Duplicate),
         Claim::New => {}
     }
-    let settlement_account_id = request.settlement_account.0;
+    let settlement_account_id = request.settlement_account.account_id;
     let cover = lock_cover(conn, settlement_account_id).await?;
     let (settlement_value, settlement_reserved) = cover.settlement;
     insert_funds_transfer(
@@ -347,7 +357,7 @@ pub async fn record_funds_out_prepare(
     if let Err(refusal) = decide_funds_out(settlement_value, &cover.position, request.amount) {
         walk_states(
             conn,
-            request.transfer_id,
+            request.transfer_id.as_str(),
             TransferState::ReceivedPrepare,
             &[(TransferEvent::ReservationRejected, Some(refusal.reason()))],
             request.now,
@@ -360,7 +370,7 @@ pub async fn record_funds_out_prepare(
     }
     walk_states(
         conn,
-        request.transfer_id,
+        request.transfer_id.as_str(),
         TransferState::ReceivedPrepare,
         &[(TransferEvent::Reserve, None)],
         request.now,
@@ -369,8 +379,8 @@ pub async fn record_funds_out_prepare(
     apply_position_changes(
         conn,
         &[PositionChange {
-            account_id: AccountId(settlement_account_id),
-            transfer_id: request.transfer_id.to_owned(),
+            account_id: settlement_account_id,
+            transfer_id: request.transfer_id.to_string(),
             phase: PositionPhase::Reserve,
             change: request.amount,
             value_after: settlement_value + request.amount,
@@ -405,22 +415,22 @@ pub enum FundsOutFinish {
 /// transfer row is locked first, so a racing commit and abort apply exactly one of the two.
 pub async fn finish_funds_out(
     conn: &mut MySqlConnection,
-    transfer_id: &str,
-    settlement_account_id: u32,
+    transfer_id: TransferId,
+    settlement_account_id: AccountId,
     decision: FundsOutDecision,
     reason: &str,
     now: PrimitiveDateTime,
 ) -> Result<FundsOutFinish> {
-    let Some(transfer) = load_transfers(conn, &[transfer_id], true)
+    let Some(transfer) = load_transfers(conn, &[transfer_id.as_str()], true)
         .await?
-        .remove(transfer_id)
+        .remove(transfer_id.as_str())
     else {
         return Ok(FundsOutFinish::NotFound);
     };
     if transfer.kind != TransferKind::FundsOut {
         return Ok(FundsOutFinish::NotFound);
     }
-    if transfer.payer_account_id != Some(AccountId(settlement_account_id)) {
+    if transfer.payer_account_id != Some(settlement_account_id) {
         return Ok(FundsOutFinish::WrongAccount);
     }
     let (events, entry) = match decide_finish(transfer.state, decision) {
@@ -443,7 +453,7 @@ pub async fn finish_funds_out(
         .ok_or_else(|| StoreError::Corrupt(format!("account {account_id} has no position")))?;
     walk_states(
         conn,
-        transfer_id,
+        transfer_id.as_str(),
         TransferState::Reserved,
         &[(events[0], Some(reason)), (events[1], None)],
         now,
@@ -453,7 +463,7 @@ pub async fn finish_funds_out(
         conn,
         &[PositionChange {
             account_id,
-            transfer_id: transfer_id.to_owned(),
+            transfer_id: transfer_id.to_string(),
             phase,
             change: -amount,
             value_after: position.value - amount,

@@ -11,7 +11,7 @@ use ferroloop_fspiop::jws::{self, RequestTarget, VerifyingKey};
 use libfuzzer_sys::fuzz_target;
 
 const PUBLIC: &str = include_str!(
-    "../../shared/fspiop/testdata/jws/test-only-keys/sdk-standard-components_jwsValidationKey.pem"
+    "../../fspiop/testdata/jws/test-only-keys/sdk-standard-components_jwsValidationKey.pem"
 );
 
 static KEY: LazyLock<VerifyingKey> =

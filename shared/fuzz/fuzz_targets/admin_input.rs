@@ -5,6 +5,7 @@
 #![no_main]
 
 use ferroloop_admin_input::{input, requests};
+use ferroloop_core::ledger_id::AccountId;
 use ferroloop_fspiop::endpoint::AddressPolicy;
 use libfuzzer_sys::fuzz_target;
 
@@ -13,11 +14,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     match selector % 12 {
-        0 => drop(requests::parse_record(7, body)),
+        0 => drop(requests::parse_record(AccountId(7), body)),
         1 => {
             let (transfer_id, body) = ferroloop_fuzz::split_ff(body);
             if let Ok(transfer_id) = std::str::from_utf8(transfer_id) {
-                let _ = requests::parse_finish(7, transfer_id, body);
+                let _ = requests::parse_finish(AccountId(7), transfer_id, body);
             }
         }
         2 => drop(requests::parse_activation(body)),

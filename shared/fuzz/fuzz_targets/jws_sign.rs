@@ -13,7 +13,7 @@ use http::HeaderValue;
 use libfuzzer_sys::fuzz_target;
 
 const PRIVATE: &str = include_str!(
-    "../../shared/fspiop/testdata/jws/test-only-keys/sdk-standard-components_jwsSigningKey.pem"
+    "../../fspiop/testdata/jws/test-only-keys/sdk-standard-components_jwsSigningKey.pem"
 );
 
 static KEYS: LazyLock<(SigningKey, VerifyingKey)> = LazyLock::new(|| {

@@ -164,12 +164,12 @@ pub async fn participant_name_case_variant(
     conn: &mut MySqlConnection,
     name: &str,
 ) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "SELECT name FROM participant WHERE LOWER(name) = LOWER(?) AND name <> ?
          ORDER BY participant_id LIMIT 1",
+        name,
+        name,
     )
-    .bind(name)
-    .bind(name)
     .fetch_optional(&mut *conn)
     .await?)
 }

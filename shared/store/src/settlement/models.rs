@@ -33,21 +33,21 @@ pub async fn create_settlement_model(
     conn: &mut MySqlConnection,
     model: &NewSettlementModel<'_>,
 ) -> Result<u32> {
-    let id = sqlx::query(
+    let id = sqlx::query!(
         "INSERT INTO settlement_model (name, settlement_granularity, settlement_interchange, settlement_delay,
              currency, require_liquidity_check, ledger_account_type, settlement_account_type, auto_position_reset, created_by)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        model.name,
+        model.settlement_granularity,
+        model.settlement_interchange,
+        model.settlement_delay,
+        model.currency,
+        model.require_liquidity_check,
+        model.ledger_account_type,
+        model.settlement_account_type,
+        model.auto_position_reset,
+        model.created_by,
     )
-    .bind(model.name)
-    .bind(model.settlement_granularity)
-    .bind(model.settlement_interchange)
-    .bind(model.settlement_delay)
-    .bind(model.currency)
-    .bind(model.require_liquidity_check)
-    .bind(model.ledger_account_type)
-    .bind(model.settlement_account_type)
-    .bind(model.auto_position_reset)
-    .bind(model.created_by)
     .execute(&mut *conn)
     .await?
     .last_insert_id();
@@ -61,12 +61,14 @@ pub async fn set_settlement_model_active(
     name: &str,
     is_active: bool,
 ) -> Result<bool> {
-    let found = sqlx::query("UPDATE settlement_model SET is_active = ? WHERE name = ?")
-        .bind(is_active)
-        .bind(name)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    let found = sqlx::query!(
+        "UPDATE settlement_model SET is_active = ? WHERE name = ?",
+        is_active,
+        name
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
     bump_admin_epoch(conn).await?;
     Ok(found > 0)
 }

@@ -6,7 +6,7 @@ DATABASE_URL ?= mysql://ferroloop:ferroloop@127.0.0.1:3306/ferroloop
 export FERROLOOP_TEST_MYSQL_URL ?= mysql://ferroloop:ferroloop@127.0.0.1:3306
 export FERROLOOP_TEST_KAFKA ?= 127.0.0.1:9092
 
-.PHONY: up down status run stop bench chaos test test-fast lint fmt build clean-test-dbs certs supply-chain sbom
+.PHONY: up down status run stop bench chaos test test-fast sqlx-prepare lint fmt build clean-test-dbs certs supply-chain sbom
 
 # run and bench use optimised binaries; PROFILE=debug make run starts faster after `make test`.
 PROFILE ?= release
@@ -71,11 +71,12 @@ clean-test-dbs:
 
 ## test: formatting, lints, supply chain, and the whole suite against the real stack (started when
 ## needed): the fast lane's tests and the tests that need MariaDB and the broker (nextest group
-## `services`, .config/nextest.toml)
+## `services`, .config/nextest.toml), and that the store's offline query data is current
 test: toolchain up helm-check supply-chain
 	cargo fmt --all -- --check
 	scripts/fn-length.py
 	scripts/module-cycles.py
+	scripts/sqlx-prepare.sh --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	@scripts/stack.sh drop-test-databases
 	# The crash tests start the handler binaries themselves.
@@ -90,6 +91,12 @@ test-fast: toolchain
 	scripts/module-cycles.py
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo nextest run --workspace --profile fast
+
+## sqlx-prepare: regenerate shared/store/.sqlx, the data every build checks the store's
+## `sqlx::query!` statements against (SQLX_OFFLINE=true in .cargo/config.toml), on a throwaway
+## migrated database; commit the result
+sqlx-prepare: up
+	@scripts/sqlx-prepare.sh
 
 ## toolchain: what building needs (C compiler, make, perl for the vendored librdkafka, nextest)
 .PHONY: toolchain

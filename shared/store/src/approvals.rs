@@ -3,7 +3,7 @@
 //! through a conditional UPDATE, in the transaction that also executes (or refuses) the change.
 
 use ferroloop_core::ledger_id::AccountId;
-use sqlx::{MySqlConnection, Row};
+use sqlx::MySqlConnection;
 use time::PrimitiveDateTime;
 
 use crate::Result;
@@ -83,53 +83,72 @@ pub struct ApprovalView {
 }
 
 pub async fn insert(conn: &mut MySqlConnection, approval: &NewApproval<'_>) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO admin_approval (approval_id, action, participant_name, account_id, transfer_id,
              request_path, request_body, maker, created_at, expires_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        approval.approval_id,
+        approval.action,
+        approval.participant_name,
+        approval.account_id,
+        approval.transfer_id,
+        approval.request_path,
+        approval.request_body,
+        approval.maker,
+        approval.created_at,
+        approval.expires_at,
     )
-    .bind(approval.approval_id)
-    .bind(approval.action)
-    .bind(approval.participant_name)
-    .bind(approval.account_id)
-    .bind(approval.transfer_id)
-    .bind(approval.request_path)
-    .bind(approval.request_body)
-    .bind(approval.maker)
-    .bind(approval.created_at)
-    .bind(approval.expires_at)
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-const COLUMNS: &str =
-    "approval_id, action, participant_name, account_id, transfer_id, request_path,
-     request_body, status, maker, checker, created_at, expires_at, decided_at, decision_reason,
-     result_status, result_body";
+/// A stored request as read: [`ApprovalView`] with its status still text.
+struct ApprovalRow {
+    approval_id: String,
+    action: String,
+    participant_name: String,
+    account_id: Option<AccountId>,
+    transfer_id: Option<String>,
+    request_path: String,
+    request_body: String,
+    status: String,
+    maker: String,
+    checker: Option<String>,
+    created_at: PrimitiveDateTime,
+    expires_at: PrimitiveDateTime,
+    decided_at: Option<PrimitiveDateTime>,
+    decision_reason: Option<String>,
+    result_status: Option<u16>,
+    result_body: Option<String>,
+}
 
-fn view(r: &sqlx::mysql::MySqlRow) -> Result<ApprovalView> {
-    let status: String = r.try_get("status")?;
-    Ok(ApprovalView {
-        approval_id: r.try_get("approval_id")?,
-        action: r.try_get("action")?,
-        participant_name: r.try_get("participant_name")?,
-        account_id: r.try_get("account_id")?,
-        transfer_id: r.try_get("transfer_id")?,
-        request_path: r.try_get("request_path")?,
-        request_body: r.try_get("request_body")?,
-        status: ApprovalStatus::parse(&status).ok_or_else(|| {
-            crate::StoreError::Corrupt(format!("unknown approval status {status}"))
-        })?,
-        maker: r.try_get("maker")?,
-        checker: r.try_get("checker")?,
-        created_at: r.try_get("created_at")?,
-        expires_at: r.try_get("expires_at")?,
-        decided_at: r.try_get("decided_at")?,
-        decision_reason: r.try_get("decision_reason")?,
-        result_status: r.try_get("result_status")?,
-        result_body: r.try_get("result_body")?,
-    })
+impl TryFrom<ApprovalRow> for ApprovalView {
+    type Error = crate::StoreError;
+
+    fn try_from(r: ApprovalRow) -> Result<Self> {
+        let status = ApprovalStatus::parse(&r.status).ok_or_else(|| {
+            crate::StoreError::Corrupt(format!("unknown approval status {}", r.status))
+        })?;
+        Ok(ApprovalView {
+            approval_id: r.approval_id,
+            action: r.action,
+            participant_name: r.participant_name,
+            account_id: r.account_id,
+            transfer_id: r.transfer_id,
+            request_path: r.request_path,
+            request_body: r.request_body,
+            status,
+            maker: r.maker,
+            checker: r.checker,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            decided_at: r.decided_at,
+            decision_reason: r.decision_reason,
+            result_status: r.result_status,
+            result_body: r.result_body,
+        })
+    }
 }
 
 /// One request; `lock` takes its row lock until the transaction ends.
@@ -138,14 +157,30 @@ pub async fn get(
     approval_id: &str,
     lock: bool,
 ) -> Result<Option<ApprovalView>> {
-    let lock = if lock { " FOR UPDATE" } else { "" };
-    let found = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM admin_approval WHERE approval_id = ?{lock}"
-    )))
-    .bind(approval_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    found.as_ref().map(view).transpose()
+    let found = if lock {
+        sqlx::query_as!(
+            ApprovalRow,
+            r#"SELECT approval_id, action, participant_name, account_id AS "account_id: AccountId",
+                 transfer_id, request_path, request_body, status, maker, checker, created_at,
+                 expires_at, decided_at, decision_reason, result_status, result_body
+               FROM admin_approval WHERE approval_id = ? FOR UPDATE"#,
+            approval_id
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+    } else {
+        sqlx::query_as!(
+            ApprovalRow,
+            r#"SELECT approval_id, action, participant_name, account_id AS "account_id: AccountId",
+                 transfer_id, request_path, request_body, status, maker, checker, created_at,
+                 expires_at, decided_at, decision_reason, result_status, result_body
+               FROM admin_approval WHERE approval_id = ?"#,
+            approval_id
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+    };
+    found.map(ApprovalView::try_from).transpose()
 }
 
 /// Up to `limit` requests, newest first, optionally only those stored with `status`.
@@ -154,16 +189,21 @@ pub async fn list(
     status: Option<ApprovalStatus>,
     limit: u32,
 ) -> Result<Vec<ApprovalView>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM admin_approval WHERE (? IS NULL OR status = ?)
-         ORDER BY created_at DESC, approval_id DESC LIMIT ?"
-    )))
-    .bind(status.map(ApprovalStatus::as_str))
-    .bind(status.map(ApprovalStatus::as_str))
-    .bind(limit)
+    let status = status.map(ApprovalStatus::as_str);
+    let rows = sqlx::query_as!(
+        ApprovalRow,
+        r#"SELECT approval_id, action, participant_name, account_id AS "account_id: AccountId",
+             transfer_id, request_path, request_body, status, maker, checker, created_at,
+             expires_at, decided_at, decision_reason, result_status, result_body
+           FROM admin_approval WHERE (? IS NULL OR status = ?)
+           ORDER BY created_at DESC, approval_id DESC LIMIT ?"#,
+        status,
+        status,
+        limit
+    )
     .fetch_all(&mut *conn)
     .await?;
-    rows.iter().map(view).collect()
+    rows.into_iter().map(ApprovalView::try_from).collect()
 }
 
 /// Claims a PENDING request for a decision: moves it to `to` only if it is still PENDING, not
@@ -177,17 +217,17 @@ pub async fn claim(
     reason: Option<&str>,
     now: PrimitiveDateTime,
 ) -> Result<bool> {
-    let claimed = sqlx::query(
+    let claimed = sqlx::query!(
         "UPDATE admin_approval SET status = ?, checker = ?, decided_at = ?, decision_reason = ?
          WHERE approval_id = ? AND status = 'PENDING' AND expires_at > ? AND maker <> ?",
+        to.as_str(),
+        checker,
+        now,
+        reason,
+        approval_id,
+        now,
+        checker,
     )
-    .bind(to.as_str())
-    .bind(checker)
-    .bind(now)
-    .bind(reason)
-    .bind(approval_id)
-    .bind(now)
-    .bind(checker)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -200,13 +240,13 @@ pub async fn expire(
     approval_id: &str,
     now: PrimitiveDateTime,
 ) -> Result<bool> {
-    let expired = sqlx::query(
+    let expired = sqlx::query!(
         "UPDATE admin_approval SET status = 'EXPIRED', decided_at = ?
          WHERE approval_id = ? AND status = 'PENDING' AND expires_at <= ?",
+        now,
+        approval_id,
+        now,
     )
-    .bind(now)
-    .bind(approval_id)
-    .bind(now)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -221,13 +261,13 @@ pub async fn record_result(
     result_status: u16,
     result_body: &str,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE admin_approval SET status = ?, result_status = ?, result_body = ? WHERE approval_id = ?",
+        status.as_str(),
+        result_status,
+        result_body,
+        approval_id,
     )
-    .bind(status.as_str())
-    .bind(result_status)
-    .bind(result_body)
-    .bind(approval_id)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -239,10 +279,12 @@ pub async fn set_expiry(
     approval_id: &str,
     expires_at: PrimitiveDateTime,
 ) -> Result<()> {
-    sqlx::query("UPDATE admin_approval SET expires_at = ? WHERE approval_id = ?")
-        .bind(expires_at)
-        .bind(approval_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE admin_approval SET expires_at = ? WHERE approval_id = ?",
+        expires_at,
+        approval_id
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! [`ferroloop_core::audit`]'s; this module only stores and reads rows.
 
 use ferroloop_core::audit::{AuditContent, AuditRow, ChainBreak, ChainVerifier, VerifiedChain};
-use sqlx::{MySqlConnection, MySqlPool, Row};
+use sqlx::{MySqlConnection, MySqlPool};
 use time::PrimitiveDateTime;
 use time::macros::format_description;
 
@@ -58,11 +58,11 @@ fn hash32(bytes: &[u8], what: &str) -> Result<[u8; 32]> {
 /// queue and the chain cannot fork), links the row to it and moves the head. The row is part of
 /// the caller's transaction: it exists exactly when the action it records committed.
 pub async fn append(conn: &mut MySqlConnection, entry: &AuditEntry) -> Result<Appended> {
-    let head = sqlx::query("SELECT seq, row_hash FROM admin_audit_head WHERE id = 1 FOR UPDATE")
+    let head = sqlx::query!("SELECT seq, row_hash FROM admin_audit_head WHERE id = 1 FOR UPDATE")
         .fetch_one(&mut *conn)
         .await?;
-    let head_seq: u64 = head.try_get("seq")?;
-    let prev_hash = hash32(head.try_get::<&[u8], _>("row_hash")?, "audit head hash")?;
+    let head_seq = head.seq;
+    let prev_hash = hash32(&head.row_hash, "audit head hash")?;
     let content = AuditContent {
         seq: head_seq + 1,
         at: format_at(entry.at),
@@ -80,67 +80,84 @@ pub async fn append(conn: &mut MySqlConnection, entry: &AuditEntry) -> Result<Ap
         detail: entry.detail.clone(),
     };
     let row_hash = content.chain_hash(&prev_hash);
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO admin_audit (seq, at, actor, roles, method, route, path, outcome, http_status,
              approval_id, request, before_state, after_state, detail, prev_hash, row_hash)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        content.seq,
+        entry.at,
+        content.actor,
+        content.roles,
+        content.method,
+        content.route,
+        content.path,
+        content.outcome,
+        content.http_status,
+        content.approval_id,
+        content.request,
+        content.before,
+        content.after,
+        content.detail,
+        &prev_hash[..],
+        &row_hash[..],
     )
-    .bind(content.seq)
-    .bind(entry.at)
-    .bind(&content.actor)
-    .bind(&content.roles)
-    .bind(&content.method)
-    .bind(&content.route)
-    .bind(&content.path)
-    .bind(&content.outcome)
-    .bind(content.http_status)
-    .bind(&content.approval_id)
-    .bind(&content.request)
-    .bind(&content.before)
-    .bind(&content.after)
-    .bind(&content.detail)
-    .bind(&prev_hash[..])
-    .bind(&row_hash[..])
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE admin_audit_head SET seq = ?, row_hash = ? WHERE id = 1")
-        .bind(content.seq)
-        .bind(&row_hash[..])
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE admin_audit_head SET seq = ?, row_hash = ? WHERE id = 1",
+        content.seq,
+        &row_hash[..]
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(Appended {
         seq: content.seq,
         row_hash,
     })
 }
 
-fn row(r: &sqlx::mysql::MySqlRow) -> Result<AuditRow> {
-    let at: PrimitiveDateTime = r.try_get("at")?;
-    Ok(AuditRow {
-        content: AuditContent {
-            seq: r.try_get("seq")?,
-            at: format_at(at),
-            actor: r.try_get("actor")?,
-            roles: r.try_get("roles")?,
-            method: r.try_get("method")?,
-            route: r.try_get("route")?,
-            path: r.try_get("path")?,
-            outcome: r.try_get("outcome")?,
-            http_status: r.try_get("http_status")?,
-            approval_id: r.try_get("approval_id")?,
-            request: r.try_get("request")?,
-            before: r.try_get("before_state")?,
-            after: r.try_get("after_state")?,
-            detail: r.try_get("detail")?,
-        },
-        prev_hash: hash32(r.try_get::<&[u8], _>("prev_hash")?, "prev_hash")?,
-        row_hash: hash32(r.try_get::<&[u8], _>("row_hash")?, "row_hash")?,
-    })
+/// A chain row as read: [`AuditRow`] with its time and hashes not yet in their chain form.
+struct AuditRecord {
+    seq: u64,
+    at: PrimitiveDateTime,
+    actor: String,
+    roles: String,
+    method: String,
+    route: String,
+    path: String,
+    outcome: String,
+    http_status: u16,
+    approval_id: Option<String>,
+    request: Option<String>,
+    before_state: Option<String>,
+    after_state: Option<String>,
+    detail: Option<String>,
+    prev_hash: Vec<u8>,
+    row_hash: Vec<u8>,
 }
 
-const ROW_COLUMNS: &str =
-    "seq, at, actor, roles, method, route, path, outcome, http_status, approval_id,
-     request, before_state, after_state, detail, prev_hash, row_hash";
+fn row(r: AuditRecord) -> Result<AuditRow> {
+    Ok(AuditRow {
+        prev_hash: hash32(&r.prev_hash, "prev_hash")?,
+        row_hash: hash32(&r.row_hash, "row_hash")?,
+        content: AuditContent {
+            seq: r.seq,
+            at: format_at(r.at),
+            actor: r.actor,
+            roles: r.roles,
+            method: r.method,
+            route: r.route,
+            path: r.path,
+            outcome: r.outcome,
+            http_status: r.http_status,
+            approval_id: r.approval_id,
+            request: r.request,
+            before: r.before_state,
+            after: r.after_state,
+            detail: r.detail,
+        },
+    })
+}
 
 /// Up to `limit` rows with `seq > after`, in chain order.
 pub async fn rows_after(
@@ -148,14 +165,17 @@ pub async fn rows_after(
     after: u64,
     limit: u32,
 ) -> Result<Vec<AuditRow>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {ROW_COLUMNS} FROM admin_audit WHERE seq > ? ORDER BY seq LIMIT ?"
-    )))
-    .bind(after)
-    .bind(limit)
+    let rows = sqlx::query_as!(
+        AuditRecord,
+        "SELECT seq, at, actor, roles, method, route, path, outcome, http_status, approval_id,
+             request, before_state, after_state, detail, prev_hash, row_hash
+         FROM admin_audit WHERE seq > ? ORDER BY seq LIMIT ?",
+        after,
+        limit
+    )
     .fetch_all(&mut *conn)
     .await?;
-    rows.iter().map(row).collect()
+    rows.into_iter().map(row).collect()
 }
 
 /// Up to `limit` rows, newest first, with `seq < before` (all when `None`).
@@ -164,19 +184,22 @@ pub async fn rows_before(
     before: Option<u64>,
     limit: u32,
 ) -> Result<Vec<AuditRow>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {ROW_COLUMNS} FROM admin_audit WHERE seq < ? ORDER BY seq DESC LIMIT ?"
-    )))
-    .bind(before.unwrap_or(u64::MAX))
-    .bind(limit)
+    let rows = sqlx::query_as!(
+        AuditRecord,
+        "SELECT seq, at, actor, roles, method, route, path, outcome, http_status, approval_id,
+             request, before_state, after_state, detail, prev_hash, row_hash
+         FROM admin_audit WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+        before.unwrap_or(u64::MAX),
+        limit
+    )
     .fetch_all(&mut *conn)
     .await?;
-    rows.iter().map(row).collect()
+    rows.into_iter().map(row).collect()
 }
 
 /// The stored head: last `seq` and its hash (`None` before the first append).
 pub async fn head(conn: &mut MySqlConnection) -> Result<Option<(u64, [u8; 32])>> {
-    let head = sqlx::query("SELECT seq, row_hash FROM admin_audit_head WHERE id = 1")
+    let head = sqlx::query!("SELECT seq, row_hash FROM admin_audit_head WHERE id = 1")
         .fetch_optional(&mut *conn)
         .await?;
     let Some(head) = head else {
@@ -184,8 +207,8 @@ pub async fn head(conn: &mut MySqlConnection) -> Result<Option<(u64, [u8; 32])>>
             "the audit chain head row is missing".into(),
         ));
     };
-    let seq: u64 = head.try_get("seq")?;
-    let hash = hash32(head.try_get::<&[u8], _>("row_hash")?, "audit head hash")?;
+    let seq = head.seq;
+    let hash = hash32(&head.row_hash, "audit head hash")?;
     Ok((seq > 0).then_some((seq, hash)))
 }
 

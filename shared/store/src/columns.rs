@@ -37,7 +37,8 @@ pub(crate) fn currency(row: &MySqlRow, column: &'static str) -> Result<Currency>
     parse_currency(column, row.try_get(column)?)
 }
 
-fn parse_currency(column: &'static str, text: &str) -> Result<Currency> {
+/// A currency read by a compile-checked statement (`sqlx::query!`), which yields the text.
+pub(crate) fn parse_currency(column: &'static str, text: &str) -> Result<Currency> {
     Currency::parse(text).map_err(|_| invalid(column, text, "currency"))
 }
 

@@ -17,7 +17,7 @@ pub async fn begin_admin_change(conn: &mut MySqlConnection) -> Result<()> {
 /// The current admin change epoch.
 pub async fn admin_epoch(conn: &mut MySqlConnection) -> Result<u64> {
     Ok(
-        sqlx::query_scalar::<_, u64>("SELECT epoch FROM admin_change_epoch WHERE id = 1")
+        sqlx::query_scalar!("SELECT epoch FROM admin_change_epoch WHERE id = 1")
             .fetch_one(&mut *conn)
             .await?,
     )
@@ -26,7 +26,7 @@ pub async fn admin_epoch(conn: &mut MySqlConnection) -> Result<u64> {
 /// Bumps the admin change epoch; call inside every admin transaction that changes participants,
 /// accounts, limits or endpoints.
 pub async fn bump_admin_epoch(conn: &mut MySqlConnection) -> Result<()> {
-    sqlx::query("UPDATE admin_change_epoch SET epoch = epoch + 1 WHERE id = 1")
+    sqlx::query!("UPDATE admin_change_epoch SET epoch = epoch + 1 WHERE id = 1")
         .execute(&mut *conn)
         .await?;
     Ok(())

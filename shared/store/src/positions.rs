@@ -259,21 +259,13 @@ pub async fn position_journal(
     conn: &mut MySqlConnection,
     transfer_id: &str,
 ) -> Result<Vec<JournalEntry>> {
-    let rows = sqlx::query(
-        "SELECT account_id, phase, change_amount, value_after FROM position_change
-         WHERE transfer_id = ? ORDER BY position_change_id",
+    Ok(sqlx::query_as!(
+        JournalEntry,
+        r#"SELECT account_id AS "account_id: AccountId", phase, change_amount AS `change`,
+             value_after
+           FROM position_change WHERE transfer_id = ? ORDER BY position_change_id"#,
+        transfer_id,
     )
-    .bind(transfer_id)
     .fetch_all(&mut *conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(JournalEntry {
-                account_id: r.try_get("account_id")?,
-                phase: r.try_get("phase")?,
-                change: r.try_get("change_amount")?,
-                value_after: r.try_get("value_after")?,
-            })
-        })
-        .collect()
+    .await?)
 }

@@ -2,7 +2,7 @@
 
 use ferroloop_core::currency::Currency;
 use ferroloop_core::ledger_id::{AccountId, ParticipantId};
-use sqlx::{MySqlConnection, Row};
+use sqlx::MySqlConnection;
 
 use crate::epoch::bump_admin_epoch;
 use crate::{Result, StoreError};
@@ -16,22 +16,21 @@ pub async fn create_account(
     is_active: bool,
     created_by: &str,
 ) -> Result<AccountId> {
-    let id = sqlx::query(
+    let id = sqlx::query!(
         "INSERT INTO account (participant_id, currency, ledger_account_type, is_active, created_by) VALUES (?, ?, ?, ?, ?)",
+        participant_id,
+        currency.as_str(),
+        ledger_account_type,
+        is_active,
+        created_by,
     )
-    .bind(participant_id)
-    .bind(currency.as_str())
-    .bind(ledger_account_type)
-    .bind(is_active)
-    .bind(created_by)
     .execute(&mut *conn)
     .await?
     .last_insert_id();
     let id = u32::try_from(id)
         .map(AccountId)
         .map_err(|_| StoreError::Corrupt("account id overflow".into()))?;
-    sqlx::query("INSERT INTO participant_position (account_id, value, reserved_value, opening_value) VALUES (?, 0, 0, 0)")
-        .bind(id)
+    sqlx::query!("INSERT INTO participant_position (account_id, value, reserved_value, opening_value) VALUES (?, 0, 0, 0)", id)
         .execute(&mut *conn)
         .await?;
     bump_admin_epoch(conn).await?;
@@ -43,24 +42,27 @@ pub async fn set_account_active(
     account_id: AccountId,
     is_active: bool,
 ) -> Result<()> {
-    sqlx::query("UPDATE account SET is_active = ? WHERE account_id = ?")
-        .bind(is_active)
-        .bind(account_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE account SET is_active = ? WHERE account_id = ?",
+        is_active,
+        account_id
+    )
+    .execute(&mut *conn)
+    .await?;
     bump_admin_epoch(conn).await
 }
 
 /// Ledger account types: (name, description), in name order.
 pub async fn ledger_account_types(conn: &mut MySqlConnection) -> Result<Vec<(String, String)>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query!(
         "SELECT ledger_account_type, description FROM ledger_account_type ORDER BY ledger_account_type",
     )
     .fetch_all(&mut *conn)
     .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("ledger_account_type")?, r.try_get("description")?)))
-        .collect()
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.ledger_account_type, r.description))
+        .collect())
 }
 
 /// The participant owning an account, if the account exists.
@@ -68,10 +70,10 @@ pub async fn account_owner(
     conn: &mut MySqlConnection,
     account_id: AccountId,
 ) -> Result<Option<ParticipantId>> {
-    Ok(sqlx::query_scalar::<_, ParticipantId>(
-        "SELECT participant_id FROM account WHERE account_id = ?",
+    Ok(sqlx::query_scalar!(
+        r#"SELECT participant_id AS "participant_id: ParticipantId" FROM account WHERE account_id = ?"#,
+        account_id
     )
-    .bind(account_id)
     .fetch_optional(&mut *conn)
     .await?)
 }

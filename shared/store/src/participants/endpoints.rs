@@ -84,14 +84,14 @@ pub async fn set_endpoint(
     value: &str,
     changed_by: &str,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO participant_endpoint (participant_id, endpoint_type, value, changed_by) VALUES (?, ?, ?, ?)
          ON DUPLICATE KEY UPDATE value = VALUES(value), changed_by = VALUES(changed_by), changed_at = CURRENT_TIMESTAMP(3)",
+        participant_id,
+        endpoint_type,
+        value,
+        changed_by,
     )
-    .bind(participant_id)
-    .bind(endpoint_type)
-    .bind(value)
-    .bind(changed_by)
     .execute(&mut *conn)
     .await?;
     bump_admin_epoch(conn).await
@@ -102,13 +102,14 @@ pub async fn of_participant(
     conn: &mut MySqlConnection,
     participant_id: ParticipantId,
 ) -> Result<Vec<(String, String)>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query!(
         "SELECT endpoint_type, value FROM participant_endpoint WHERE participant_id = ? ORDER BY endpoint_type",
+        participant_id,
     )
-    .bind(participant_id)
     .fetch_all(&mut *conn)
     .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("endpoint_type")?, r.try_get("value")?)))
-        .collect()
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.endpoint_type, r.value))
+        .collect())
 }

@@ -23,14 +23,14 @@ pub async fn set_jws_key(
     public_key_pem: &str,
     created_by: &str,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO participant_jws_key (participant_id, public_key_pem, created_by) VALUES (?, ?, ?) \
          ON DUPLICATE KEY UPDATE public_key_pem = VALUES(public_key_pem), \
          created_by = VALUES(created_by), created_at = CURRENT_TIMESTAMP(3)",
+        participant_id,
+        public_key_pem,
+        created_by,
     )
-    .bind(participant_id)
-    .bind(public_key_pem)
-    .bind(created_by)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -41,19 +41,13 @@ pub async fn jws_key(
     conn: &mut MySqlConnection,
     participant_id: ParticipantId,
 ) -> Result<Option<StoredJwsKey>> {
-    let row = sqlx::query_as::<_, (String, time::PrimitiveDateTime, String)>(
+    Ok(sqlx::query_as!(
+        StoredJwsKey,
         "SELECT public_key_pem, created_at, created_by FROM participant_jws_key WHERE participant_id = ?",
+        participant_id,
     )
-    .bind(participant_id)
     .fetch_optional(&mut *conn)
-    .await?;
-    Ok(
-        row.map(|(public_key_pem, created_at, created_by)| StoredJwsKey {
-            public_key_pem,
-            created_at,
-            created_by,
-        }),
-    )
+    .await?)
 }
 
 /// Removes a participant's key; returns whether it had one.
@@ -61,11 +55,13 @@ pub async fn delete_jws_key(
     conn: &mut MySqlConnection,
     participant_id: ParticipantId,
 ) -> Result<bool> {
-    let deleted = sqlx::query("DELETE FROM participant_jws_key WHERE participant_id = ?")
-        .bind(participant_id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    let deleted = sqlx::query!(
+        "DELETE FROM participant_jws_key WHERE participant_id = ?",
+        participant_id
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
     Ok(deleted > 0)
 }
 
@@ -74,13 +70,18 @@ pub async fn delete_jws_key(
 /// never missed (sessions run in READ COMMITTED, so the reads are not one snapshot).
 pub async fn all_jws_keys(conn: &mut MySqlConnection) -> Result<(u64, Vec<(String, String)>)> {
     let epoch = admin_epoch(conn).await?;
-    let keys = sqlx::query_as::<_, (String, String)>(
+    let keys = sqlx::query!(
         "SELECT p.name, k.public_key_pem FROM participant_jws_key k \
          JOIN participant p ON p.participant_id = k.participant_id",
     )
     .fetch_all(&mut *conn)
     .await?;
-    Ok((epoch, keys))
+    Ok((
+        epoch,
+        keys.into_iter()
+            .map(|k| (k.name, k.public_key_pem))
+            .collect(),
+    ))
 }
 
 /// The admin change epoch alone: the cheap read the adapter polls.

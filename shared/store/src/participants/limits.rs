@@ -38,12 +38,12 @@ pub async fn set_initial_position_and_limit(
     } else {
         (settlement_account_id, position_account_id)
     };
-    let rows = sqlx::query(
+    let rows = sqlx::query!(
         "SELECT account_id, opening_value FROM participant_position WHERE account_id IN (?, ?)
          ORDER BY account_id FOR UPDATE",
+        first,
+        second,
     )
-    .bind(first)
-    .bind(second)
     .fetch_all(&mut *conn)
     .await?;
     if rows.len() != 2 {
@@ -51,30 +51,26 @@ pub async fn set_initial_position_and_limit(
             "accounts {position_account_id}/{settlement_account_id} lack a position row"
         )));
     }
-    let mut opened = false;
-    for row in &rows {
-        let opening: Decimal = row.try_get("opening_value")?;
-        opened |= !opening.is_zero();
-    }
-    let used: i64 = sqlx::query_scalar(
-        "SELECT (SELECT COUNT(*) FROM participant_limit WHERE account_id IN (?, ?))
-              + (SELECT COUNT(*) FROM position_change WHERE account_id IN (?, ?))",
+    let opened = rows.iter().any(|row| !row.opening_value.is_zero());
+    let used: i64 = sqlx::query_scalar!(
+        r#"SELECT (SELECT COUNT(*) FROM participant_limit WHERE account_id IN (?, ?))
+              + (SELECT COUNT(*) FROM position_change WHERE account_id IN (?, ?)) AS "used!: i64""#,
+        first,
+        second,
+        first,
+        second,
     )
-    .bind(first)
-    .bind(second)
-    .bind(first)
-    .bind(second)
     .fetch_one(&mut *conn)
     .await?;
     if opened || used > 0 {
         return Ok(InitialPositionOutcome::AlreadySet);
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE participant_position SET value = ?, opening_value = ? WHERE account_id = ?",
+        initial_position,
+        initial_position,
+        position_account_id,
     )
-    .bind(initial_position)
-    .bind(initial_position)
-    .bind(position_account_id)
     .execute(&mut *conn)
     .await?;
     set_net_debit_cap(
@@ -85,11 +81,13 @@ pub async fn set_initial_position_and_limit(
         changed_by,
     )
     .await?;
-    sqlx::query("UPDATE account SET is_active = TRUE WHERE account_id IN (?, ?)")
-        .bind(first)
-        .bind(second)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE account SET is_active = TRUE WHERE account_id IN (?, ?)",
+        first,
+        second
+    )
+    .execute(&mut *conn)
+    .await?;
     bump_admin_epoch(conn).await?;
     Ok(InitialPositionOutcome::Set)
 }
@@ -100,13 +98,13 @@ pub async fn set_opening_position(
     account_id: AccountId,
     value: Decimal,
 ) -> Result<()> {
-    let updated = sqlx::query(
+    let updated = sqlx::query!(
         "UPDATE participant_position p SET p.value = ?, p.opening_value = ?
          WHERE p.account_id = ? AND NOT EXISTS (SELECT 1 FROM position_change c WHERE c.account_id = p.account_id)",
+        value,
+        value,
+        account_id,
     )
-    .bind(value)
-    .bind(value)
-    .bind(account_id)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -127,21 +125,23 @@ pub async fn set_net_debit_cap(
     alarm_percentage: Decimal,
     changed_by: &str,
 ) -> Result<()> {
-    sqlx::query("SELECT account_id FROM participant_position WHERE account_id = ? FOR UPDATE")
-        .bind(account_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    sqlx::query(
+    sqlx::query!(
+        "SELECT account_id FROM participant_position WHERE account_id = ? FOR UPDATE",
+        account_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    sqlx::query!(
         "INSERT INTO participant_limit (account_id, limit_type, value, threshold_alarm_percentage, changed_by)
          VALUES (?, 'NET_DEBIT_CAP', ?, ?, ?)
          ON DUPLICATE KEY UPDATE value = VALUES(value),
              threshold_alarm_percentage = VALUES(threshold_alarm_percentage),
              changed_by = VALUES(changed_by), changed_at = CURRENT_TIMESTAMP(3)",
+        account_id,
+        value,
+        alarm_percentage,
+        changed_by,
     )
-    .bind(account_id)
-    .bind(value)
-    .bind(alarm_percentage)
-    .bind(changed_by)
     .execute(&mut *conn)
     .await?;
     bump_admin_epoch(conn).await

@@ -120,8 +120,8 @@ pub async fn load_by_names(
 
 /// The hub participant's id (seeded by the first migration).
 pub async fn hub_participant_id(conn: &mut MySqlConnection) -> Result<ParticipantId> {
-    Ok(sqlx::query_scalar::<_, ParticipantId>(
-        "SELECT participant_id FROM participant WHERE is_hub LIMIT 1",
+    Ok(sqlx::query_scalar!(
+        r#"SELECT participant_id AS "participant_id: ParticipantId" FROM participant WHERE is_hub LIMIT 1"#,
     )
     .fetch_one(&mut *conn)
     .await?)
@@ -130,12 +130,14 @@ pub async fn hub_participant_id(conn: &mut MySqlConnection) -> Result<Participan
 /// Gives the hub participant (found by `is_hub`) the configured name (`HUB_NAME`). Returns
 /// whether it was renamed; a rename bumps the admin change epoch.
 pub async fn rename_hub(conn: &mut MySqlConnection, name: &str) -> Result<bool> {
-    let renamed = sqlx::query("UPDATE participant SET name = ? WHERE is_hub AND name <> ?")
-        .bind(name)
-        .bind(name)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    let renamed = sqlx::query!(
+        "UPDATE participant SET name = ? WHERE is_hub AND name <> ?",
+        name,
+        name
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
     if renamed > 0 {
         bump_admin_epoch(conn).await?;
     }
@@ -148,12 +150,14 @@ pub async fn create_participant(
     name: &str,
     created_by: &str,
 ) -> Result<ParticipantId> {
-    let id = sqlx::query("INSERT INTO participant (name, created_by) VALUES (?, ?)")
-        .bind(name)
-        .bind(created_by)
-        .execute(&mut *conn)
-        .await?
-        .last_insert_id();
+    let id = sqlx::query!(
+        "INSERT INTO participant (name, created_by) VALUES (?, ?)",
+        name,
+        created_by
+    )
+    .execute(&mut *conn)
+    .await?
+    .last_insert_id();
     bump_admin_epoch(conn).await?;
     inserted_participant_id(id)
 }
@@ -165,13 +169,15 @@ pub async fn create_participant_with_proxy(
     is_proxy: bool,
     created_by: &str,
 ) -> Result<ParticipantId> {
-    let id = sqlx::query("INSERT INTO participant (name, is_proxy, created_by) VALUES (?, ?, ?)")
-        .bind(name)
-        .bind(is_proxy)
-        .bind(created_by)
-        .execute(&mut *conn)
-        .await?
-        .last_insert_id();
+    let id = sqlx::query!(
+        "INSERT INTO participant (name, is_proxy, created_by) VALUES (?, ?, ?)",
+        name,
+        is_proxy,
+        created_by
+    )
+    .execute(&mut *conn)
+    .await?
+    .last_insert_id();
     bump_admin_epoch(conn).await?;
     inserted_participant_id(id)
 }
@@ -188,10 +194,12 @@ pub async fn set_participant_active(
     participant_id: ParticipantId,
     is_active: bool,
 ) -> Result<()> {
-    sqlx::query("UPDATE participant SET is_active = ? WHERE participant_id = ?")
-        .bind(is_active)
-        .bind(participant_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE participant SET is_active = ? WHERE participant_id = ?",
+        is_active,
+        participant_id
+    )
+    .execute(&mut *conn)
+    .await?;
     bump_admin_epoch(conn).await
 }

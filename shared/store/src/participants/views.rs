@@ -3,8 +3,7 @@
 use ferroloop_core::currency::Currency;
 use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use rust_decimal::Decimal;
-use sqlx::mysql::MySqlRow;
-use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
+use sqlx::{MySql, MySqlConnection, QueryBuilder};
 use time::PrimitiveDateTime;
 
 use crate::Result;
@@ -57,17 +56,35 @@ pub struct AccountView {
     pub changed_at: Option<PrimitiveDateTime>,
 }
 
-/// Which participants to load.
-enum Filter<'a> {
+/// Which participants [`load_participants`] loads.
+enum Filter {
     All(Option<bool>),
-    Name(&'a str),
-    Id(ParticipantId),
     Hub,
+}
+
+/// A participant row joined with one of its accounts (none: the account columns are NULL).
+#[derive(sqlx::FromRow)]
+struct ParticipantAccountRow {
+    participant_id: ParticipantId,
+    name: String,
+    is_active: bool,
+    is_hub: bool,
+    is_proxy: bool,
+    created_at: PrimitiveDateTime,
+    account_id: Option<AccountId>,
+    currency: Option<String>,
+    ledger_account_type: Option<String>,
+    account_active: Option<bool>,
+    account_created_at: Option<PrimitiveDateTime>,
+    account_created_by: Option<String>,
+    value: Option<Decimal>,
+    reserved_value: Option<Decimal>,
+    changed_at: Option<PrimitiveDateTime>,
 }
 
 async fn load_participants(
     conn: &mut MySqlConnection,
-    filter: Filter<'_>,
+    filter: Filter,
 ) -> Result<Vec<ParticipantView>> {
     let mut builder = QueryBuilder::<MySql>::new(
         "SELECT p.participant_id, p.name, p.is_active, p.is_hub, p.is_proxy, p.created_at,
@@ -83,33 +100,35 @@ async fn load_participants(
         Filter::All(Some(is_proxy)) => {
             builder.push(" WHERE p.is_proxy = ").push_bind(is_proxy);
         }
-        Filter::Name(name) => {
-            builder.push(" WHERE p.name = ").push_bind(name.to_owned());
-        }
-        Filter::Id(id) => {
-            builder.push(" WHERE p.participant_id = ").push_bind(id);
-        }
         Filter::Hub => {
             builder.push(" WHERE p.is_hub");
         }
     }
     builder.push(" ORDER BY p.participant_id, a.account_id");
-    let rows = builder.build().fetch_all(&mut *conn).await?;
+    let rows = builder
+        .build_query_as::<ParticipantAccountRow>()
+        .fetch_all(&mut *conn)
+        .await?;
+    participants_from_rows(rows)
+}
+
+/// Groups joined rows (in participant, then account order) into participants with accounts.
+fn participants_from_rows(rows: Vec<ParticipantAccountRow>) -> Result<Vec<ParticipantView>> {
     let mut found: Vec<ParticipantView> = Vec::new();
-    for row in &rows {
-        let participant_id: ParticipantId = row.try_get("participant_id")?;
+    for row in rows {
+        let participant_id = row.participant_id;
         if found.last().map(|p| p.participant_id) != Some(participant_id) {
             found.push(ParticipantView {
                 participant_id,
-                name: row.try_get("name")?,
-                is_active: row.try_get("is_active")?,
-                is_hub: row.try_get("is_hub")?,
-                is_proxy: row.try_get("is_proxy")?,
-                created_at: row.try_get("created_at")?,
+                name: row.name.clone(),
+                is_active: row.is_active,
+                is_hub: row.is_hub,
+                is_proxy: row.is_proxy,
+                created_at: row.created_at,
                 accounts: Vec::new(),
             });
         }
-        if let Some(account) = account_from_row(row, participant_id)?
+        if let Some(account) = account_from_row(row)?
             && let Some(participant) = found.last_mut()
         {
             participant.accounts.push(account);
@@ -118,26 +137,54 @@ async fn load_participants(
     Ok(found)
 }
 
-fn account_from_row(row: &MySqlRow, participant_id: ParticipantId) -> Result<Option<AccountView>> {
-    let Some(account_id) = row.try_get::<Option<AccountId>, _>("account_id")? else {
+fn account_from_row(row: ParticipantAccountRow) -> Result<Option<AccountView>> {
+    let Some(account_id) = row.account_id else {
         return Ok(None);
     };
+    let missing =
+        |column: &str| crate::StoreError::Corrupt(format!("account {account_id} has no {column}"));
+    let currency = row.currency.ok_or_else(|| missing("currency"))?;
     Ok(Some(AccountView {
         account_id,
-        participant_id,
-        currency: crate::columns::currency(row, "currency")?,
-        ledger_account_type: row.try_get("ledger_account_type")?,
-        is_active: row.try_get("account_active")?,
-        created_at: row.try_get("account_created_at")?,
-        created_by: row.try_get("account_created_by")?,
-        value: row
-            .try_get::<Option<Decimal>, _>("value")?
-            .unwrap_or_default(),
-        reserved_value: row
-            .try_get::<Option<Decimal>, _>("reserved_value")?
-            .unwrap_or_default(),
-        changed_at: row.try_get("changed_at")?,
+        participant_id: row.participant_id,
+        currency: crate::columns::parse_currency("currency", &currency)?,
+        ledger_account_type: row
+            .ledger_account_type
+            .ok_or_else(|| missing("ledger_account_type"))?,
+        is_active: row.account_active.ok_or_else(|| missing("is_active"))?,
+        created_at: row
+            .account_created_at
+            .ok_or_else(|| missing("created_at"))?,
+        created_by: row
+            .account_created_by
+            .ok_or_else(|| missing("created_by"))?,
+        value: row.value.unwrap_or_default(),
+        reserved_value: row.reserved_value.unwrap_or_default(),
+        changed_at: row.changed_at,
     }))
+}
+
+/// The joined rows of the participants `$condition` (SQL with one parameter, `$arg`) selects,
+/// compile-checked (sqlx joins the literals).
+macro_rules! participant_account_rows {
+    ($condition:literal, $arg:expr) => {
+        sqlx::query_as!(
+            ParticipantAccountRow,
+            r#"SELECT p.participant_id AS "participant_id: ParticipantId", p.name,
+                    p.is_active AS "is_active: bool", p.is_hub AS "is_hub: bool",
+                    p.is_proxy AS "is_proxy: bool", p.created_at,
+                    a.account_id AS "account_id?: AccountId", a.currency AS "currency?",
+                    a.ledger_account_type AS "ledger_account_type?",
+                    a.is_active AS "account_active?: bool", a.created_at AS "account_created_at?",
+                    a.created_by AS "account_created_by?", pp.value AS "value?",
+                    pp.reserved_value AS "reserved_value?", pp.changed_at AS "changed_at?"
+               FROM participant p
+               LEFT JOIN account a ON a.participant_id = p.participant_id
+               LEFT JOIN participant_position pp ON pp.account_id = a.account_id
+               WHERE "# + $condition + " ORDER BY p.participant_id, a.account_id",
+            $arg
+        )
+    };
 }
 
 /// Every participant (the hub included), optionally only proxies or only non-proxies.
@@ -153,7 +200,10 @@ pub async fn participant_by_name(
     conn: &mut MySqlConnection,
     name: &str,
 ) -> Result<Option<ParticipantView>> {
-    Ok(load_participants(conn, Filter::Name(name)).await?.pop())
+    let rows = participant_account_rows!("p.name = ?", name)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(participants_from_rows(rows)?.pop())
 }
 
 /// The name of a participant whose name equals `name` except in letter case (not `name` itself),
@@ -164,12 +214,12 @@ pub async fn participant_name_case_variant(
     conn: &mut MySqlConnection,
     name: &str,
 ) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "SELECT name FROM participant WHERE LOWER(name) = LOWER(?) AND name <> ?
          ORDER BY participant_id LIMIT 1",
+        name,
+        name,
     )
-    .bind(name)
-    .bind(name)
     .fetch_optional(&mut *conn)
     .await?)
 }
@@ -178,9 +228,10 @@ pub async fn participant_by_id(
     conn: &mut MySqlConnection,
     participant_id: ParticipantId,
 ) -> Result<Option<ParticipantView>> {
-    Ok(load_participants(conn, Filter::Id(participant_id))
-        .await?
-        .pop())
+    let rows = participant_account_rows!("p.participant_id = ?", participant_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(participants_from_rows(rows)?.pop())
 }
 
 /// The hub participant (the row with `is_hub`), with its accounts.

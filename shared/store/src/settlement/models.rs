@@ -1,7 +1,6 @@
 //! Settlement models (central-ledger's `settlementModels`): which accounts settle how.
 
-use sqlx::mysql::MySqlRow;
-use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
+use sqlx::MySqlConnection;
 
 use crate::epoch::bump_admin_epoch;
 use crate::{Result, StoreError};
@@ -33,21 +32,21 @@ pub async fn create_settlement_model(
     conn: &mut MySqlConnection,
     model: &NewSettlementModel<'_>,
 ) -> Result<u32> {
-    let id = sqlx::query(
+    let id = sqlx::query!(
         "INSERT INTO settlement_model (name, settlement_granularity, settlement_interchange, settlement_delay,
              currency, require_liquidity_check, ledger_account_type, settlement_account_type, auto_position_reset, created_by)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        model.name,
+        model.settlement_granularity,
+        model.settlement_interchange,
+        model.settlement_delay,
+        model.currency,
+        model.require_liquidity_check,
+        model.ledger_account_type,
+        model.settlement_account_type,
+        model.auto_position_reset,
+        model.created_by,
     )
-    .bind(model.name)
-    .bind(model.settlement_granularity)
-    .bind(model.settlement_interchange)
-    .bind(model.settlement_delay)
-    .bind(model.currency)
-    .bind(model.require_liquidity_check)
-    .bind(model.ledger_account_type)
-    .bind(model.settlement_account_type)
-    .bind(model.auto_position_reset)
-    .bind(model.created_by)
     .execute(&mut *conn)
     .await?
     .last_insert_id();
@@ -61,12 +60,14 @@ pub async fn set_settlement_model_active(
     name: &str,
     is_active: bool,
 ) -> Result<bool> {
-    let found = sqlx::query("UPDATE settlement_model SET is_active = ? WHERE name = ?")
-        .bind(is_active)
-        .bind(name)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    let found = sqlx::query!(
+        "UPDATE settlement_model SET is_active = ? WHERE name = ?",
+        is_active,
+        name
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
     bump_admin_epoch(conn).await?;
     Ok(found > 0)
 }
@@ -87,42 +88,36 @@ pub struct SettlementModelView {
     pub auto_position_reset: bool,
 }
 
-const SETTLEMENT_MODEL_COLUMNS: &str = "SELECT settlement_model_id, name, is_active, settlement_granularity, \
-     settlement_interchange, settlement_delay, currency, require_liquidity_check, ledger_account_type, \
-     settlement_account_type, auto_position_reset FROM settlement_model";
-
-fn settlement_model_from_row(row: &MySqlRow) -> Result<SettlementModelView> {
-    Ok(SettlementModelView {
-        settlement_model_id: row.try_get("settlement_model_id")?,
-        name: row.try_get("name")?,
-        is_active: row.try_get("is_active")?,
-        settlement_granularity: row.try_get("settlement_granularity")?,
-        settlement_interchange: row.try_get("settlement_interchange")?,
-        settlement_delay: row.try_get("settlement_delay")?,
-        currency: row.try_get("currency")?,
-        require_liquidity_check: row.try_get("require_liquidity_check")?,
-        ledger_account_type: row.try_get("ledger_account_type")?,
-        settlement_account_type: row.try_get("settlement_account_type")?,
-        auto_position_reset: row.try_get("auto_position_reset")?,
-    })
+/// The settlement models `$rest` (SQL after `FROM settlement_model`, with `$args`) selects,
+/// compile-checked (sqlx joins the literals).
+macro_rules! settlement_models_where {
+    ($rest:literal $(, $arg:expr)*) => {
+        sqlx::query_as!(
+            SettlementModelView,
+            r#"SELECT settlement_model_id, name, is_active AS "is_active: bool", settlement_granularity,
+                 settlement_interchange, settlement_delay, currency,
+                 require_liquidity_check AS "require_liquidity_check: bool", ledger_account_type,
+                 settlement_account_type, auto_position_reset AS "auto_position_reset: bool"
+               FROM settlement_model "# + $rest
+            $(, $arg)*
+        )
+    };
 }
 
 /// Every settlement model, in id order.
 pub async fn settlement_models(conn: &mut MySqlConnection) -> Result<Vec<SettlementModelView>> {
-    let mut builder = QueryBuilder::<MySql>::new(SETTLEMENT_MODEL_COLUMNS);
-    builder.push(" ORDER BY settlement_model_id");
-    let rows = builder.build().fetch_all(&mut *conn).await?;
-    rows.iter().map(settlement_model_from_row).collect()
+    Ok(settlement_models_where!("ORDER BY settlement_model_id")
+        .fetch_all(&mut *conn)
+        .await?)
 }
 
 pub async fn settlement_model_by_name(
     conn: &mut MySqlConnection,
     name: &str,
 ) -> Result<Option<SettlementModelView>> {
-    let mut builder = QueryBuilder::<MySql>::new(SETTLEMENT_MODEL_COLUMNS);
-    builder.push(" WHERE name = ").push_bind(name.to_owned());
-    let row = builder.build().fetch_optional(&mut *conn).await?;
-    row.as_ref().map(settlement_model_from_row).transpose()
+    Ok(settlement_models_where!("WHERE name = ?", name)
+        .fetch_optional(&mut *conn)
+        .await?)
 }
 
 /// The active settlement models that apply to a currency: its own, or else the default ones

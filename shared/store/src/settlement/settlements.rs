@@ -59,7 +59,7 @@ impl ModelScope {
 
 /// The active settlement model `name` and what it covers; `None` if there is none.
 pub async fn model_scope(conn: &mut MySqlConnection, name: &str) -> Result<Option<ModelScope>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query!(
         "SELECT settlement_model_id, name, ledger_account_type, settlement_account_type, currency \
          FROM settlement_model WHERE is_active",
     )
@@ -67,16 +67,16 @@ pub async fn model_scope(conn: &mut MySqlConnection, name: &str) -> Result<Optio
     .await?;
     let mut scope = None;
     let mut named: Vec<(String, String)> = Vec::new();
-    for row in &rows {
-        let model_name: String = row.try_get("name")?;
-        let ledger: String = row.try_get("ledger_account_type")?;
-        let currency: Option<String> = row.try_get("currency")?;
+    for row in rows {
+        let model_name = row.name;
+        let ledger = row.ledger_account_type;
+        let currency = row.currency;
         if model_name == name {
             scope = Some(ModelScope {
-                settlement_model_id: row.try_get("settlement_model_id")?,
+                settlement_model_id: row.settlement_model_id,
                 name: model_name,
                 ledger_account_type: ledger.clone(),
-                settlement_account_type: row.try_get("settlement_account_type")?,
+                settlement_account_type: row.settlement_account_type,
                 currency: currency.clone(),
                 currencies_of_other_models: BTreeSet::new(),
             });
@@ -125,9 +125,22 @@ pub struct SettlementView {
 }
 
 fn settlement_state_of(row: &MySqlRow) -> Result<SettlementState> {
-    let text: String = row.try_get("state")?;
-    SettlementState::parse(&text)
+    parse_settlement_state(row.try_get("state")?)
+}
+
+fn parse_settlement_state(text: &str) -> Result<SettlementState> {
+    SettlementState::parse(text)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown settlement state {text}")))
+}
+
+/// A settlement row as read by id.
+struct SettlementRow {
+    settlement_id: u64,
+    model_name: String,
+    state: String,
+    reason: Option<String>,
+    created_at: PrimitiveDateTime,
+    changed_at: PrimitiveDateTime,
 }
 
 /// What creating a settlement did.
@@ -162,14 +175,14 @@ pub async fn create_settlement(
     if taken.is_empty() {
         return Ok(CreateOutcome::NoContent);
     }
-    let settlement_id = sqlx::query(
+    let settlement_id = sqlx::query!(
         "INSERT INTO settlement (settlement_model_id, state, reason, created_at, changed_at) \
          VALUES (?, 'PENDING_SETTLEMENT', ?, ?, ?)",
+        scope.settlement_model_id,
+        reason,
+        now,
+        now,
     )
-    .bind(scope.settlement_model_id)
-    .bind(reason)
-    .bind(now)
-    .bind(now)
     .execute(&mut *conn)
     .await?
     .last_insert_id();
@@ -322,19 +335,19 @@ async fn insert_accounts(
                 scope.settlement_account_type
             )));
         };
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO settlement_participant_account (settlement_id, account_id, participant_id, \
              settlement_account_id, currency, net_amount, state, created_at, changed_at) \
              VALUES (?, ?, ?, ?, ?, ?, 'PENDING_SETTLEMENT', ?, ?)",
+            settlement_id,
+            *account,
+            participant,
+            settlement_account,
+            currency.as_str(),
+            *amount,
+            now,
+            now,
         )
-        .bind(settlement_id)
-        .bind(*account)
-        .bind(participant)
-        .bind(settlement_account)
-        .bind(currency.as_str())
-        .bind(*amount)
-        .bind(now)
-        .bind(now)
         .execute(&mut *conn)
         .await?;
         insert_account_state_change(
@@ -380,16 +393,16 @@ async fn insert_account_state_change(
     external_reference: Option<&str>,
     now: PrimitiveDateTime,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO settlement_account_state_change (settlement_id, account_id, state, reason, \
          external_reference, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        settlement_id,
+        account_id,
+        state.as_str(),
+        reason,
+        external_reference,
+        now,
     )
-    .bind(settlement_id)
-    .bind(account_id)
-    .bind(state.as_str())
-    .bind(reason)
-    .bind(external_reference)
-    .bind(now)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -476,21 +489,40 @@ pub async fn settlement(
     settlement_id: u64,
     lock: bool,
 ) -> Result<Option<SettlementView>> {
-    let mut sql = format!(
-        "SELECT {SETTLEMENT_COLUMNS} FROM settlement s JOIN settlement_model m \
-         ON m.settlement_model_id = s.settlement_model_id WHERE s.settlement_id = ?"
-    );
-    if lock {
-        sql.push_str(" FOR UPDATE");
-    }
-    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(settlement_id)
+    let row = if lock {
+        sqlx::query_as!(
+            SettlementRow,
+            "SELECT s.settlement_id, m.name AS model_name, s.state, s.reason, s.created_at, \
+             s.changed_at FROM settlement s JOIN settlement_model m \
+             ON m.settlement_model_id = s.settlement_model_id WHERE s.settlement_id = ? FOR UPDATE",
+            settlement_id
+        )
         .fetch_optional(&mut *conn)
         .await?
-    else {
+    } else {
+        sqlx::query_as!(
+            SettlementRow,
+            "SELECT s.settlement_id, m.name AS model_name, s.state, s.reason, s.created_at, \
+             s.changed_at FROM settlement s JOIN settlement_model m \
+             ON m.settlement_model_id = s.settlement_model_id WHERE s.settlement_id = ?",
+            settlement_id
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+    };
+    let Some(row) = row else {
         return Ok(None);
     };
-    let mut found = [settlement_from_row(&row)?];
+    let mut found = [SettlementView {
+        settlement_id: row.settlement_id,
+        model_name: row.model_name,
+        state: parse_settlement_state(&row.state)?,
+        reason: row.reason,
+        created_at: row.created_at,
+        changed_at: row.changed_at,
+        accounts: Vec::new(),
+        window_ids: Vec::new(),
+    }];
     complete(conn, &mut found, lock).await?;
     let [found] = found;
     Ok(Some(found))
@@ -811,19 +843,19 @@ async fn set_account_state(
 ) -> Result<()> {
     let update = advance.update;
     let account = advance.account;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE settlement_participant_account SET state = ?, reason = COALESCE(?, reason), \
          external_reference = COALESCE(?, external_reference), transfer_id = ?, changed_at = ? \
          WHERE settlement_id = ? AND account_id = ? AND state = ?",
+        update.state.as_str(),
+        update.reason.as_deref(),
+        update.external_reference.as_deref(),
+        transfer_id.as_ref().map(TransferId::as_str),
+        now,
+        settlement_id,
+        account.account_id,
+        account.state.as_str(),
     )
-    .bind(update.state.as_str())
-    .bind(update.reason.as_deref())
-    .bind(update.external_reference.as_deref())
-    .bind(transfer_id.as_ref().map(TransferId::as_str))
-    .bind(now)
-    .bind(settlement_id)
-    .bind(account.account_id)
-    .bind(account.state.as_str())
     .execute(&mut *conn)
     .await?;
     insert_account_state_change(
@@ -866,13 +898,13 @@ async fn set_settlement_state(
     now: PrimitiveDateTime,
 ) -> Result<()> {
     let settlement_id = current.settlement_id;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE settlement SET state = ?, changed_at = ? WHERE settlement_id = ? AND state = ?",
+        state.as_str(),
+        now,
+        settlement_id,
+        current.state.as_str(),
     )
-    .bind(state.as_str())
-    .bind(now)
-    .bind(settlement_id)
-    .bind(current.state.as_str())
     .execute(&mut *conn)
     .await?;
     insert_settlement_state_change(conn, settlement_id, state, reason, now).await?;
@@ -881,13 +913,13 @@ async fn set_settlement_state(
         SettlementState::Aborted => WindowState::Aborted,
         _ => return Ok(()),
     };
-    sqlx::query(
+    sqlx::query!(
         "UPDATE settlement_window_content SET state = ?, changed_at = ? \
          WHERE settlement_id = ? AND state = 'PENDING_SETTLEMENT'",
+        content_state.as_str(),
+        now,
+        settlement_id,
     )
-    .bind(content_state.as_str())
-    .bind(now)
-    .bind(settlement_id)
     .execute(&mut *conn)
     .await?;
     refresh_window_states(conn, &current.window_ids, reason, now).await

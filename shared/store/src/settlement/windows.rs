@@ -120,8 +120,11 @@ pub struct WindowView {
 }
 
 fn window_state_of(row: &MySqlRow) -> Result<WindowState> {
-    let text: String = row.try_get("state")?;
-    WindowState::parse(&text)
+    parse_window_state(row.try_get("state")?)
+}
+
+fn parse_window_state(text: &str) -> Result<WindowState> {
+    WindowState::parse(text)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown settlement window state {text}")))
 }
 
@@ -185,18 +188,25 @@ const WINDOW_COLUMNS: &str =
 
 /// One window with its content.
 pub async fn window(conn: &mut MySqlConnection, window_id: u64) -> Result<Option<WindowView>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {WINDOW_COLUMNS} FROM settlement_window w WHERE w.settlement_window_id = ?"
-    )))
-    .bind(window_id)
+    let row = sqlx::query!(
+        "SELECT w.settlement_window_id, w.state, w.reason, w.created_at, w.changed_at
+         FROM settlement_window w WHERE w.settlement_window_id = ?",
+        window_id
+    )
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else {
         return Ok(None);
     };
-    Ok(with_contents(conn, vec![window_from_row(&row)?])
-        .await?
-        .pop())
+    let found = WindowView {
+        window_id: row.settlement_window_id,
+        state: parse_window_state(&row.state)?,
+        reason: row.reason,
+        created_at: row.created_at,
+        changed_at: row.changed_at,
+        content: Vec::new(),
+    };
+    Ok(with_contents(conn, vec![found]).await?.pop())
 }
 
 /// The filters of `GET /settlementWindows`.
@@ -296,7 +306,7 @@ pub async fn close_window(
     reason: &str,
     now: PrimitiveDateTime,
 ) -> Result<CloseOutcome> {
-    let current: u64 = sqlx::query_scalar(
+    let current = sqlx::query_scalar!(
         "SELECT settlement_window_id FROM settlement_window_current WHERE id = 1 FOR UPDATE",
     )
     .fetch_one(&mut *conn)
@@ -308,51 +318,53 @@ pub async fn close_window(
         return Ok(CloseOutcome::NotOpen(found.state));
     }
     // A locking read sees every batch that recorded before the lock was granted.
-    let flows: i64 = sqlx::query_scalar(
+    let flows: i64 = sqlx::query_scalar!(
         "SELECT COUNT(*) FROM settlement_window_flow WHERE settlement_window_id = ? LOCK IN SHARE MODE",
+        window_id,
     )
-    .bind(window_id)
     .fetch_one(&mut *conn)
     .await?;
     if flows == 0 {
         return Ok(CloseOutcome::Empty);
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE settlement_window SET state = 'CLOSED', reason = ?, changed_at = ? \
          WHERE settlement_window_id = ? AND state = 'OPEN'",
+        reason,
+        now,
+        window_id,
     )
-    .bind(reason)
-    .bind(now)
-    .bind(window_id)
     .execute(&mut *conn)
     .await?;
     insert_window_state_change(conn, window_id, WindowState::Closed, Some(reason), now).await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO settlement_window_content (settlement_window_id, ledger_account_type, currency, \
          state, settlement_id, created_at, changed_at) \
          SELECT settlement_window_id, ?, currency, 'CLOSED', NULL, ?, ? FROM settlement_window_flow \
          WHERE settlement_window_id = ? GROUP BY settlement_window_id, currency",
+        TRANSFER_LEDGER_ACCOUNT_TYPE,
+        now,
+        now,
+        window_id,
     )
-    .bind(TRANSFER_LEDGER_ACCOUNT_TYPE)
-    .bind(now)
-    .bind(now)
-    .bind(window_id)
     .execute(&mut *conn)
     .await?;
-    let opened = sqlx::query(
+    let opened = sqlx::query!(
         "INSERT INTO settlement_window (state, reason, created_at, changed_at) VALUES ('OPEN', ?, ?, ?)",
+        reason,
+        now,
+        now,
     )
-    .bind(reason)
-    .bind(now)
-    .bind(now)
     .execute(&mut *conn)
     .await?
     .last_insert_id();
     insert_window_state_change(conn, opened, WindowState::Open, Some(reason), now).await?;
-    sqlx::query("UPDATE settlement_window_current SET settlement_window_id = ? WHERE id = 1")
-        .bind(opened)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE settlement_window_current SET settlement_window_id = ? WHERE id = 1",
+        opened
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(CloseOutcome::Closed {
         closed: window_id,
         opened,
@@ -373,14 +385,14 @@ pub async fn refresh_window_states(
         let Some(state) = window_state(&states) else {
             continue;
         };
-        let changed = sqlx::query(
+        let changed = sqlx::query!(
             "UPDATE settlement_window SET state = ?, changed_at = ? \
              WHERE settlement_window_id = ? AND state <> ?",
+            state.as_str(),
+            now,
+            window_id,
+            state.as_str(),
         )
-        .bind(state.as_str())
-        .bind(now)
-        .bind(window_id)
-        .bind(state.as_str())
         .execute(&mut *conn)
         .await?
         .rows_affected();

@@ -5,7 +5,7 @@
 //! `ferroloop_core`'s; this module locks, reads and writes.
 
 use rust_decimal::Decimal;
-use sqlx::{MySqlConnection, Row};
+use sqlx::MySqlConnection;
 use time::PrimitiveDateTime;
 
 use crate::positions::{PositionChange, PositionPhase, apply_position_changes, lock_positions};
@@ -289,29 +289,29 @@ async fn lock_cover(
     conn: &mut MySqlConnection,
     settlement_account_id: AccountId,
 ) -> Result<LockedCover> {
-    let position_account_id: Option<AccountId> = sqlx::query_scalar(
-        "SELECT p.account_id FROM account s
+    let position_account_id = sqlx::query_scalar!(
+        r#"SELECT p.account_id AS "account_id: AccountId" FROM account s
          JOIN account p ON p.participant_id = s.participant_id AND p.currency = s.currency
                        AND p.ledger_account_type = 'POSITION'
-         WHERE s.account_id = ?",
+         WHERE s.account_id = ?"#,
+        settlement_account_id,
     )
-    .bind(settlement_account_id)
     .fetch_optional(&mut *conn)
     .await?;
     let other = position_account_id.unwrap_or(settlement_account_id);
-    let rows = sqlx::query(
-        "SELECT account_id, value, reserved_value FROM participant_position
-         WHERE account_id IN (?, ?) ORDER BY account_id FOR UPDATE",
+    let rows = sqlx::query!(
+        r#"SELECT account_id AS "account_id: AccountId", value, reserved_value
+         FROM participant_position WHERE account_id IN (?, ?) ORDER BY account_id FOR UPDATE"#,
+        settlement_account_id.min(other),
+        settlement_account_id.max(other),
     )
-    .bind(settlement_account_id.min(other))
-    .bind(settlement_account_id.max(other))
     .fetch_all(&mut *conn)
     .await?;
     let mut settlement = None;
     let mut position = AccountPosition::default();
     for row in &rows {
-        let id: AccountId = row.try_get("account_id")?;
-        let figures: (Decimal, Decimal) = (row.try_get("value")?, row.try_get("reserved_value")?);
+        let id = row.account_id;
+        let figures = (row.value, row.reserved_value);
         if id == settlement_account_id {
             settlement = Some(figures);
         }

@@ -169,22 +169,17 @@ pub async fn state_journal(
     conn: &mut MySqlConnection,
     transfer_id: &str,
 ) -> Result<Vec<(Option<String>, String, Option<String>)>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query!(
         "SELECT from_state, state, reason FROM transfer_state_change
          WHERE transfer_id = ? ORDER BY transfer_state_change_id",
+        transfer_id,
     )
-    .bind(transfer_id)
     .fetch_all(&mut *conn)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get("from_state")?,
-                r.try_get("state")?,
-                r.try_get("reason")?,
-            ))
-        })
-        .collect()
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.from_state, r.state, r.reason))
+        .collect())
 }
 
 /// Walks one transfer through `events` from `from`, each with its journal reason: the steps are

@@ -73,9 +73,8 @@ async fn settle_once(admin: &Admin, done: &Mutex<Settled>) -> Result<bool> {
         .as_u64()
         .with_context(|| format!("no OPEN settlement window: {status}: {open}"))?;
     let body = json!({"state": "CLOSED", "reason": "ferroloop-load settlement"});
-    let (status, answer) = admin
-        .change_with_answer(Method::POST, &format!("/settlementWindows/{window}"), &body)
-        .await?;
+    let path = format!("/settlementWindows/{window}");
+    let (status, answer) = change_retrying_busy(admin, Method::POST, &path, &body).await?;
     if status == StatusCode::BAD_REQUEST && answer.to_string().contains("is empty") {
         return Ok(false);
     }
@@ -85,9 +84,8 @@ async fn settle_once(admin: &Admin, done: &Mutex<Settled>) -> Result<bool> {
     count(done, |s| s.windows_closed += 1);
     let body = json!({"settlementModel": SETTLEMENT_MODEL, "reason": "ferroloop-load",
         "settlementWindows": [{"id": window}]});
-    let (status, mut settlement) = admin
-        .change_with_answer(Method::POST, "/settlements", &body)
-        .await?;
+    let (status, mut settlement) =
+        change_retrying_busy(admin, Method::POST, "/settlements", &body).await?;
     if status != StatusCode::OK {
         bail!("settling window {window}: {status}: {settlement}");
     }
@@ -101,6 +99,30 @@ async fn settle_once(admin: &Admin, done: &Mutex<Settled>) -> Result<bool> {
         }
     });
     Ok(true)
+}
+
+/// Attempts of one change while the hub answers 503 (2003, "database busy, please retry": a lock
+/// wait or deadlock against the stream rolled the change back), and the pause between them.
+const BUSY_ATTEMPTS: u32 = 5;
+const BUSY_PAUSE: Duration = Duration::from_millis(200);
+
+/// A change through the admin API, sent again when the hub asks for a retry, as an operator's
+/// tool does.
+async fn change_retrying_busy(
+    admin: &Admin,
+    method: Method,
+    path: &str,
+    body: &Value,
+) -> Result<(StatusCode, Value)> {
+    let mut attempt = 1;
+    loop {
+        let (status, answer) = admin.change_with_answer(method.clone(), path, body).await?;
+        if status != StatusCode::SERVICE_UNAVAILABLE || attempt >= BUSY_ATTEMPTS {
+            return Ok((status, answer));
+        }
+        attempt += 1;
+        tokio::time::sleep(BUSY_PAUSE).await;
+    }
 }
 
 fn count(done: &Mutex<Settled>, change: impl FnOnce(&mut Settled)) {
@@ -131,9 +153,8 @@ async fn advance(admin: &Admin, settlement: &Value, state: &str) -> Result<Value
         })
         .collect();
     let body = json!({"participants": participants});
-    let (status, answer) = admin
-        .change_with_answer(Method::PUT, &format!("/settlements/{id}"), &body)
-        .await?;
+    let path = format!("/settlements/{id}");
+    let (status, answer) = change_retrying_busy(admin, Method::PUT, &path, &body).await?;
     if status != StatusCode::OK || answer["state"] != state {
         bail!("settlement {id} to {state}: {status}: {answer}");
     }

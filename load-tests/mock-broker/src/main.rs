@@ -191,18 +191,14 @@ struct ProbeArgs {
     broker_pid: Option<u32>,
 }
 
-/// The project's topics, in the order the probe uses them.
+/// Every topic of the project, the prepare topic first (the list the services use, so a topic
+/// added there is created here too).
 fn project_topics(prefix: &str) -> Vec<String> {
-    let t = Topics::new(prefix);
-    vec![
-        t.prepare,
-        t.position,
-        t.fulfil,
-        t.notification,
-        t.get,
-        t.admin_transfer,
-        t.dead_letter,
-    ]
+    Topics::new(prefix)
+        .all_with_partitions(1)
+        .into_iter()
+        .map(|(topic, _)| topic.to_owned())
+        .collect()
 }
 
 fn main() -> ExitCode {
@@ -444,7 +440,7 @@ mod tests {
     #[test]
     fn the_topics_are_the_projects() {
         let topics = project_topics("p-");
-        assert_eq!(topics.len(), 7);
+        assert_eq!(topics.len(), 8);
         assert_eq!(topics[0], "p-topic-transfer-prepare");
         let all = Topics::new("p-");
         let mut expected: Vec<String> = all

@@ -535,16 +535,15 @@ mod tests {
         state: EventState,
         payload: &Value,
     ) -> Envelope {
-        let mut envelope = events::new_hub_event(
-            ID,
-            "Hub",
+        let mut envelope = events::HubMessage {
             to,
-            event_type::NOTIFICATION,
-            action,
+            event_type: event_type::NOTIFICATION,
+            action: action.into(),
             state,
-            events::json_payload(payload),
-            None,
-        );
+            payload: events::json_payload(payload),
+            parties: None,
+        }
+        .about(ID, "Hub");
         envelope.from = from.to_owned();
         envelope
     }

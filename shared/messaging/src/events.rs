@@ -67,8 +67,8 @@ pub fn hub_headers(hub: &str, destination: &str) -> BTreeMap<String, String> {
 ///
 /// The recipient is the message's own field and the hub's name goes with the sending, so a call
 /// site reads which is which — `HubMessage::fspiop_error(payer, action, &error)
-/// .answering(&consumed, hub)` — where the positional forms below ([`error_from_switch`] and
-/// its kin) take the two names side by side as `&str`s that swap without a compiler noticing.
+/// .answering(&consumed, hub)` — where positional arguments would take the two names side by side as
+/// `&str`s that swap without a compiler noticing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HubMessage<'a> {
     /// The recipient (`to` and `FSPIOP-Destination`).
@@ -187,43 +187,6 @@ fn parties_context(parties: Option<(&str, &str)>) -> Option<Context> {
     })
 }
 
-/// [`HubMessage::answering`] with positional arguments: the form the notification handler's code
-/// and tests still use (the handlers, the API adapter and the timeout scan build
-/// [`HubMessage`]s).
-#[allow(clippy::too_many_arguments)]
-pub fn from_switch(
-    original: &Envelope,
-    hub: &str,
-    to: &str,
-    event_type: &str,
-    action: impl Into<Action>,
-    state: EventState,
-    payload: Payload,
-    parties: Option<(&str, &str)>,
-) -> Envelope {
-    HubMessage {
-        to,
-        event_type,
-        action: action.into(),
-        state,
-        payload,
-        parties,
-    }
-    .answering(original, hub)
-}
-
-/// An FSPIOP error from the hub to `to` (a `PUT …/error` callback): [`HubMessage::fspiop_error`]
-/// with positional arguments, for the notification handler's tests (see [`from_switch`]).
-pub fn error_from_switch(
-    original: &Envelope,
-    hub: &str,
-    to: &str,
-    action: impl Into<Action>,
-    error: &FspiopError,
-) -> Envelope {
-    HubMessage::fspiop_error(to, action, error).answering(original, hub)
-}
-
 /// The event state of an error: status `error`, its code and description.
 pub fn error_information_state(error: &ErrorInformation) -> EventState {
     EventState {
@@ -236,29 +199,6 @@ pub fn error_information_state(error: &ErrorInformation) -> EventState {
 pub fn json_payload<T: Serialize>(body: &T) -> Payload {
     // Our body types are plain data; serialising them cannot fail.
     Payload::Json(serde_json::to_value(body).expect("body serialises"))
-}
-
-/// [`HubMessage::about`] with positional arguments (see [`from_switch`]).
-#[allow(clippy::too_many_arguments)]
-pub fn new_hub_event(
-    transfer_id: &str,
-    hub: &str,
-    to: &str,
-    event_type: &str,
-    action: impl Into<Action>,
-    state: EventState,
-    payload: Payload,
-    parties: Option<(&str, &str)>,
-) -> Envelope {
-    HubMessage {
-        to,
-        event_type,
-        action: action.into(),
-        state,
-        payload,
-        parties,
-    }
-    .about(transfer_id, hub)
 }
 
 #[cfg(test)]
@@ -302,37 +242,11 @@ mod tests {
     }
 
     #[test]
-    fn error_from_switch_speaks_as_the_hub_and_drops_the_original_body() {
+    fn an_fspiop_error_speaks_as_the_hub_and_drops_the_original_body() {
         let error = FspiopError::with_detail(ErrorCode::VALIDATION_ERROR, "bad");
-        let out = error_from_switch(&prepare(), "Hub", "payerfsp", action::PREPARE, &error);
-        assert_hub_error(&out);
-        let named = HubMessage::fspiop_error("payerfsp", action::PREPARE, &error)
+        let out = HubMessage::fspiop_error("payerfsp", action::PREPARE, &error)
             .answering(&prepare(), "Hub");
-        assert_hub_error(&named);
-        assert_eq!(
-            same_instant(named, &out).to_json_bytes(),
-            out.to_json_bytes(),
-            "both forms build the same envelope"
-        );
-    }
-
-    /// `envelope` with the per-call values (event id, creation time, `Date`) of `like`.
-    fn same_instant(mut envelope: Envelope, like: &Envelope) -> Envelope {
-        envelope
-            .metadata
-            .event
-            .id
-            .clone_from(&like.metadata.event.id);
-        envelope
-            .metadata
-            .event
-            .created_at
-            .clone_from(&like.metadata.event.created_at);
-        envelope.content.headers.insert(
-            "date".to_owned(),
-            like.header("date").unwrap_or_default().to_owned(),
-        );
-        envelope
+        assert_hub_error(&out);
     }
 
     /// A 3100 from the hub to the payer answering [`prepare`].

@@ -61,18 +61,9 @@ async fn an_endpoint_change_reaches_the_next_callback_without_a_restart() {
     let mut h = Harness::start().await;
     let payer = h.dfsp("payerfsp", &old).await;
     let get = |id: &str| {
-        events::from_switch(
-            &get_inbound(id, "payerfsp"),
-            HUB,
-            "payerfsp",
-            event_type::NOTIFICATION,
-            action::GET,
-            EventState::success(),
-            events::json_payload(
+        events::HubMessage { to: "payerfsp", event_type: event_type::NOTIFICATION, action: action::GET.into(), state: EventState::success(), payload: events::json_payload(
                 &json!({"transferState": "COMMITTED", "completedTimestamp": "2026-11-22T08:00:00.000Z"}),
-            ),
-            None,
-        )
+            ), parties: None }.answering(&get_inbound(id, "payerfsp"), HUB)
     };
     let first = new_id();
     h.send(&[get(&first)]).await;

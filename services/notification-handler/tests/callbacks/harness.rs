@@ -578,16 +578,15 @@ pub fn new_id() -> String {
 /// A `timeout-received` for `to`: one hub `PUT /transfers/{id}/error` with 3303.
 pub fn expired_error_to(id: &str, to: &str) -> Envelope {
     let expired = FspiopError::new(ferroloop_core::error::ErrorCode::TRANSFER_EXPIRED);
-    events::new_hub_event(
-        id,
-        HUB,
+    events::HubMessage {
         to,
-        events::event_type::NOTIFICATION,
-        action::TIMEOUT_RECEIVED,
-        EventState::error(3303, expired.description()),
-        events::json_payload(&expired.to_body()),
-        None,
-    )
+        event_type: events::event_type::NOTIFICATION,
+        action: action::TIMEOUT_RECEIVED.into(),
+        state: EventState::error(3303, expired.description()),
+        payload: events::json_payload(&expired.to_body()),
+        parties: None,
+    }
+    .about(id, HUB)
 }
 
 /// Headers a DFSP sends (lower-case, as the adapter stores them), with a signature and the

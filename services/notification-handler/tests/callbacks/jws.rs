@@ -40,16 +40,15 @@ async fn hub_callbacks_are_signed_and_forwarded_ones_keep_the_dfsps_signature() 
     let view = committed_view(None);
     h.send(&[
         prepare_notification(&inbound),
-        events::from_switch(
-            &inbound,
-            HUB,
-            "payerfsp",
-            event_type::NOTIFICATION,
-            action::PREPARE_DUPLICATE,
-            EventState::success(),
-            events::json_payload(&view.to_state_body()),
-            None,
-        ),
+        events::HubMessage {
+            to: "payerfsp",
+            event_type: event_type::NOTIFICATION,
+            action: action::PREPARE_DUPLICATE.into(),
+            state: EventState::success(),
+            payload: events::json_payload(&view.to_state_body()),
+            parties: None,
+        }
+        .answering(&inbound, HUB),
     ])
     .await;
 

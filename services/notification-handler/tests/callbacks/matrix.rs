@@ -114,13 +114,10 @@ async fn hub_answers_go_to_to_with_hub_headers_and_hub_bodies() {
                 },
             ],
         });
-    sent.push(events::error_from_switch(
-        &inbound,
-        HUB,
-        PAYER,
-        action::PREPARE,
-        &with_cause,
-    ));
+    sent.push(
+        events::HubMessage::fspiop_error(PAYER, action::PREPARE, &with_cause)
+            .answering(&inbound, HUB),
+    );
     let mut stripped = serde_json::to_value(with_cause.to_body()).unwrap();
     stripped["errorInformation"]["extensionList"]["extension"] =
         json!([{"key": "k", "value": "v"}]);
@@ -129,29 +126,26 @@ async fn hub_answers_go_to_to_with_hub_headers_and_hub_bodies() {
     // prepare-duplicate → PUT to the payer with the state.
     let id = new_id();
     let inbound = prepare_inbound(&id, PAYER, PAYEE, &prepare_bytes(&id, PAYER, PAYEE, now));
-    sent.push(events::from_switch(
-        &inbound,
-        HUB,
-        PAYER,
-        event_type::NOTIFICATION,
-        action::PREPARE_DUPLICATE,
-        EventState::success(),
-        events::json_payload(&view.to_state_body()),
-        None,
-    ));
+    sent.push(
+        events::HubMessage {
+            to: PAYER,
+            event_type: event_type::NOTIFICATION,
+            action: action::PREPARE_DUPLICATE.into(),
+            state: EventState::success(),
+            payload: events::json_payload(&view.to_state_body()),
+            parties: None,
+        }
+        .answering(&inbound, HUB),
+    );
     expected.push((true, id.clone(), "put", canonical(&state_body)));
 
     // commit error (from the fulfil handler) → PUT /error to the sender.
     let id = new_id();
     let fulfil = fulfil_inbound(&id, PAYEE, Some(PAYER), &fulfil_bytes(), "COMMITTED");
     let expired = FspiopError::new(ErrorCode::TRANSFER_EXPIRED);
-    sent.push(events::error_from_switch(
-        &fulfil,
-        HUB,
-        PAYEE,
-        action::COMMIT,
-        &expired,
-    ));
+    sent.push(
+        events::HubMessage::fspiop_error(PAYEE, action::COMMIT, &expired).answering(&fulfil, HUB),
+    );
     expected.push((false, id.clone(), "error", error_bytes(&expired)));
 
     // fulfil-duplicate: success → state; error → error.
@@ -165,39 +159,41 @@ async fn hub_answers_go_to_to_with_hub_headers_and_hub_bodies() {
         } else {
             error_inbound(&id, PAYEE, Some(PAYER), &payee_error_bytes())
         };
-        sent.push(events::from_switch(
-            &inbound,
-            HUB,
-            PAYEE,
-            event_type::NOTIFICATION,
-            duplicate,
-            EventState::success(),
-            events::json_payload(&view.to_state_body()),
-            None,
-        ));
+        sent.push(
+            events::HubMessage {
+                to: PAYEE,
+                event_type: event_type::NOTIFICATION,
+                action: duplicate.into(),
+                state: EventState::success(),
+                payload: events::json_payload(&view.to_state_body()),
+                parties: None,
+            }
+            .answering(&inbound, HUB),
+        );
         expected.push((false, id.clone(), "put", canonical(&state_body)));
         let id = new_id();
         let inbound = fulfil_inbound(&id, PAYEE, Some(PAYER), &fulfil_bytes(), "COMMITTED");
         let modified = FspiopError::new(ErrorCode::MODIFIED_REQUEST);
-        sent.push(events::error_from_switch(
-            &inbound, HUB, PAYEE, duplicate, &modified,
-        ));
+        sent.push(
+            events::HubMessage::fspiop_error(PAYEE, duplicate, &modified).answering(&inbound, HUB),
+        );
         expected.push((false, id.clone(), "error", error_bytes(&modified)));
     }
 
     // get: success → state to the requester; error → 3208.
     let id = new_id();
     let get = get_inbound(&id, PAYEE);
-    sent.push(events::from_switch(
-        &get,
-        HUB,
-        PAYEE,
-        event_type::NOTIFICATION,
-        action::GET,
-        EventState::success(),
-        events::json_payload(&view.to_state_body()),
-        None,
-    ));
+    sent.push(
+        events::HubMessage {
+            to: PAYEE,
+            event_type: event_type::NOTIFICATION,
+            action: action::GET.into(),
+            state: EventState::success(),
+            payload: events::json_payload(&view.to_state_body()),
+            parties: None,
+        }
+        .answering(&get, HUB),
+    );
     expected.push((false, id.clone(), "put", canonical(&state_body)));
     let id = new_id();
     let get = get_inbound(&id, PAYER);
@@ -205,27 +201,24 @@ async fn hub_answers_go_to_to_with_hub_headers_and_hub_bodies() {
         ErrorCode::TRANSFER_ID_NOT_FOUND,
         "Provided Transfer ID was not found on the server.",
     );
-    sent.push(events::error_from_switch(
-        &get,
-        HUB,
-        PAYER,
-        action::GET,
-        &not_found,
-    ));
+    sent.push(
+        events::HubMessage::fspiop_error(PAYER, action::GET, &not_found).answering(&get, HUB),
+    );
     expected.push((true, id.clone(), "error", error_bytes(&not_found)));
 
     // timeout-received → PUT /error 3303 to the payer.
     let id = new_id();
-    sent.push(events::new_hub_event(
-        &id,
-        HUB,
-        PAYER,
-        event_type::NOTIFICATION,
-        action::TIMEOUT_RECEIVED,
-        EventState::error(3303, expired.description()),
-        events::json_payload(&expired.to_body()),
-        None,
-    ));
+    sent.push(
+        events::HubMessage {
+            to: PAYER,
+            event_type: event_type::NOTIFICATION,
+            action: action::TIMEOUT_RECEIVED.into(),
+            state: EventState::error(3303, expired.description()),
+            payload: events::json_payload(&expired.to_body()),
+            parties: None,
+        }
+        .about(&id, HUB),
+    );
     expected.push((true, id.clone(), "error", error_bytes(&expired)));
 
     h.send(&sent).await;
@@ -401,17 +394,16 @@ async fn reserve_commits_to_the_payer_and_patches_the_payee() {
     let position = events::forward(&fulfil, event_type::POSITION, action::RESERVE);
     let view = committed_view(Some(FULFILMENT));
     // As the position handler builds it after the commit.
-    h.send(&[events::from_switch(
-        &position,
-        HUB,
-        PAYER,
-        event_type::NOTIFICATION,
-        action::RESERVE,
-        EventState::success(),
-        events::json_payload(&view.to_state_body()),
-        Some((PAYER, PAYEE)),
-    )])
-    .await;
+    h.send(&[events::HubMessage {
+        to: PAYER,
+        event_type: event_type::NOTIFICATION,
+        action: action::RESERVE.into(),
+        state: EventState::success(),
+        payload: events::json_payload(&view.to_state_body()),
+        parties: Some((PAYER, PAYEE)),
+    }
+    .answering(&position, HUB)])
+        .await;
 
     let state = serde_json::to_value(view.to_state_body()).unwrap();
     let put = payer.one(&id).await;
@@ -444,16 +436,15 @@ async fn hub_aborts_and_timeouts_reach_both_sides() {
     let av_id = new_id();
     let fulfil = fulfil_inbound(&av_id, PAYEE, Some(PAYER), &fulfil_bytes(), "COMMITTED");
     let invalid = FspiopError::with_detail(ErrorCode::VALIDATION_ERROR, "invalid fulfilment");
-    let to_position = events::from_switch(
-        &fulfil,
-        HUB,
-        PAYER,
-        event_type::POSITION,
-        action::ABORT_VALIDATION,
-        EventState::error(3100, invalid.description()),
-        events::json_payload(&invalid.to_body()),
-        Some((PAYER, PAYEE)),
-    );
+    let to_position = events::HubMessage {
+        to: PAYER,
+        event_type: event_type::POSITION,
+        action: action::ABORT_VALIDATION.into(),
+        state: EventState::error(3100, invalid.description()),
+        payload: events::json_payload(&invalid.to_body()),
+        parties: Some((PAYER, PAYEE)),
+    }
+    .answering(&fulfil, HUB);
     let abort_validation = events::forward_keeping_state(
         &to_position,
         event_type::NOTIFICATION,
@@ -462,16 +453,15 @@ async fn hub_aborts_and_timeouts_reach_both_sides() {
     // timeout-reserved: the timeout handler → position handler → notification.
     let tr_id = new_id();
     let expired = FspiopError::new(ErrorCode::TRANSFER_EXPIRED);
-    let to_position = events::new_hub_event(
-        &tr_id,
-        HUB,
-        PAYER,
-        event_type::POSITION,
-        action::TIMEOUT_RESERVED,
-        EventState::error(3303, expired.description()),
-        events::json_payload(&expired.to_body()),
-        Some((PAYER, PAYEE)),
-    );
+    let to_position = events::HubMessage {
+        to: PAYER,
+        event_type: event_type::POSITION,
+        action: action::TIMEOUT_RESERVED.into(),
+        state: EventState::error(3303, expired.description()),
+        payload: events::json_payload(&expired.to_body()),
+        parties: Some((PAYER, PAYEE)),
+    }
+    .about(&tr_id, HUB);
     let timeout_reserved = events::forward_keeping_state(
         &to_position,
         event_type::NOTIFICATION,
@@ -487,16 +477,15 @@ async fn hub_aborts_and_timeouts_reach_both_sides() {
             value: "3100: Generic validation error - invalid fulfilment".into(),
         }],
     });
-    let reserved_aborted = events::from_switch(
-        &reserve,
-        HUB,
-        PAYEE,
-        event_type::NOTIFICATION,
-        action::RESERVED_ABORTED,
-        EventState::success(),
-        events::json_payload(&patch),
-        Some((PAYER, PAYEE)),
-    );
+    let reserved_aborted = events::HubMessage {
+        to: PAYEE,
+        event_type: event_type::NOTIFICATION,
+        action: action::RESERVED_ABORTED.into(),
+        state: EventState::success(),
+        payload: events::json_payload(&patch),
+        parties: Some((PAYER, PAYEE)),
+    }
+    .answering(&reserve, HUB);
     h.send(&[abort_validation, timeout_reserved, reserved_aborted])
         .await;
 
@@ -530,26 +519,24 @@ async fn content_version_1_0_sends_no_patch() {
     let tr_id = new_id();
     let expired = FspiopError::new(ErrorCode::TRANSFER_EXPIRED);
     h.send(&[
-        events::from_switch(
-            &reserve,
-            HUB,
-            PAYEE,
-            event_type::NOTIFICATION,
-            action::RESERVED_ABORTED,
-            EventState::success(),
-            events::json_payload(&patch),
-            Some((PAYER, PAYEE)),
-        ),
-        events::new_hub_event(
-            &tr_id,
-            HUB,
-            PAYER,
-            event_type::NOTIFICATION,
-            action::TIMEOUT_RECEIVED,
-            EventState::error(3303, expired.description()),
-            events::json_payload(&expired.to_body()),
-            None,
-        ),
+        events::HubMessage {
+            to: PAYEE,
+            event_type: event_type::NOTIFICATION,
+            action: action::RESERVED_ABORTED.into(),
+            state: EventState::success(),
+            payload: events::json_payload(&patch),
+            parties: Some((PAYER, PAYEE)),
+        }
+        .answering(&reserve, HUB),
+        events::HubMessage {
+            to: PAYER,
+            event_type: event_type::NOTIFICATION,
+            action: action::TIMEOUT_RECEIVED.into(),
+            state: EventState::error(3303, expired.description()),
+            payload: events::json_payload(&expired.to_body()),
+            parties: None,
+        }
+        .about(&tr_id, HUB),
     ])
     .await;
     let request = payer.one(&tr_id).await;
@@ -578,16 +565,15 @@ async fn a_hub_commit_redriven_by_the_timeout_handler_is_sent_as_the_hubs() {
     let id = new_id();
     let view = committed_view(Some(FULFILMENT));
     // The payee's message was lost: the timeout handler reports the commit in its own words.
-    let to_position = events::new_hub_event(
-        &id,
-        HUB,
-        PAYER,
-        event_type::POSITION,
-        action::COMMIT,
-        EventState::success(),
-        events::json_payload(&view.to_state_body()),
-        Some((PAYER, PAYEE)),
-    );
+    let to_position = events::HubMessage {
+        to: PAYER,
+        event_type: event_type::POSITION,
+        action: action::COMMIT.into(),
+        state: EventState::success(),
+        payload: events::json_payload(&view.to_state_body()),
+        parties: Some((PAYER, PAYEE)),
+    }
+    .about(&id, HUB);
     h.send(&[events::forward(
         &to_position,
         event_type::NOTIFICATION,
@@ -607,33 +593,31 @@ async fn a_hub_commit_redriven_by_the_timeout_handler_is_sent_as_the_hubs() {
 async fn unknown_actions_and_broken_messages_are_counted_and_skipped() {
     let (mut h, payer, _payee) = two_dfsps(|_| {}).await;
     let id = new_id();
-    let mut odd = events::new_hub_event(
-        &id,
-        HUB,
-        PAYER,
-        event_type::NOTIFICATION,
-        "bogus-action",
-        EventState::success(),
-        events::json_payload(&json!({})),
-        None,
-    );
+    let mut odd = events::HubMessage {
+        to: PAYER,
+        event_type: event_type::NOTIFICATION,
+        action: "bogus-action".into(),
+        state: EventState::success(),
+        payload: events::json_payload(&json!({})),
+        parties: None,
+    }
+    .about(&id, HUB);
     odd.metadata.event.action = "bogus-action".into();
     h.send(&[odd]).await;
     h.send_raw(vec![b"not an envelope".to_vec()]).await;
     // The handler moves on: a later message is answered.
     let after = new_id();
     let expired = FspiopError::new(ErrorCode::TRANSFER_EXPIRED);
-    h.send(&[events::new_hub_event(
-        &after,
-        HUB,
-        PAYER,
-        event_type::NOTIFICATION,
-        action::TIMEOUT_RECEIVED,
-        EventState::error(3303, expired.description()),
-        events::json_payload(&expired.to_body()),
-        None,
-    )])
-    .await;
+    h.send(&[events::HubMessage {
+        to: PAYER,
+        event_type: event_type::NOTIFICATION,
+        action: action::TIMEOUT_RECEIVED.into(),
+        state: EventState::error(3303, expired.description()),
+        payload: events::json_payload(&expired.to_body()),
+        parties: None,
+    }
+    .about(&after, HUB)])
+        .await;
     payer.one(&after).await;
     h.wait_processed().await;
     assert!(payer.requests_for(&id).is_empty());

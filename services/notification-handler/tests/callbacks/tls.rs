@@ -11,16 +11,15 @@ use crate::harness::*;
 /// A hub-originated `PUT …/error` to `payer`.
 fn error_to(payer: &str, id: &str) -> Envelope {
     let expired = FspiopError::new(ErrorCode::TRANSFER_EXPIRED);
-    events::new_hub_event(
-        id,
-        HUB,
-        payer,
-        event_type::NOTIFICATION,
-        action::TIMEOUT_RECEIVED,
-        EventState::error(3303, expired.description()),
-        events::json_payload(&expired.to_body()),
-        None,
-    )
+    events::HubMessage {
+        to: payer,
+        event_type: event_type::NOTIFICATION,
+        action: action::TIMEOUT_RECEIVED.into(),
+        state: EventState::error(3303, expired.description()),
+        payload: events::json_payload(&expired.to_body()),
+        parties: None,
+    }
+    .about(id, HUB)
 }
 
 #[tokio::test]

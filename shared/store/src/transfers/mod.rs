@@ -131,23 +131,12 @@ pub async fn load_transfers(
     ids: &[&str],
     lock: bool,
 ) -> Result<HashMap<String, TransferRecord>> {
-    let ids = sorted_unique(ids);
-    let mut found = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(MAX_ROWS_PER_STATEMENT) {
-        let mut builder = QueryBuilder::<MySql>::new(format!(
-            "SELECT {TRANSFER_COLUMNS} FROM transfer WHERE transfer_id IN ("
-        ));
-        push_id_list(&mut builder, chunk);
-        builder.push(" ORDER BY transfer_id");
-        if lock {
-            builder.push(" FOR UPDATE");
-        }
-        for row in builder.build().fetch_all(&mut *conn).await? {
-            let record = transfer_from_row(&row)?;
-            found.insert(record.transfer_id.clone(), record);
-        }
-    }
-    Ok(found)
+    let order = if lock {
+        " ORDER BY transfer_id FOR UPDATE"
+    } else {
+        " ORDER BY transfer_id"
+    };
+    select_transfers(conn, ids, order).await
 }
 
 /// Locks the transfers that no other transaction holds right now and returns them; the others
@@ -157,6 +146,16 @@ pub async fn lock_transfers_skip_locked(
     conn: &mut MySqlConnection,
     ids: &[&str],
 ) -> Result<HashMap<String, TransferRecord>> {
+    select_transfers(conn, ids, " ORDER BY transfer_id FOR UPDATE SKIP LOCKED").await
+}
+
+/// The transfers with these ids, in chunks of at most `MAX_ROWS_PER_STATEMENT`, each statement
+/// ending with `tail` (order and locking).
+async fn select_transfers(
+    conn: &mut MySqlConnection,
+    ids: &[&str],
+    tail: &str,
+) -> Result<HashMap<String, TransferRecord>> {
     let ids = sorted_unique(ids);
     let mut found = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(MAX_ROWS_PER_STATEMENT) {
@@ -164,7 +163,7 @@ pub async fn lock_transfers_skip_locked(
             "SELECT {TRANSFER_COLUMNS} FROM transfer WHERE transfer_id IN ("
         ));
         push_id_list(&mut builder, chunk);
-        builder.push(" ORDER BY transfer_id FOR UPDATE SKIP LOCKED");
+        builder.push(tail);
         for row in builder.build().fetch_all(&mut *conn).await? {
             let record = transfer_from_row(&row)?;
             found.insert(record.transfer_id.clone(), record);

@@ -36,7 +36,7 @@ PRODUCED = "ferroloop_produced_messages_total"
 TRANSFERS_TYPE = "application/vnd.interoperability.transfers+json"
 DROPPED = {"fspiop-signature", "fspiop-uri", "fspiop-http-method", "fspiop-encryption", "content-length"}
 # What the admin API shows of its state; compared around refused requests.
-SNAPSHOT_PATHS = ["/participants", "/participants/limits", "/settlementModels", "/approvals"]
+SNAPSHOT_PATHS = ["/participants", "/participants/limits", "/settlementModels", "/ledgerAccountTypes", "/approvals"]
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
 _before = {}

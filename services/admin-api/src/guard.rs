@@ -56,9 +56,10 @@ pub fn required_access(method: &Method, route: &str) -> Access {
         // A participant's JWS key is part of its onboarding, like its endpoints.
         ("PUT" | "DELETE", "/participants/{name}/jwsKey") => ParticipantsWrite,
         ("POST", "/participants/{name}/accounts") => HubAccountsWrite,
-        ("POST", "/settlementModels") | ("PUT", "/settlementModels/{name}") => {
-            SettlementModelsWrite
-        }
+        // Ledger account types are what settlement models name: the same reference data.
+        ("POST", "/settlementModels")
+        | ("PUT", "/settlementModels/{name}")
+        | ("POST", "/ledgerAccountTypes") => SettlementModelsWrite,
         ("PUT", "/participants/{name}/limits") => LimitsRequest,
         ("POST", "/participants/{name}/accounts/{id}")
         | ("PUT", "/participants/{name}/accounts/{id}/transfers/{transfer_id}") => FundsRequest,
@@ -413,6 +414,7 @@ mod tests {
             ),
             ("POST", "/settlementModels"),
             ("PUT", "/settlementModels/{name}"),
+            ("POST", "/ledgerAccountTypes"),
             ("GET", "/settlementWindows"),
             ("POST", "/settlementWindows/{id}"),
             ("POST", "/settlements"),

@@ -525,7 +525,10 @@ fn settlement_routes(router: Router<AppState>) -> Router<AppState> {
             "/settlements/{sid}/participants/{pid}/accounts/{aid}",
             get(settlements::get_account).put(settlements::update_account),
         )
-        .route("/ledgerAccountTypes", get(reference::ledger_account_types))
+        .route(
+            "/ledgerAccountTypes",
+            get(reference::ledger_account_types).post(reference::create_ledger_account_type),
+        )
         .route("/enums", get(reference::enums))
 }
 

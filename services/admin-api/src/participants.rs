@@ -152,7 +152,7 @@ async fn reload(
 /// A `currency` query parameter, validated like the body's (3101 when not a currency).
 fn query_currency(query: &HashMap<String, String>) -> ApiResult<Option<Currency>> {
     match query.get("currency").map(String::as_str) {
-        None | Some("") => Ok(None),
+        None => Ok(None),
         Some(value) => Ok(Some(input::parse_currency("currency", value)?)),
     }
 }
@@ -352,7 +352,7 @@ pub async fn create_hub_account(
         return Err(ApiError::add_party("Participant was not found."));
     };
     let known = accounts::ledger_account_types(&mut tx).await?;
-    if !known.iter().any(|(t, _)| *t == account_type) {
+    if !known.iter().any(|t| t.is_active && t.name == account_type) {
         return Err(ApiError::add_party("Ledger account type was not found."));
     }
     if found.account(currency, &account_type).is_some() {

@@ -200,7 +200,7 @@ async fn check_model(tx: &mut MySqlConnection, model: &ModelRequest) -> ApiResul
         ));
     }
     let known = accounts::ledger_account_types(tx).await?;
-    let is_known = |t: &str| known.iter().any(|(k, _)| k == t);
+    let is_known = |t: &str| known.iter().any(|k| k.is_active && k.name == t);
     if !is_known(&model.ledger_account_type) {
         return Err(ApiError::add_party("Ledger account type was not found"));
     }
@@ -254,14 +254,50 @@ pub async fn update_settlement_model(
 pub async fn ledger_account_types(State(app): State<AppState>) -> ApiResult<Json<Vec<Value>>> {
     let mut tx = app.begin().await?;
     let types = accounts::ledger_account_types(&mut tx).await?;
-    Ok(Json(
-        types
-            .into_iter()
-            .map(|(name, description)| {
-                json!({"name": name, "description": description, "isActive": 1})
-            })
-            .collect(),
-    ))
+    Ok(Json(types.iter().map(ledger_account_type_entity).collect()))
+}
+
+fn ledger_account_type_entity(t: &accounts::LedgerAccountType) -> Value {
+    json!({
+        "name": t.name,
+        "description": t.description,
+        "isActive": t.is_active,
+        "isSettleable": t.is_settleable,
+    })
+}
+
+/// `POST /ledgerAccountTypes` `{name, description, isActive, isSettleable}` → 201. A type is a
+/// name that settlement models and hub accounts may then use; it moves no money, so it needs no
+/// checker, and it is audited like every change. A name taken already, in any letter case, is
+/// refused (3003).
+pub async fn create_ledger_account_type(
+    State(app): State<AppState>,
+    ctx: RequestContext,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let obj = body.object()?;
+    let name = obj.required_string("name")?;
+    input::check_word("name", &name)?;
+    let description = obj.required_string("description")?;
+    input::check_length("description", &description, 256)?;
+    let new = accounts::LedgerAccountType {
+        name,
+        description,
+        is_active: obj.required_boolean("isActive")?,
+        is_settleable: obj.required_boolean("isSettleable")?,
+    };
+    let mut tx = app.begin().await?;
+    admin::begin_admin_change(&mut tx).await?;
+    if !accounts::create_ledger_account_type(&mut tx, &new).await? {
+        return Err(ApiError::add_party(
+            "This Ledger Account Type already exists",
+        ));
+    }
+    let created = ledger_account_type_entity(&new);
+    ctx.commit(tx, StatusCode::CREATED, None, Some(created))
+        .await?;
+    tracing::info!(ledger_account_type = %new.name, "ledger account type created");
+    Ok(StatusCode::CREATED)
 }
 
 /// `GET /enums`: the enumerations an operator script may look up (a subset of

@@ -1581,6 +1581,83 @@ async fn settlement_models_are_validated_and_stored() {
     assert_eq!(types.assert_status(200).as_array().unwrap().len(), 6);
 }
 
+/// The document's `LedgerAccountType`: boolean `isActive` and `isSettleable` on every item, and
+/// `POST /ledgerAccountTypes` creating one; a name taken in any letter case, or not of word
+/// characters, is refused and changes nothing.
+#[tokio::test]
+async fn ledger_account_types_are_listed_with_their_flags_and_created() {
+    let app = App::start().await;
+    let listed = |body: &Value| -> Vec<(String, bool, bool)> {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let flag = |key: &str| t[key].as_bool().unwrap_or_else(|| panic!("{key}: {t}"));
+                let name = t["name"].as_str().unwrap().to_owned();
+                (name, flag("isActive"), flag("isSettleable"))
+            })
+            .collect()
+    };
+    let before = listed(app.get("/ledgerAccountTypes").await.assert_status(200));
+    assert!(before.contains(&("POSITION".to_owned(), true, true)));
+    assert!(before.contains(&("SETTLEMENT".to_owned(), true, false)));
+    let pool = json!({"name": "FEE_POOL", "description": "pooled fees", "isActive": false, "isSettleable": true});
+    app.post("/ledgerAccountTypes", pool)
+        .await
+        .assert_status(201);
+    let after = listed(app.get("/ledgerAccountTypes").await.assert_status(200));
+    assert_eq!(after.len(), before.len() + 1);
+    assert!(after.contains(&("FEE_POOL".to_owned(), false, true)));
+    for (body, code) in [
+        (
+            json!({"name": "fee_pool", "description": "x", "isActive": true, "isSettleable": true}),
+            "3003",
+        ),
+        (
+            json!({"name": "FEE-POOL", "description": "x", "isActive": true, "isSettleable": true}),
+            "3101",
+        ),
+        (
+            json!({"name": "X", "description": "x", "isActive": true, "isSettleable": true}),
+            "3101",
+        ),
+        (
+            json!({"name": "FEES", "description": "x", "isActive": true}),
+            "3102",
+        ),
+    ] {
+        let refused = app.post("/ledgerAccountTypes", body.clone()).await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (400, code),
+            "{body}: {refused:?}"
+        );
+    }
+    let unchanged = listed(app.get("/ledgerAccountTypes").await.assert_status(200));
+    assert_eq!(unchanged, after);
+    // An inactive type cannot be named by a settlement model.
+    let model = json!({
+        "name": "POOLED", "settlementGranularity": "NET", "settlementInterchange": "MULTILATERAL",
+        "settlementDelay": "DEFERRED", "requireLiquidityCheck": true,
+        "ledgerAccountType": "FEE_POOL", "autoPositionReset": true, "settlementAccountType": "SETTLEMENT"
+    });
+    let refused = app.post("/settlementModels", model).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (400, "3003"),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .description()
+            .ends_with("Ledger account type was not found"),
+        "{refused:?}"
+    );
+    // An empty currency filter is malformed, not "no filter": the document's enum has no "".
+    let empty = app.get("/participants/limits?currency=").await;
+    assert_eq!(empty.status, 400, "{empty:?}");
+}
+
 #[tokio::test]
 async fn health_and_metrics_are_served_on_the_api_port() {
     let app = App::start().await;

@@ -477,6 +477,11 @@ pub fn check_name(label: &str, name: &str) -> Result<(), FspiopError> {
             "\"{label}\" must only contain alpha-numeric characters"
         )));
     }
+    check_name_length(label, name)
+}
+
+/// 2 to 30 characters, as central-ledger's names (3101).
+fn check_name_length(label: &str, name: &str) -> Result<(), FspiopError> {
     let chars = name.chars().count();
     if chars < 2 {
         return Err(malformed(format!(
@@ -489,6 +494,17 @@ pub fn check_name(label: &str, name: &str) -> Result<(), FspiopError> {
         )));
     }
     Ok(())
+}
+
+/// A name of word characters (letters, digits, `_`), 2 to 30 long: the admin document's
+/// `^\w+$` for ledger account type names (3101).
+pub fn check_word(label: &str, name: &str) -> Result<(), FspiopError> {
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(malformed(format!(
+            "\"{label}\" must only contain letters, digits and underscores"
+        )));
+    }
+    check_name_length(label, name)
 }
 
 /// A string no longer than `max` characters (Joi `string.max`, 3101).

@@ -52,17 +52,63 @@ pub async fn set_account_active(
     bump_admin_epoch(conn).await
 }
 
-/// Ledger account types: (name, description), in name order.
-pub async fn ledger_account_types(conn: &mut MySqlConnection) -> Result<Vec<(String, String)>> {
+/// A ledger account type as stored (central-ledger's `ledgerAccountType`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerAccountType {
+    pub name: String,
+    pub description: String,
+    pub is_active: bool,
+    /// Whether a settlement model may settle balances of this type.
+    pub is_settleable: bool,
+}
+
+/// Every ledger account type, in name order.
+pub async fn ledger_account_types(conn: &mut MySqlConnection) -> Result<Vec<LedgerAccountType>> {
     let rows = sqlx::query!(
-        "SELECT ledger_account_type, description FROM ledger_account_type ORDER BY ledger_account_type",
+        r#"SELECT ledger_account_type, description, is_active AS "is_active: bool", is_settleable AS "is_settleable: bool" FROM ledger_account_type ORDER BY ledger_account_type"#,
     )
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|r| (r.ledger_account_type, r.description))
+        .map(|r| LedgerAccountType {
+            name: r.ledger_account_type,
+            description: r.description,
+            is_active: r.is_active,
+            is_settleable: r.is_settleable,
+        })
         .collect())
+}
+
+/// Records a new ledger account type; false, and nothing written, when one of that name, in any
+/// letter case, exists already (the column compares case-sensitively, so the check is explicit:
+/// `position` beside `POSITION` would be two names for one thing to an operator). Call it
+/// after [`crate::epoch::begin_admin_change`], which makes admin changes take turns, so the
+/// check and the insert cannot race.
+pub async fn create_ledger_account_type(
+    conn: &mut MySqlConnection,
+    new: &LedgerAccountType,
+) -> Result<bool> {
+    let taken = sqlx::query_scalar!(
+        "SELECT COUNT(*) FROM ledger_account_type WHERE UPPER(ledger_account_type) = UPPER(?)",
+        new.name
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if taken > 0 {
+        return Ok(false);
+    }
+    sqlx::query!(
+        "INSERT INTO ledger_account_type (ledger_account_type, description, is_active, is_settleable) VALUES (?, ?, ?, ?)",
+        new.name,
+        new.description,
+        new.is_active,
+        new.is_settleable,
+    )
+    .execute(&mut *conn)
+    .await?;
+    bump_admin_epoch(conn).await?;
+    Ok(true)
 }
 
 /// The participant owning an account, if the account exists.

@@ -98,13 +98,14 @@ pub async fn get_settlement_model(
     Ok(Json(model.into()))
 }
 
-/// `POST /settlementModels` → 201. A model names POSITION with SETTLEMENT, or central-ledger's
+/// `POST /settlementModels` → 201 with the model (central-ledger answers an empty 201; the
+/// document promises JSON, and a client that ignores the body loses nothing). A model names POSITION with SETTLEMENT, or central-ledger's
 /// INTERCHANGE_FEE with INTERCHANGE_FEE_SETTLEMENT; any other pair is refused.
 pub async fn create_settlement_model(
     State(app): State<AppState>,
     ctx: RequestContext,
     body: Body,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let model = ModelRequest::parse(&body.object()?)?;
     let mut tx = app.begin().await?;
     admin::begin_admin_change(&mut tx).await?;
@@ -128,9 +129,10 @@ pub async fn create_settlement_model(
     let created = models::settlement_model_by_name(&mut tx, &model.name)
         .await?
         .map(|m| serde_json::to_value(SettlementModelEntity::from(m)).unwrap_or_default());
-    ctx.commit(tx, StatusCode::CREATED, None, created).await?;
+    ctx.commit(tx, StatusCode::CREATED, None, created.clone())
+        .await?;
     tracing::info!(settlement_model = %model.name, "settlement model created");
-    Ok(StatusCode::CREATED)
+    Ok((StatusCode::CREATED, Json(created.unwrap_or_default())))
 }
 
 /// A `POST /settlementModels` body, each field checked on its own.
@@ -266,7 +268,8 @@ fn ledger_account_type_entity(t: &accounts::LedgerAccountType) -> Value {
     })
 }
 
-/// `POST /ledgerAccountTypes` `{name, description, isActive, isSettleable}` → 201. A type is a
+/// `POST /ledgerAccountTypes` `{name, description, isActive, isSettleable}` → 201 with the type
+/// (JSON, as the document promises; central-ledger's 201 is empty). A type is a
 /// name that settlement models and hub accounts may then use; it moves no money, so it needs no
 /// checker, and it is audited like every change. A name taken already, in any letter case, is
 /// refused (3003).
@@ -274,7 +277,7 @@ pub async fn create_ledger_account_type(
     State(app): State<AppState>,
     ctx: RequestContext,
     body: Body,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let obj = body.object()?;
     let name = obj.required_string("name")?;
     input::check_word("name", &name)?;
@@ -294,10 +297,10 @@ pub async fn create_ledger_account_type(
         ));
     }
     let created = ledger_account_type_entity(&new);
-    ctx.commit(tx, StatusCode::CREATED, None, Some(created))
+    ctx.commit(tx, StatusCode::CREATED, None, Some(created.clone()))
         .await?;
     tracing::info!(ledger_account_type = %new.name, "ledger account type created");
-    Ok(StatusCode::CREATED)
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 /// `GET /enums`: the enumerations an operator script may look up (a subset of

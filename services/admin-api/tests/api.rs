@@ -1602,9 +1602,8 @@ async fn ledger_account_types_are_listed_with_their_flags_and_created() {
     assert!(before.contains(&("POSITION".to_owned(), true, true)));
     assert!(before.contains(&("SETTLEMENT".to_owned(), true, false)));
     let pool = json!({"name": "FEE_POOL", "description": "pooled fees", "isActive": false, "isSettleable": true});
-    app.post("/ledgerAccountTypes", pool)
-        .await
-        .assert_status(201);
+    let created = app.post("/ledgerAccountTypes", pool.clone()).await;
+    assert_eq!(created.assert_status(201), &pool);
     let after = listed(app.get("/ledgerAccountTypes").await.assert_status(200));
     assert_eq!(after.len(), before.len() + 1);
     assert!(after.contains(&("FEE_POOL".to_owned(), false, true)));

@@ -57,10 +57,15 @@ async fn onboard(db: &TestDatabase, name: &str) -> Dfsp {
     }
 }
 
+/// A test's transfer id, typed.
+fn tid(id: &str) -> TransferId {
+    TransferId::parse(id).expect("a transfer id")
+}
+
 fn transfer(id: &str, payer: &Dfsp, payee: &Dfsp, state: TransferState) -> NewTransfer {
     NewTransfer {
         record: TransferRecord {
-            transfer_id: id.to_owned(),
+            transfer_id: tid(id),
             kind: TransferKind::Transfer,
             payer_fsp: "payer".into(),
             payee_fsp: "payee".into(),
@@ -69,7 +74,7 @@ fn transfer(id: &str, payer: &Dfsp, payee: &Dfsp, state: TransferState) -> NewTr
             payer_account_id: Some(payer.position),
             payee_account_id: Some(payee.position),
             amount: Some(dec("10")),
-            currency: "USD".into(),
+            currency: Currency::parse("USD").unwrap().into(),
             ilp_condition: Some("GRzLaTP7DJ9t4P-a_BA0WA9wzzlsugf00-Tn6kESAfM".into()),
             expiration: Some(now()),
             state,
@@ -130,7 +135,7 @@ async fn a_transfer_id_exists_once_and_enters_each_state_once() {
     assert!(again.is_err(), "duplicate transfer insert must fail");
 
     let reserve = StateChange {
-        transfer_id: id.into(),
+        transfer_id: tid(id),
         from: Some(TransferState::ReceivedPrepare),
         to: TransferState::Reserved,
         reason: None,
@@ -163,7 +168,7 @@ async fn a_position_journal_entry_cannot_be_applied_twice() {
     .unwrap();
     let change = ferroloop_store::positions::PositionChange {
         account_id: payer.position,
-        transfer_id: id.into(),
+        transfer_id: tid(id),
         phase: ferroloop_store::positions::PositionPhase::Reserve,
         change: dec("10"),
         value_after: dec("10"),
@@ -323,7 +328,7 @@ async fn invariant_queries_catch_broken_positions_journals_and_transitions() {
         .unwrap();
     let i2 = i2_violations(&db.pool).await.unwrap();
     assert_eq!(i2.len(), 1);
-    assert_eq!(i2[0].transfer_id, id);
+    assert_eq!(i2[0].transfer_id, tid(id));
 
     // I4: the current state disagrees with the journal, and an illegal edge is recorded.
     sqlx::query("INSERT INTO transfer_state_change (transfer_id, from_state, state, created_at) VALUES (?, 'RECEIVED_PREPARE', 'COMMITTED', NOW(3))")

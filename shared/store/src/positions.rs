@@ -51,9 +51,7 @@ pub async fn lock_positions(
     conn: &mut MySqlConnection,
     account_ids: &[AccountId],
 ) -> Result<HashMap<AccountId, LockedPosition>> {
-    let mut ids = account_ids.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
+    let ids = crate::statements::sorted_unique(account_ids.to_vec());
     if ids.is_empty() {
         return Ok(HashMap::new());
     }

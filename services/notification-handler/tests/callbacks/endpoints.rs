@@ -2,7 +2,8 @@
 
 use ferroloop_messaging::EventState;
 use ferroloop_messaging::events::{self, action, event_type};
-use ferroloop_store::endpoints::{EndpointCache, load_by_names};
+use ferroloop_store::cache::load_by_names;
+use ferroloop_store::endpoints::{EndpointCache, ParticipantEndpoints};
 use ferroloop_store::participants::{create_participant, endpoints::set_endpoint};
 use ferroloop_testkit::TestDatabase;
 use serde_json::json;
@@ -26,9 +27,10 @@ async fn endpoints_load_by_name_and_the_cache_follows_the_admin_epoch() {
         .await
         .unwrap();
 
-    let found = load_by_names(&mut conn, &["dfspa", "dfspb", "nobody", "dfspa"])
-        .await
-        .unwrap();
+    let found =
+        load_by_names::<ParticipantEndpoints>(&mut conn, &["dfspa", "dfspb", "nobody", "dfspa"])
+            .await
+            .unwrap();
     assert_eq!(found.len(), 1, "no endpoints → absent: {found:?}");
     assert_eq!(found["dfspa"].get(PUT), Some("http://a/{{transferId}}"));
     assert_eq!(found["dfspa"].get(POST), None);

@@ -163,10 +163,7 @@ pub(crate) fn push_id_list(builder: &mut QueryBuilder<MySql>, ids: &[&str]) {
 
 /// The ids' texts, sorted and without repeats (the order rows are locked in).
 pub(crate) fn sorted_unique<K: AsRef<str>>(ids: &[K]) -> Vec<&str> {
-    let mut ids: Vec<&str> = ids.iter().map(AsRef::as_ref).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
+    crate::statements::sorted_unique(ids.iter().map(AsRef::as_ref).collect())
 }
 
 /// Loads transfers by id. With `lock`, the rows are locked for update (in id order, so that two

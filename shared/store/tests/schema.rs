@@ -12,7 +12,7 @@ use ferroloop_store::invariants::{
 use ferroloop_store::participants::{self, accounts};
 use ferroloop_store::transfers::funds::{self, FundsAccount, FundsInOutcome};
 use ferroloop_store::transfers::{
-    self, DuplicateCheck, NewTransfer, StateChange, TransferKind, TransferRecord,
+    self, DuplicateCheck, NewTransfer, StateChange, TransferCurrency, TransferKind, TransferRecord,
 };
 use ferroloop_testkit::TestDatabase;
 use rust_decimal::Decimal;
@@ -150,6 +150,44 @@ async fn a_transfer_id_exists_once_and_enters_each_state_once() {
         .await
         .unwrap();
     assert_eq!(loaded[id].state, TransferState::Reserved);
+}
+
+/// An INVALID prepare keeps the currency text it named, listed or not (or none), and its row
+/// reads back as it was written: a GET or a replay of it never fails on the column.
+#[tokio::test]
+async fn an_invalid_prepares_unlisted_currency_is_kept_and_read_back() {
+    let db = TestDatabase::new().await;
+    let payer = onboard(&db, "payer").await;
+    let payee = onboard(&db, "payee").await;
+    let ids = [
+        "6f0b7a2e-2c1d-4e5f-8a9b-0c1d2e3f4a5b",
+        "6f0b7a2e-2c1d-4e5f-8a9b-0c1d2e3f4a5c",
+    ];
+    let mut stored = Vec::new();
+    for (id, text) in ids.into_iter().zip(["ABC", ""]) {
+        claim(&db, id, "e1").await;
+        let mut invalid = transfer(id, &payer, &payee, TransferState::Invalid);
+        invalid.record.currency = TransferCurrency::from_column(text.to_owned());
+        assert_eq!(invalid.record.currency.listed(), None, "{text:?}");
+        stored.push(invalid);
+    }
+    let mut conn = db.pool.acquire().await.unwrap();
+    transfers::insert_transfers(&mut conn, &stored)
+        .await
+        .unwrap();
+    let loaded = transfers::load_transfers(&mut conn, &ids, false)
+        .await
+        .unwrap();
+    for new in &stored {
+        let read = &loaded[&new.record.transfer_id];
+        assert_eq!(read.currency, new.record.currency);
+        assert_eq!(read.state, TransferState::Invalid);
+    }
+    assert_eq!(loaded[ids[0]].currency.as_str(), "ABC");
+    assert_eq!(
+        TransferCurrency::from_column("USD".to_owned()).listed(),
+        Some(usd())
+    );
 }
 
 #[tokio::test]

@@ -30,9 +30,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Two demo DFSPs with a net debit cap and liquidity (once; later runs reuse them).
     let mut conn = pool.acquire().await?;
-    let known =
-        ferroloop_store::participants::load_by_names(&mut conn, &["demopayer", "demopayee"])
-            .await?;
+    let known = ferroloop_store::cache::load_by_names::<participants::ParticipantRecord>(
+        &mut conn,
+        &["demopayer", "demopayee"],
+    )
+    .await?;
     if known.len() < 2 {
         let hub = participants::hub_participant_id(&mut conn).await?;
         let hub_account =

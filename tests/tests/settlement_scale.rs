@@ -64,18 +64,18 @@ async fn onboard(db: &TestDatabase) -> Vec<AccountId> {
 fn batch(
     positions: &[AccountId],
     first: u32,
-) -> (Vec<StateChange>, HashMap<String, TransferRecord>) {
+) -> (Vec<StateChange>, HashMap<TransferId, TransferRecord>) {
     let at = ferroloop_store::db_time(time::OffsetDateTime::now_utc());
     let mut changes = Vec::new();
     let mut records = HashMap::new();
     for n in first..first + BATCH {
         let payer = positions[(n % DFSPS) as usize];
         let payee = positions[((n % DFSPS + 1 + n / DFSPS % (DFSPS - 1)) % DFSPS) as usize];
-        let id = format!("scale-{n}");
+        let id = TransferId::parse(&format!("00000000-0000-4000-8000-{n:012x}")).expect("an id");
         records.insert(
-            id.clone(),
+            id,
             TransferRecord {
-                transfer_id: id.clone(),
+                transfer_id: id,
                 kind: TransferKind::Transfer,
                 payer_fsp: String::new(),
                 payee_fsp: String::new(),
@@ -84,7 +84,7 @@ fn batch(
                 payer_account_id: Some(payer),
                 payee_account_id: Some(payee),
                 amount: Some(Decimal::new(i64::from(n % 997 + 1), 2)),
-                currency: "USD".into(),
+                currency: Currency::parse("USD").unwrap().into(),
                 ilp_condition: None,
                 expiration: None,
                 state: TransferState::Committed,

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use ferroloop_core::id::TransferId;
 use ferroloop_core::state::{TransferEvent, TransferState, transition};
 use ferroloop_messaging::Envelope;
 use ferroloop_store::transfers::{self, FulfilmentRow, StateChange, TransferErrorRow};
@@ -174,17 +175,18 @@ async fn two_replicas_never_expire_one_transfer_twice() {
 
 /// Moves a transfer as the handler whose output was then lost would have.
 async fn lose_after(p: &Pipeline, id: &str, event: TransferEvent, error: Option<u16>) {
+    let id = TransferId::parse(id).expect("a transfer id");
     let mut tx = p.db.pool.begin().await.unwrap();
     let stored = transfers::load_transfers(&mut tx, &[id], true)
         .await
         .unwrap();
-    let from = stored[id].state;
+    let from = stored[&id].state;
     let to = transition(Some(from), event).unwrap();
     let at = ferroloop_store::db_time(OffsetDateTime::now_utc());
     transfers::change_states(
         &mut tx,
         &[StateChange {
-            transfer_id: id.into(),
+            transfer_id: id,
             from: Some(from),
             to,
             reason: None,
@@ -198,7 +200,7 @@ async fn lose_after(p: &Pipeline, id: &str, event: TransferEvent, error: Option<
         transfers::insert_fulfilments(
             &mut tx,
             &[FulfilmentRow {
-                transfer_id: id.into(),
+                transfer_id: id,
                 ilp_fulfilment: Some(fulfilment),
                 completed_at: at,
                 requested_state: "COMMITTED",
@@ -211,7 +213,7 @@ async fn lose_after(p: &Pipeline, id: &str, event: TransferEvent, error: Option<
         transfers::insert_errors(
             &mut tx,
             &[TransferErrorRow {
-                transfer_id: id.into(),
+                transfer_id: id,
                 state: to,
                 error_code: code,
                 error_description: "Payee rejected transaction".into(),

@@ -605,7 +605,7 @@ async fn a_state_update_from_a_state_the_transfer_is_not_in_changes_nothing() {
     let result = transfers::change_states(
         &mut tx,
         &[StateChange {
-            transfer_id: id.clone(),
+            transfer_id: TransferId::parse(&id).expect("a transfer id"),
             from: Some(TransferState::Reserved),
             to: TransferState::ReceivedFulfil,
             reason: None,

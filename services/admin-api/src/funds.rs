@@ -259,9 +259,9 @@ async fn resend(
     kind: TransferKind,
     settlement_account_id: AccountId,
 ) -> ApiResult<Executed> {
-    let existing = transfers::load_transfers(conn, &[request.transfer_id.as_str()], false)
+    let existing = transfers::load_transfers(conn, &[request.transfer_id], false)
         .await?
-        .remove(request.transfer_id.as_str());
+        .remove(&request.transfer_id);
     let settlement_side = existing.as_ref().and_then(|t| match kind {
         TransferKind::FundsIn => t.payee_account_id,
         _ => t.payer_account_id,

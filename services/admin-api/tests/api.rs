@@ -3,6 +3,7 @@
 //! storage invariants checked after every money movement.
 
 use ferroloop_admin_api::{Config, build_app};
+use ferroloop_core::id::TransferId;
 use ferroloop_core::state::TransferState;
 use ferroloop_store::epoch::admin_epoch;
 use ferroloop_store::invariants::assert_storage_invariants;
@@ -183,12 +184,14 @@ impl App {
 
     async fn journal(&self, id: &str) -> Vec<JournalEntry> {
         let mut conn = self.db.pool.acquire().await.unwrap();
-        positions::position_journal(&mut conn, id).await.unwrap()
+        let id = TransferId::parse(id).expect("a transfer id");
+        positions::position_journal(&mut conn, &id).await.unwrap()
     }
 
     async fn states(&self, id: &str) -> Vec<(Option<String>, String, Option<String>)> {
         let mut conn = self.db.pool.acquire().await.unwrap();
-        transfers::state_journal(&mut conn, id).await.unwrap()
+        let id = TransferId::parse(id).expect("a transfer id");
+        transfers::state_journal(&mut conn, &id).await.unwrap()
     }
 
     /// Step 1 of the onboarding order: the hub's accounts in a currency.
@@ -508,7 +511,7 @@ async fn onboarding_in_mojaloop_order_with_central_ledger_shapes() {
     let extensions = transfers::load_extensions(&mut conn, &[transfer_id.as_str()])
         .await
         .unwrap()
-        .remove(&transfer_id)
+        .remove(transfer_id.as_str())
         .unwrap();
     let pairs: Vec<(&str, &str)> = extensions
         .iter()

@@ -1071,9 +1071,9 @@ async fn window_money(app: &App, payer: u64, payee: u64, amount: &str) {
     use ferroloop_core::state::TransferState;
     use ferroloop_store::transfers::{StateChange, TransferKind, TransferRecord};
     let at = ferroloop_store::db_time(time::OffsetDateTime::now_utc());
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = ferroloop_core::id::TransferId::new_uuid_v7();
     let record = TransferRecord {
-        transfer_id: id.clone(),
+        transfer_id: id,
         kind: TransferKind::Transfer,
         payer_fsp: "dfsp1".into(),
         payee_fsp: "dfsp2".into(),
@@ -1082,14 +1082,16 @@ async fn window_money(app: &App, payer: u64, payee: u64, amount: &str) {
         payer_account_id: Some(AccountId(u32::try_from(payer).unwrap())),
         payee_account_id: Some(AccountId(u32::try_from(payee).unwrap())),
         amount: Some(amount.parse().unwrap()),
-        currency: "USD".into(),
+        currency: ferroloop_core::currency::Currency::parse("USD")
+            .unwrap()
+            .into(),
         ilp_condition: None,
         expiration: None,
         state: TransferState::Committed,
         state_changed_at: at,
     };
     let change = StateChange {
-        transfer_id: id.clone(),
+        transfer_id: id,
         from: Some(TransferState::ReceivedFulfil),
         to: TransferState::Committed,
         reason: None,

@@ -13,6 +13,7 @@ use ferroloop_core::api::{
 };
 use ferroloop_core::error::{ErrorCode, FspiopError};
 use ferroloop_core::hash::RequestHash;
+use ferroloop_core::id::TransferId;
 use ferroloop_core::ilp::verify_fulfilment;
 use ferroloop_core::ledger_id::AccountId;
 use ferroloop_core::payee_response::{self, Answer, PayeeRequest, Situation};
@@ -107,15 +108,15 @@ impl Item {
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     /// The batch's transfers, locked.
-    pub transfers: HashMap<String, TransferRecord>,
+    pub transfers: HashMap<TransferId, TransferRecord>,
     /// The duplicate-check record of every screened request, per table, after the claims.
     pub records: HashMap<DuplicateCheck, HashMap<String, DuplicateRecord>>,
     /// For transfers that are not RESERVED: the events recorded with their states.
-    pub deciding: HashMap<(String, TransferState), String>,
+    pub deciding: HashMap<(TransferId, TransferState), String>,
     /// Recorded errors of transfers a replayed fulfilment may have made the hub abort.
-    pub errors: HashMap<String, TransferErrorRow>,
+    pub errors: HashMap<TransferId, TransferErrorRow>,
     /// State bodies of finished transfers (duplicates are answered with them).
-    pub views: HashMap<String, TransferView>,
+    pub views: HashMap<TransferId, TransferView>,
 }
 
 /// Everything a batch writes.
@@ -153,11 +154,11 @@ pub enum Screen {
 /// the transfer's record: the transfer must exist and be a DFSP-to-DFSP transfer (a funds
 /// transfer answers as unknown), the authenticated sender must be its payee (names compare
 /// exactly), a `PUT /error` must name the payer as its destination, and ABORTED is refused.
-pub fn screen(item: &Item, transfers: &HashMap<String, TransferRecord>) -> Screen {
+pub fn screen(item: &Item, transfers: &HashMap<TransferId, TransferRecord>) -> Screen {
     if item.kind == Kind::Reserve && item.is_version_1_0() {
         return Screen::Drop;
     }
-    match transfers.get(&item.transfer_id) {
+    match transfers.get(item.transfer_id.as_str()) {
         None => Screen::Refuse(not_found(), None),
         Some(t) if t.kind != TransferKind::Transfer => Screen::Refuse(not_found(), None),
         Some(t) if item.sender != t.payee_fsp => Screen::Refuse(
@@ -255,7 +256,7 @@ fn decide_one<'a>(
     let decided_it = changed.is_some_and(|(_, event)| event == item.event_id)
         || snapshot
             .deciding
-            .get(&(item.transfer_id.clone(), transfer.state))
+            .get(&(transfer.transfer_id, transfer.state))
             == Some(&item.event_id);
     let situation = Situation {
         request: item.kind.request(),
@@ -318,7 +319,7 @@ fn answer_without_deciding(
         }
         Answer::RepeatHubAbort => {
             // The hub's abort again, from the recorded error.
-            if let Some(error) = snapshot.errors.get(&item.transfer_id) {
+            if let Some(error) = snapshot.errors.get(item.transfer_id.as_str()) {
                 let information = ErrorInformation {
                     error_code: error.error_code.to_string(),
                     error_description: error.error_description.clone(),
@@ -357,7 +358,7 @@ fn answer_without_deciding(
 
 /// A duplicate of a finished transfer: its state body to the sender.
 fn send_state(context: &Context, snapshot: &Snapshot, item: &Item, plan: &mut Plan<Writes>) {
-    let Some(view) = snapshot.views.get(&item.transfer_id) else {
+    let Some(view) = snapshot.views.get(item.transfer_id.as_str()) else {
         return;
     };
     plan.outputs.push(
@@ -440,7 +441,7 @@ fn record_fulfilment(
         .and_then(|t| ferroloop_core::fspiop_time::parse(t).ok())
         .unwrap_or(now);
     writes.fulfilments.push(FulfilmentRow {
-        transfer_id: transfer.transfer_id.clone(),
+        transfer_id: transfer.transfer_id,
         ilp_fulfilment: fulfilment,
         completed_at: db_time(completed),
         requested_state: if item.kind == Kind::Reserve {
@@ -463,7 +464,7 @@ fn extension_rows<'a>(
     lists
         .flat_map(|l| l.extension.iter())
         .map(move |e| ExtensionRow {
-            transfer_id: transfer.transfer_id.clone(),
+            transfer_id: transfer.transfer_id,
             phase,
             key: e.key.clone(),
             value: e.value.clone(),
@@ -493,7 +494,7 @@ fn abort(
         plan,
     )?;
     plan.writes.errors.push(TransferErrorRow {
-        transfer_id: transfer.transfer_id.clone(),
+        transfer_id: transfer.transfer_id,
         state: to,
         error_code: code,
         error_description: description,
@@ -522,7 +523,7 @@ fn abort_validation(
     let reason = Some(error.description());
     let to = change(item, transfer, TransferEvent::PayeeAbort, reason, now, plan)?;
     plan.writes.errors.push(TransferErrorRow {
-        transfer_id: transfer.transfer_id.clone(),
+        transfer_id: transfer.transfer_id,
         state: to,
         error_code: error.code().as_u16(),
         error_description: error.description().to_owned(),
@@ -598,9 +599,9 @@ fn change(
     let writes = &mut plan.writes;
     writes
         .deciding
-        .insert(transfer.transfer_id.clone(), item.event_id.clone());
+        .insert(transfer.transfer_id, item.event_id.clone());
     writes.changes.push(StateChange {
-        transfer_id: transfer.transfer_id.clone(),
+        transfer_id: transfer.transfer_id,
         from: Some(transfer.state),
         to,
         reason: reason.map(str::to_owned),

@@ -123,7 +123,7 @@ async fn load(conn: &mut Conn, items: &[Item]) -> Result<Snapshot, StoreError> {
         .filter(|i| decide::screen(i, &transfers) == Screen::Pass)
         .collect();
     let records = claim(conn, &passed).await?;
-    let state_of = |item: &Item| transfers[&item.transfer_id].state;
+    let state_of = |item: &Item| transfers[item.transfer_id.as_str()].state;
     let waiting: Vec<&str> = passed
         .iter()
         .filter(|i| state_of(i) != TransferState::Reserved)

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ferroloop_core::error::{ErrorCode, FspiopError};
+use ferroloop_core::id::TransferId;
 use ferroloop_core::view::TransferView;
 use ferroloop_messaging::events::{self, HubMessage, action};
 use ferroloop_messaging::{Envelope, HandlerError, Outputs};
@@ -29,7 +30,7 @@ pub struct Item {
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     pub requesters: HashMap<String, Arc<ParticipantRecord>>,
-    pub views: HashMap<String, (TransferRecord, TransferView)>,
+    pub views: HashMap<TransferId, (TransferRecord, TransferView)>,
 }
 
 /// Where answers go and the hub's name.

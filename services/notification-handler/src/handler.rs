@@ -352,15 +352,15 @@ fn callback_uri(template: &str, transfer_id: &TransferId) -> Result<Uri, String>
 async fn load_payers(
     conn: &mut ferroloop_store::MySqlConnection,
     plans: &[Plan],
-) -> Result<HashMap<String, String>, HandlerError> {
-    let needs_payer: Vec<&str> = plans
+) -> Result<HashMap<TransferId, String>, HandlerError> {
+    let needs_payer: Vec<TransferId> = plans
         .iter()
         .filter(|p| {
             p.callbacks
                 .iter()
                 .any(|c| c.recipient == Recipient::PayerOfTransfer)
         })
-        .map(|p| p.transfer_id.as_str())
+        .map(|p| p.transfer_id)
         .collect();
     if needs_payer.is_empty() {
         return Ok(HashMap::new());
@@ -373,12 +373,12 @@ async fn load_payers(
         .collect())
 }
 
-fn address<'a>(plan: &'a Plan, payers: &HashMap<String, String>) -> Vec<Addressed<'a>> {
+fn address<'a>(plan: &'a Plan, payers: &HashMap<TransferId, String>) -> Vec<Addressed<'a>> {
     let mut chain: Vec<Addressed<'a>> = Vec::with_capacity(plan.callbacks.len());
     for callback in &plan.callbacks {
         let recipient = match &callback.recipient {
             Recipient::Named(name) => Some(name.clone()),
-            Recipient::PayerOfTransfer => payers.get(plan.transfer_id.as_str()).cloned(),
+            Recipient::PayerOfTransfer => payers.get(&plan.transfer_id).cloned(),
             Recipient::Unknown(_) => None,
         };
         let Some(recipient) = recipient else {

@@ -543,7 +543,7 @@ mod tests {
             payload: events::json_payload(payload),
             parties: None,
         }
-        .about(ID, "Hub");
+        .about(&TransferId::parse(ID).expect("an id"), "Hub");
         envelope.from = from.to_owned();
         envelope
     }

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use ferroloop_core::amount::Amount;
 use ferroloop_core::api::ErrorInformation;
 use ferroloop_core::error::{ErrorCode, FspiopError};
+use ferroloop_core::id::TransferId;
 use ferroloop_core::ledger_id::AccountId;
 use ferroloop_core::position::{
     AccountLimits, AccountPosition, OpOutcome, OpResult, PositionOp, apply_batch,
@@ -114,15 +115,15 @@ impl Item {
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     /// The batch's transfers, locked.
-    pub transfers: HashMap<String, TransferRecord>,
+    pub transfers: HashMap<TransferId, TransferRecord>,
     /// The touched positions and their settlement positions, locked, with their NDC.
     pub positions: HashMap<AccountId, LockedPosition>,
     /// For transfers already in a state this step produces: the event that moved them there.
-    pub deciding: HashMap<(String, TransferState), String>,
+    pub deciding: HashMap<(TransferId, TransferState), String>,
     /// Recorded errors of reservations refused earlier (replayed refusals say them again).
-    pub errors: HashMap<String, TransferErrorRow>,
+    pub errors: HashMap<TransferId, TransferErrorRow>,
     /// State bodies of PATCH-flow commits, as stored before this batch.
-    pub views: HashMap<String, (TransferRecord, TransferView)>,
+    pub views: HashMap<TransferId, (TransferRecord, TransferView)>,
 }
 
 /// Everything a batch writes; `handler::apply` writes it in one place.
@@ -134,7 +135,7 @@ pub struct Writes {
     pub journal: Vec<PositionChange>,
     pub errors: Vec<TransferErrorRow>,
     /// Transfers that reached a final state: their timeout rows go.
-    pub finished: Vec<String>,
+    pub finished: Vec<TransferId>,
 }
 
 /// What the step needs besides the snapshot: where messages go and the hub's name.
@@ -279,7 +280,7 @@ fn guard(
         Progress::Unwritten => this,
         Progress::InFlight | Progress::Finished => snapshot
             .deciding
-            .get(&(item.transfer_id.clone(), state))
+            .get(&(transfer.transfer_id, state))
             .map_or(this, |event| Fingerprint::new(event, None)),
     };
     Ok(match classify(first, this, progress) {
@@ -365,7 +366,7 @@ fn apply_one(
     now_db: PrimitiveDateTime,
     plan: &mut Plan<Writes>,
 ) -> Result<(), HandlerError> {
-    let transfer = &snapshot.transfers[&item.transfer_id];
+    let transfer = &snapshot.transfers[item.transfer_id.as_str()];
     let (event, phase) = event_of(item.request, applied);
     let to = transition(Some(transfer.state), event)
         .map_err(|e| HandlerError::permanent(format!("{}: {e}", item.transfer_id)))?;
@@ -374,11 +375,11 @@ fn apply_one(
         _ if to == TransferState::ExpiredReserved => Some("Transfer expired".to_owned()),
         _ => None,
     };
-    record_change(plan, item, transfer.state, to, reason, now_db);
+    record_change(plan, item, transfer, to, reason, now_db);
     if let Some(phase) = phase {
         plan.writes.journal.push(PositionChange {
             account_id: applied.account_id,
-            transfer_id: item.transfer_id.clone(),
+            transfer_id: transfer.transfer_id,
             phase,
             change: applied.result.change,
             value_after: applied.result.value_after,
@@ -391,7 +392,7 @@ fn apply_one(
             let error = FspiopError::new(why.error_code());
             plan.writes
                 .errors
-                .push(error_row(&item.transfer_id, to, &error));
+                .push(error_row(transfer.transfer_id, to, &error));
             plan.count(RESERVATIONS, why.reason());
             let envelope = HubMessage::fspiop_error(&transfer.payer_fsp, action::PREPARE, &error)
                 .answering(&item.envelope, &context.hub);
@@ -431,30 +432,34 @@ fn event_of(request: Request, applied: Applied) -> (TransferEvent, Option<Positi
 fn record_change(
     plan: &mut Plan<Writes>,
     item: &Item,
-    from: TransferState,
+    transfer: &TransferRecord,
     to: TransferState,
     reason: Option<String>,
     at: PrimitiveDateTime,
 ) {
     let writes = &mut plan.writes;
     writes.changes.push(StateChange {
-        transfer_id: item.transfer_id.clone(),
-        from: Some(from),
+        transfer_id: transfer.transfer_id,
+        from: Some(transfer.state),
         to,
         reason,
         at,
     });
     writes
         .deciding
-        .insert(item.transfer_id.clone(), item.event_id().to_owned());
+        .insert(transfer.transfer_id, item.event_id().to_owned());
     if to.is_final() {
-        writes.finished.push(item.transfer_id.clone());
+        writes.finished.push(transfer.transfer_id);
     }
 }
 
-fn error_row(transfer_id: &str, state: TransferState, error: &FspiopError) -> TransferErrorRow {
+fn error_row(
+    transfer_id: TransferId,
+    state: TransferState,
+    error: &FspiopError,
+) -> TransferErrorRow {
     TransferErrorRow {
-        transfer_id: transfer_id.to_owned(),
+        transfer_id,
         state,
         error_code: error.code().as_u16(),
         error_description: error.description().to_owned(),
@@ -470,15 +475,15 @@ fn expire_unreserved(
     now_db: PrimitiveDateTime,
     plan: &mut Plan<Writes>,
 ) -> Result<(), HandlerError> {
-    let transfer = &snapshot.transfers[&item.transfer_id];
+    let transfer = &snapshot.transfers[item.transfer_id.as_str()];
     let expired = FspiopError::new(ErrorCode::TRANSFER_EXPIRED);
     let to = transition(Some(transfer.state), TransferEvent::ExpirePrepared)
         .map_err(|e| HandlerError::permanent(format!("{}: {e}", transfer.transfer_id)))?;
     let reason = Some(EXPIRED_UNRESERVED_REASON.to_owned());
-    record_change(plan, item, transfer.state, to, reason, now_db);
+    record_change(plan, item, transfer, to, reason, now_db);
     plan.writes
         .errors
-        .push(error_row(&item.transfer_id, to, &expired));
+        .push(error_row(transfer.transfer_id, to, &expired));
     plan.count(RESERVATIONS, "expired");
     plan.outputs
         .push(expired_notification(context, item, transfer));
@@ -494,7 +499,7 @@ fn replay(
     plan: &mut Plan<Writes>,
 ) {
     plan.count(REPLAYS, "repeated");
-    let transfer = &snapshot.transfers[&item.transfer_id];
+    let transfer = &snapshot.transfers[item.transfer_id.as_str()];
     match (item.request, state) {
         (Request::Reserve, TransferState::ExpiredPrepared) => {
             plan.outputs
@@ -502,7 +507,7 @@ fn replay(
         }
         (Request::Reserve, TransferState::AbortedRejected) => {
             // The recorded 4001/4200, as first sent.
-            if let Some(error) = snapshot.errors.get(&item.transfer_id) {
+            if let Some(error) = snapshot.errors.get(item.transfer_id.as_str()) {
                 let recorded = ErrorInformation {
                     error_code: error.error_code.to_string(),
                     error_description: error.error_description.clone(),
@@ -530,7 +535,7 @@ fn patch_flow_commit(
     changed: Option<(TransferState, PrimitiveDateTime)>,
     plan: &mut Plan<Writes>,
 ) {
-    let Some((record, stored)) = snapshot.views.get(&item.transfer_id) else {
+    let Some((record, stored)) = snapshot.views.get(item.transfer_id.as_str()) else {
         return;
     };
     let mut view = stored.clone();

@@ -72,8 +72,7 @@ impl Step for PositionStep {
         settlement::record_committed(conn, &writes.changes, &snapshot.transfers).await?;
         positions::apply_position_changes(conn, &writes.journal).await?;
         transfers::insert_errors(conn, &writes.errors).await?;
-        let finished: Vec<&str> = writes.finished.iter().map(String::as_str).collect();
-        transfers::delete_timeouts(conn, &finished).await
+        transfers::delete_timeouts(conn, &writes.finished).await
     }
 }
 
@@ -87,7 +86,7 @@ async fn load(conn: &mut Conn, items: &[Item]) -> Result<Snapshot, StoreError> {
         .iter()
         .filter_map(|i| {
             transfers
-                .get(&i.transfer_id)
+                .get(i.transfer_id.as_str())
                 .and_then(|t| i.request.account(t))
         })
         .collect();
@@ -101,7 +100,7 @@ async fn load(conn: &mut Conn, items: &[Item]) -> Result<Snapshot, StoreError> {
             .iter()
             .filter(|i| {
                 transfers
-                    .get(&i.transfer_id)
+                    .get(i.transfer_id.as_str())
                     .is_some_and(|t| is_transfer(t) && wanted(i.request, t.state))
             })
             .map(|i| i.transfer_id.as_str())

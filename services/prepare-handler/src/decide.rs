@@ -27,8 +27,8 @@ use ferroloop_pipeline::{Decide, Plan};
 use ferroloop_store::db_time;
 use ferroloop_store::participants::ParticipantRecord;
 use ferroloop_store::transfers::{
-    DuplicateRecord, ExtensionPhase, ExtensionRow, NewTransfer, TransferErrorRow, TransferKind,
-    TransferRecord,
+    DuplicateRecord, ExtensionPhase, ExtensionRow, NewTransfer, TransferCurrency, TransferErrorRow,
+    TransferKind, TransferRecord,
 };
 use time::{OffsetDateTime, PrimitiveDateTime};
 
@@ -66,11 +66,11 @@ pub struct Snapshot {
     /// The duplicate-check record every id has after this batch's claims.
     pub records: HashMap<String, DuplicateRecord>,
     /// Transfers stored before this batch.
-    pub existing: HashMap<String, TransferRecord>,
+    pub existing: HashMap<TransferId, TransferRecord>,
     /// Recorded errors of INVALID transfers whose prepare is replayed.
-    pub errors: HashMap<String, TransferErrorRow>,
+    pub errors: HashMap<TransferId, TransferErrorRow>,
     /// State bodies of finished transfers whose prepare was resent.
-    pub views: HashMap<String, TransferView>,
+    pub views: HashMap<TransferId, TransferView>,
 }
 
 impl Snapshot {
@@ -88,11 +88,11 @@ impl Snapshot {
 pub struct Writes {
     pub transfers: Vec<NewTransfer>,
     /// (transfer id, ILP packet).
-    pub ilp_packets: Vec<(String, String)>,
+    pub ilp_packets: Vec<(TransferId, String)>,
     pub extensions: Vec<ExtensionRow>,
     pub errors: Vec<TransferErrorRow>,
     /// (transfer id, expiration): the timeout handler's rows.
-    pub timeouts: Vec<(String, PrimitiveDateTime)>,
+    pub timeouts: Vec<(TransferId, PrimitiveDateTime)>,
 }
 
 /// The step's settings and where its messages go.
@@ -210,7 +210,7 @@ fn create(
     now: OffsetDateTime,
     plan: &mut Plan<Writes>,
 ) -> Created {
-    let id = item.id().to_owned();
+    let id = item.transfer_id;
     plan.writes.extensions.extend(prepare_extensions(item));
     let (record, reason, error) = match validated(context, snapshot, item, now) {
         Validated::Valid {
@@ -218,7 +218,7 @@ fn create(
             payer_account_id,
         } => {
             let expiration = record.expiration.unwrap_or(db_time(now));
-            plan.writes.timeouts.push((id.clone(), expiration));
+            plan.writes.timeouts.push((id, expiration));
             plan.writes
                 .ilp_packets
                 .push((id, item.body.ilp_packet.clone()));
@@ -306,7 +306,7 @@ fn validated(
             let state = transition(None, TransferEvent::PrepareAccepted)
                 .expect("a new transfer may be accepted");
             let record = TransferRecord {
-                transfer_id: item.id().to_owned(),
+                transfer_id: item.transfer_id,
                 kind: TransferKind::Transfer,
                 payer_fsp: body.payer_fsp.clone(),
                 payee_fsp: body.payee_fsp.clone(),
@@ -315,7 +315,7 @@ fn validated(
                 payer_account_id: Some(valid.payer_account_id),
                 payee_account_id: Some(valid.payee_account_id),
                 amount: Some(valid.amount.value()),
-                currency: valid.currency.as_str().to_owned(),
+                currency: valid.currency.into(),
                 ilp_condition: Some(body.condition.clone()),
                 expiration: Some(db_time(valid.expiration)),
                 state,
@@ -351,7 +351,7 @@ fn invalid_record(
     let account =
         |p: Option<&ParticipantView>| p.and_then(|p| p.position_account.map(|a| a.account_id));
     TransferRecord {
-        transfer_id: item.id().to_owned(),
+        transfer_id: item.transfer_id,
         kind: TransferKind::Transfer,
         payer_fsp: truncate(&body.payer_fsp, FSP_NAME_MAX_CHARS),
         payee_fsp: truncate(&body.payee_fsp, FSP_NAME_MAX_CHARS),
@@ -360,11 +360,11 @@ fn invalid_record(
         payer_account_id: account(payer),
         payee_account_id: account(payee),
         amount: rejection.amount,
-        currency: if currency.len() == 3 && currency.is_ascii() {
+        currency: TransferCurrency::from_column(if currency.len() == 3 && currency.is_ascii() {
             currency.to_owned()
         } else {
             String::new()
-        },
+        }),
         ilp_condition: (body.condition.chars().count() <= CONDITION_MAX_CHARS)
             .then(|| body.condition.clone()),
         expiration: rejection.expiration.map(db_time),
@@ -412,7 +412,7 @@ fn prepare_extensions(item: &Item) -> Vec<ExtensionRow> {
         .iter()
         .flat_map(|list| list.extension.iter())
         .map(|e| ExtensionRow {
-            transfer_id: item.id().to_owned(),
+            transfer_id: item.transfer_id,
             phase: ExtensionPhase::Prepare,
             key: e.key.clone(),
             value: e.value.clone(),

@@ -155,20 +155,15 @@ impl Step for PrepareStep {
         writes: &Writes,
     ) -> Result<(), StoreError> {
         transfers::insert_transfers(conn, &writes.transfers).await?;
-        let packets: Vec<(&str, &str)> = writes
+        let packets: Vec<(TransferId, &str)> = writes
             .ilp_packets
             .iter()
-            .map(|(id, packet)| (id.as_str(), packet.as_str()))
+            .map(|(id, packet)| (*id, packet.as_str()))
             .collect();
         transfers::insert_ilp_packets(conn, &packets).await?;
         transfers::insert_extensions(conn, &writes.extensions).await?;
         transfers::insert_errors(conn, &writes.errors).await?;
-        let timeouts: Vec<(&str, time::PrimitiveDateTime)> = writes
-            .timeouts
-            .iter()
-            .map(|(id, at)| (id.as_str(), *at))
-            .collect();
-        transfers::insert_timeouts(conn, &timeouts).await
+        transfers::insert_timeouts(conn, &writes.timeouts).await
     }
 }
 
@@ -192,7 +187,7 @@ async fn load_transfers(
         })
         .collect();
     let records = transfers::claim_duplicate_checks(conn, DuplicateCheck::Prepare, &claims).await?;
-    let ids: Vec<&str> = items.iter().map(|i| i.transfer_id.as_str()).collect();
+    let ids: Vec<TransferId> = items.iter().map(|i| i.transfer_id).collect();
     let existing = transfers::load_transfers(conn, &ids, false).await?;
     let mut snapshot = Snapshot {
         participants,
@@ -214,9 +209,9 @@ async fn load_transfers(
     for item in items {
         match class(item) {
             Some((Replay::OwnReplay, TransferState::Invalid)) => {
-                invalid.push(item.transfer_id.as_str());
+                invalid.push(item.transfer_id);
             }
-            Some((Replay::ResendFinished, _)) => finished.push(item.transfer_id.as_str()),
+            Some((Replay::ResendFinished, _)) => finished.push(item.transfer_id),
             _ => {}
         }
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use ferroloop_core::api::ErrorInformation;
 use ferroloop_core::error::{ErrorCode, FspiopError};
+use ferroloop_core::id::TransferId;
 use ferroloop_core::ledger_id::AccountId;
 use ferroloop_core::state::{ApiTransferState, TransferEvent, TransferState, transition};
 use ferroloop_core::view::TransferView;
@@ -38,14 +39,14 @@ pub struct Context {
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     /// The claimed ids, in claim order.
-    pub due: Vec<String>,
+    pub due: Vec<TransferId>,
     /// The claimed transfers no handler holds right now (the others come back next scan).
-    pub locked: HashMap<String, TransferRecord>,
+    pub locked: HashMap<TransferId, TransferRecord>,
     /// State bodies and fulfilments of stuck `RECEIVED_FULFIL` transfers.
-    pub views: HashMap<String, (TransferRecord, TransferView)>,
-    pub fulfilments: HashMap<String, FulfilmentRow>,
+    pub views: HashMap<TransferId, (TransferRecord, TransferView)>,
+    pub fulfilments: HashMap<TransferId, FulfilmentRow>,
     /// Recorded errors of stuck `RECEIVED_ERROR` transfers.
-    pub errors: HashMap<String, TransferErrorRow>,
+    pub errors: HashMap<TransferId, TransferErrorRow>,
 }
 
 /// Everything a scan writes in its transaction.
@@ -55,9 +56,9 @@ pub struct Writes {
     pub deciding: DecidingEvents,
     pub errors: Vec<TransferErrorRow>,
     /// Final transfers: their timeout rows go.
-    pub finished: Vec<String>,
+    pub finished: Vec<TransferId>,
     /// When to look at each transfer again.
-    pub postponed: Vec<(String, PrimitiveDateTime)>,
+    pub postponed: Vec<(TransferId, PrimitiveDateTime)>,
 }
 
 /// What one scan did.
@@ -76,7 +77,7 @@ pub struct ScanPlan {
     pub writes: Writes,
     pub outputs: Vec<OutboundMessage>,
     /// Expired prepares whose payer is told in this scan: their rows go once it is acknowledged.
-    pub told: Vec<String>,
+    pub told: Vec<TransferId>,
     pub outcome: ScanOutcome,
 }
 
@@ -118,7 +119,7 @@ impl Context {
         now: OffsetDateTime,
         plan: &mut ScanPlan,
     ) {
-        let id = transfer.transfer_id.clone();
+        let id = transfer.transfer_id;
         let stuck = self.is_stuck(transfer, now);
         let grace = db_time(now + self.redrive_floor());
         let next = match transfer.state {
@@ -130,7 +131,7 @@ impl Context {
             TransferState::ExpiredPrepared => {
                 let told = self.tell_expired(transfer);
                 plan.outputs.push(self.outputs.notification(&told));
-                plan.told.push(id.clone());
+                plan.told.push(id);
                 grace
             }
             TransferState::Reserved => {
@@ -167,10 +168,10 @@ impl Context {
         );
         plan.writes.errors.push(expired_row(transfer, to));
         let told = self.tell_expired(transfer);
-        let id = transfer.transfer_id.clone();
+        let id = transfer.transfer_id;
         plan.writes
             .deciding
-            .insert(id.clone(), told.metadata.event.id.clone());
+            .insert(id, told.metadata.event.id.clone());
         plan.outputs.push(self.outputs.notification(&told));
         plan.told.push(id);
         plan.outcome.expired_prepared += 1;
@@ -188,9 +189,7 @@ impl Context {
         plan.writes.errors.push(expired_row(transfer, to));
         if let Some((message, account)) = self.expire_reserved(transfer) {
             let event = message.metadata.event.id.clone();
-            plan.writes
-                .deciding
-                .insert(transfer.transfer_id.clone(), event);
+            plan.writes.deciding.insert(transfer.transfer_id, event);
             plan.outputs.push(self.outputs.position(&message, account));
         }
         plan.outcome.marked_timeout += 1;
@@ -217,7 +216,7 @@ impl Context {
         snapshot: &Snapshot,
         transfer: &TransferRecord,
     ) -> Option<(Envelope, AccountId)> {
-        let id = transfer.transfer_id.as_str();
+        let id = &transfer.transfer_id;
         let (stored, view) = snapshot.views.get(id)?;
         let payee_account = transfer.payee_account_id?;
         let mut body = view.to_state_body();
@@ -245,7 +244,7 @@ impl Context {
         snapshot: &Snapshot,
         transfer: &TransferRecord,
     ) -> Option<(Envelope, AccountId)> {
-        let id = transfer.transfer_id.as_str();
+        let id = &transfer.transfer_id;
         let payer_account = transfer.payer_account_id?;
         let information = snapshot.errors.get(id).map_or_else(
             || FspiopError::new(ErrorCode::INTERNAL_SERVER_ERROR).to_error_information(),
@@ -319,7 +318,7 @@ fn change(
     // `decide_one` only proposes events the state allows.
     let to = transition(Some(transfer.state), event).expect("timeout transition is legal");
     plan.writes.changes.push(StateChange {
-        transfer_id: transfer.transfer_id.clone(),
+        transfer_id: transfer.transfer_id,
         from: Some(transfer.state),
         to,
         reason: Some(reason.to_owned()),
@@ -331,7 +330,7 @@ fn change(
 fn expired_row(transfer: &TransferRecord, state: TransferState) -> TransferErrorRow {
     let expired = FspiopError::new(ErrorCode::TRANSFER_EXPIRED);
     TransferErrorRow {
-        transfer_id: transfer.transfer_id.clone(),
+        transfer_id: transfer.transfer_id,
         state,
         error_code: expired.code().as_u16(),
         error_description: expired.description().to_owned(),

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use ferroloop_core::id::TransferId;
 use ferroloop_core::state::TransferState;
 use ferroloop_messaging::{BatchProducer, Outputs, Topics};
 use ferroloop_store::transfers;
@@ -80,9 +81,8 @@ impl TimeoutScanner {
         producer.send_all(&plan.outputs).await?;
         // The payers of expired prepares were told (acknowledged): their rows may go now. A
         // crash before this line tells them once more on a later scan.
-        let told: Vec<&str> = plan.told.iter().map(String::as_str).collect();
         let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
-        transfers::delete_timeouts(&mut conn, &told).await?;
+        transfers::delete_timeouts(&mut conn, &plan.told).await?;
         record(&plan.outcome);
         Ok(plan.outcome)
     }
@@ -99,13 +99,12 @@ impl TimeoutScanner {
         if due.is_empty() {
             return Ok(Snapshot::default());
         }
-        let ids: Vec<&str> = due.iter().map(String::as_str).collect();
-        let locked = transfers::lock_transfers_skip_locked(conn, &ids).await?;
-        let stuck_in = |state: TransferState| -> Vec<&str> {
+        let locked = transfers::lock_transfers_skip_locked(conn, &due).await?;
+        let stuck_in = |state: TransferState| -> Vec<TransferId> {
             locked
                 .values()
                 .filter(|t| t.state == state && self.context.is_stuck(t, now))
-                .map(|t| t.transfer_id.as_str())
+                .map(|t| t.transfer_id)
                 .collect()
         };
         let fulfilled = stuck_in(TransferState::ReceivedFulfil);
@@ -127,14 +126,8 @@ impl TimeoutScanner {
 async fn apply(conn: &mut MySqlConnection, writes: &Writes) -> Result<(), StoreError> {
     transfers::change_states_decided_by(conn, &writes.changes, &writes.deciding).await?;
     transfers::insert_errors(conn, &writes.errors).await?;
-    let finished: Vec<&str> = writes.finished.iter().map(String::as_str).collect();
-    transfers::delete_timeouts(conn, &finished).await?;
-    let postponed: Vec<(&str, time::PrimitiveDateTime)> = writes
-        .postponed
-        .iter()
-        .map(|(id, at)| (id.as_str(), *at))
-        .collect();
-    transfers::postpone_timeouts_each(conn, &postponed).await
+    transfers::delete_timeouts(conn, &writes.finished).await?;
+    transfers::postpone_timeouts_each(conn, &writes.postponed).await
 }
 
 fn record(outcome: &ScanOutcome) {

@@ -4,6 +4,7 @@
 //! uppercase ULID. The id is stored, keyed on and printed back byte for byte as the DFSP sent it,
 //! so it is kept as its text, never re-formatted through a UUID/ULID type.
 
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -173,6 +174,14 @@ impl AsRef<str> for TransferId {
     }
 }
 
+/// Equality, ordering and hashing are the text's, so a map keyed by ids is looked up by `&str`
+/// too (a handler whose message still carries the id as text).
+impl Borrow<str> for TransferId {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
 impl Serialize for TransferId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -284,5 +293,6 @@ mod tests {
         assert_eq!(a.cmp(&b), a.as_str().cmp(b.as_str()));
         let set: HashSet<_> = [a, b, a].into_iter().collect();
         assert_eq!(set.len(), 2);
+        assert!(set.contains("01JEBS69VK6AEA8TGAJE3ZA9EH"));
     }
 }

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use ferroloop_core::api::{ErrorInformation, ErrorInformationObject};
 use ferroloop_core::error::FspiopError;
+use ferroloop_core::id::TransferId;
 use serde::Serialize;
 
 use crate::action::Action;
@@ -149,7 +150,8 @@ impl<'a> HubMessage<'a> {
     }
 
     /// The message from `hub` about `transfer_id`, answering no consumed message.
-    pub fn about(self, transfer_id: &str, hub: &str) -> Envelope {
+    pub fn about(self, transfer_id: &TransferId, hub: &str) -> Envelope {
+        let transfer_id = transfer_id.as_str();
         Envelope {
             id: transfer_id.to_owned(),
             from: hub.to_owned(),

@@ -7,21 +7,48 @@
 //! [`ReadThrough::refresh`], called once per batch, drops everything when it moved.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 
-use sqlx::MySqlConnection;
+use sqlx::mysql::MySqlRow;
+use sqlx::{MySql, MySqlConnection, QueryBuilder};
 
 use crate::Result;
 use crate::epoch::admin_epoch;
 
-/// What a [`ReadThrough`] cache holds: a value loaded by name, many names in one query.
+/// What a [`ReadThrough`] cache holds: a value loaded by participant name, many names in one
+/// statement ([`load_by_names`]).
 pub trait LoadByName: Sized + Send + Sync {
-    /// The values of the names given (exact names, possibly repeated); unknown names are absent.
-    fn load_by_names<'a>(
-        conn: &'a mut MySqlConnection,
-        names: &'a [&'a str],
-    ) -> impl Future<Output = Result<HashMap<String, Self>>> + Send + 'a;
+    /// The statement up to its list of names: `SELECT … FROM participant p … WHERE p.name IN (`.
+    const SELECT: &'static str;
+    /// What follows the closed list (an `ORDER BY`, or nothing).
+    const AFTER_NAMES: &'static str;
+
+    /// Adds one row of the statement to the values found so far, by name.
+    fn add_row(found: &mut HashMap<String, Self>, row: &MySqlRow) -> Result<()>;
+}
+
+/// The values of the names given (exact names, possibly repeated), in one statement; unknown
+/// names are absent.
+pub async fn load_by_names<V: LoadByName>(
+    conn: &mut MySqlConnection,
+    names: &[&str],
+) -> Result<HashMap<String, V>> {
+    let names = crate::statements::sorted_unique(names.to_vec());
+    if names.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut builder = QueryBuilder::<MySql>::new(V::SELECT);
+    let mut list = builder.separated(", ");
+    for name in &names {
+        list.push_bind(name.to_string());
+    }
+    list.push_unseparated(")");
+    builder.push(V::AFTER_NAMES);
+    let mut found = HashMap::new();
+    for row in builder.build().fetch_all(&mut *conn).await? {
+        V::add_row(&mut found, &row)?;
+    }
+    Ok(found)
 }
 
 /// Read-through cache of `V` by participant name, invalidated by the admin change epoch.
@@ -66,7 +93,7 @@ impl<V: LoadByName> ReadThrough<V> {
             .filter(|n| !self.by_name.contains_key(*n))
             .collect();
         if !missing.is_empty() {
-            for (name, value) in V::load_by_names(conn, &missing).await? {
+            for (name, value) in load_by_names::<V>(conn, &missing).await? {
                 self.by_name.insert(name, Arc::new(value));
             }
         }

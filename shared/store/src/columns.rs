@@ -19,6 +19,11 @@ fn invalid(column: &'static str, value: &str, expected: &'static str) -> StoreEr
     }
 }
 
+/// A transfer id column (`VARCHAR(36)`), read without allocating.
+pub(crate) fn transfer_id(row: &MySqlRow, column: &'static str) -> Result<TransferId> {
+    parse_transfer_id(column, row.try_get(column)?)
+}
+
 /// A nullable transfer id column (`VARCHAR(36)`), read without allocating.
 pub(crate) fn optional_transfer_id(
     row: &MySqlRow,
@@ -28,7 +33,8 @@ pub(crate) fn optional_transfer_id(
     text.map(|text| parse_transfer_id(column, text)).transpose()
 }
 
-fn parse_transfer_id(column: &'static str, text: &str) -> Result<TransferId> {
+/// A transfer id read by a compile-checked statement (`sqlx::query!`), which yields the text.
+pub(crate) fn parse_transfer_id(column: &'static str, text: &str) -> Result<TransferId> {
     TransferId::parse(text).map_err(|_| invalid(column, text, "transfer id"))
 }
 

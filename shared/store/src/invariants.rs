@@ -2,12 +2,15 @@
 //! that violate its invariant, so "holds" means "returned nothing". The test suite calls these
 //! after every scenario and the load test's validity gate calls them after a run.
 //!
-//! Transfer ids stay the column's text here: a checker reports the rows it finds, and a row whose
-//! id would not parse is one more thing to report, not a reason to stop reading.
+//! Transfer ids are [`TransferId`]s here as everywhere in the store: every row's id was written
+//! from one, so a column that does not parse is [`crate::StoreError::InvalidColumn`] naming it and
+//! its text (the check fails with that error instead of listing the row).
 
+use ferroloop_core::id::TransferId;
 use ferroloop_core::ledger_id::AccountId;
 use ferroloop_core::state::TransferState;
 use rust_decimal::Decimal;
+use sqlx::mysql::MySqlRow;
 use sqlx::{MySqlPool, Row};
 
 use crate::Result;
@@ -48,7 +51,7 @@ pub async fn i1_violations(pool: &MySqlPool) -> Result<Vec<PositionJournalMismat
 /// A transfer whose journal entries do not match its state (I2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferJournalMismatch {
-    pub transfer_id: String,
+    pub transfer_id: TransferId,
     pub state: String,
     pub amount: Option<Decimal>,
     pub reserved: Decimal,
@@ -85,7 +88,7 @@ pub async fn i2_violations(pool: &MySqlPool) -> Result<Vec<TransferJournalMismat
     rows.iter()
         .map(|row| {
             Ok(TransferJournalMismatch {
-                transfer_id: row.try_get("transfer_id")?,
+                transfer_id: transfer_id(row)?,
                 state: row.try_get("state")?,
                 amount: row.try_get("amount")?,
                 reserved: row.try_get("reserved")?,
@@ -101,18 +104,18 @@ pub async fn i2_violations(pool: &MySqlPool) -> Result<Vec<TransferJournalMismat
 pub enum StateJournalViolation {
     /// A journal row records a transition the state machine does not allow.
     IllegalTransition {
-        transfer_id: String,
+        transfer_id: TransferId,
         from: Option<String>,
         to: String,
     },
     /// The transfer's current state is not the newest journal entry (or it has none).
     CurrentStateMismatch {
-        transfer_id: String,
+        transfer_id: TransferId,
         current: String,
         newest_journal: Option<String>,
     },
     /// More than one final state was recorded.
-    SeveralFinalStates { transfer_id: String, count: i64 },
+    SeveralFinalStates { transfer_id: TransferId, count: i64 },
 }
 
 /// I4: every state change is an allowed transition, consecutive journal entries chain
@@ -129,7 +132,7 @@ pub async fn i4_violations(pool: &MySqlPool) -> Result<Vec<StateJournalViolation
     .fetch_all(pool)
     .await?;
     for row in &rows {
-        let transfer_id: String = row.try_get("transfer_id")?;
+        let transfer_id = transfer_id(row)?;
         let from: Option<String> = row.try_get("from_state")?;
         let to: String = row.try_get("state")?;
         let previous: Option<String> = row.try_get("previous")?;
@@ -154,7 +157,7 @@ pub async fn i4_violations(pool: &MySqlPool) -> Result<Vec<StateJournalViolation
     .await?;
     for row in &rows {
         violations.push(StateJournalViolation::CurrentStateMismatch {
-            transfer_id: row.try_get("transfer_id")?,
+            transfer_id: transfer_id(row)?,
             current: row.try_get("state")?,
             newest_journal: row.try_get("newest")?,
         });
@@ -169,11 +172,16 @@ pub async fn i4_violations(pool: &MySqlPool) -> Result<Vec<StateJournalViolation
     .await?;
     for row in &rows {
         violations.push(StateJournalViolation::SeveralFinalStates {
-            transfer_id: row.try_get("transfer_id")?,
+            transfer_id: transfer_id(row)?,
             count: row.try_get("finals")?,
         });
     }
     Ok(violations)
+}
+
+/// The row's `transfer_id` column.
+fn transfer_id(row: &MySqlRow) -> Result<TransferId> {
+    crate::columns::transfer_id(row, "transfer_id")
 }
 
 fn is_allowed_edge(from: Option<&str>, to: &str) -> bool {
@@ -196,7 +204,7 @@ fn is_allowed_edge(from: Option<&str>, to: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitBreach {
     pub account_id: AccountId,
-    pub transfer_id: String,
+    pub transfer_id: TransferId,
     /// Position plus reserved value right after the reservation.
     pub position_after: Decimal,
     pub net_debit_cap: Decimal,
@@ -236,7 +244,7 @@ pub async fn i3_violations(pool: &MySqlPool, participants: &[String]) -> Result<
         .map(|row| {
             Ok(LimitBreach {
                 account_id: row.try_get("account_id")?,
-                transfer_id: row.try_get("transfer_id")?,
+                transfer_id: transfer_id(row)?,
                 position_after: row.try_get("position_after")?,
                 net_debit_cap: row.try_get("net_debit_cap")?,
                 liquidity_cover: row.try_get("liquidity_cover")?,

@@ -21,7 +21,7 @@
 //!
 //! Across them: [`epoch`] (the admin change epoch every admin transaction bumps), [`cache`] (the
 //! one read-through cache the handlers keep, emptied when that epoch moves) and [`admin`] (what
-//! onboarding starts with, under one name).
+//! an admin change starts with, under one name).
 
 pub mod admin;
 pub mod approvals;

@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
 use time::PrimitiveDateTime;
 
+use ferroloop_core::id::TransferId;
 use ferroloop_core::ledger_id::AccountId;
 
 use crate::Result;
@@ -50,9 +51,7 @@ pub async fn lock_positions(
     conn: &mut MySqlConnection,
     account_ids: &[AccountId],
 ) -> Result<HashMap<AccountId, LockedPosition>> {
-    let mut ids = account_ids.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
+    let ids = crate::statements::sorted_unique(account_ids.to_vec());
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -169,7 +168,7 @@ impl PositionPhase {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PositionChange {
     pub account_id: AccountId,
-    pub transfer_id: String,
+    pub transfer_id: TransferId,
     pub phase: PositionPhase,
     pub change: Decimal,
     pub value_after: Decimal,
@@ -193,7 +192,7 @@ pub async fn apply_position_changes(
         );
         builder.push_values(chunk, |mut b, c| {
             b.push_bind(c.account_id)
-                .push_bind(c.transfer_id.clone())
+                .push_bind(c.transfer_id.as_str())
                 .push_bind(c.phase.as_str())
                 .push_bind(c.change)
                 .push_bind(c.value_after)
@@ -257,14 +256,14 @@ pub struct JournalEntry {
 /// The position journal entries of one transfer, in the order they were written.
 pub async fn position_journal(
     conn: &mut MySqlConnection,
-    transfer_id: &str,
+    transfer_id: &TransferId,
 ) -> Result<Vec<JournalEntry>> {
     Ok(sqlx::query_as!(
         JournalEntry,
         r#"SELECT account_id AS "account_id: AccountId", phase, change_amount AS `change`,
              value_after
            FROM position_change WHERE transfer_id = ? ORDER BY position_change_id"#,
-        transfer_id,
+        transfer_id.as_str(),
     )
     .fetch_all(&mut *conn)
     .await?)

@@ -35,6 +35,13 @@ fn prev_power_of_two(n: usize) -> usize {
     1 << (usize::BITS - 1 - n.leading_zeros())
 }
 
+/// `items` sorted and without repeats: the order a statement lists (and locks) them in.
+pub fn sorted_unique<T: Ord>(mut items: Vec<T>) -> Vec<T> {
+    items.sort_unstable();
+    items.dedup();
+    items
+}
+
 /// How many places an id list of `len` ids takes: the next power of two.
 pub fn padded_len(len: usize) -> usize {
     len.next_power_of_two()

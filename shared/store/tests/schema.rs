@@ -12,7 +12,7 @@ use ferroloop_store::invariants::{
 use ferroloop_store::participants::{self, accounts};
 use ferroloop_store::transfers::funds::{self, FundsAccount, FundsInOutcome};
 use ferroloop_store::transfers::{
-    self, DuplicateCheck, NewTransfer, StateChange, TransferKind, TransferRecord,
+    self, DuplicateCheck, NewTransfer, StateChange, TransferCurrency, TransferKind, TransferRecord,
 };
 use ferroloop_testkit::TestDatabase;
 use rust_decimal::Decimal;
@@ -57,10 +57,15 @@ async fn onboard(db: &TestDatabase, name: &str) -> Dfsp {
     }
 }
 
+/// A test's transfer id, typed.
+fn tid(id: &str) -> TransferId {
+    TransferId::parse(id).expect("a transfer id")
+}
+
 fn transfer(id: &str, payer: &Dfsp, payee: &Dfsp, state: TransferState) -> NewTransfer {
     NewTransfer {
         record: TransferRecord {
-            transfer_id: id.to_owned(),
+            transfer_id: tid(id),
             kind: TransferKind::Transfer,
             payer_fsp: "payer".into(),
             payee_fsp: "payee".into(),
@@ -69,7 +74,7 @@ fn transfer(id: &str, payer: &Dfsp, payee: &Dfsp, state: TransferState) -> NewTr
             payer_account_id: Some(payer.position),
             payee_account_id: Some(payee.position),
             amount: Some(dec("10")),
-            currency: "USD".into(),
+            currency: Currency::parse("USD").unwrap().into(),
             ilp_condition: Some("GRzLaTP7DJ9t4P-a_BA0WA9wzzlsugf00-Tn6kESAfM".into()),
             expiration: Some(now()),
             state,
@@ -130,7 +135,7 @@ async fn a_transfer_id_exists_once_and_enters_each_state_once() {
     assert!(again.is_err(), "duplicate transfer insert must fail");
 
     let reserve = StateChange {
-        transfer_id: id.into(),
+        transfer_id: tid(id),
         from: Some(TransferState::ReceivedPrepare),
         to: TransferState::Reserved,
         reason: None,
@@ -145,6 +150,44 @@ async fn a_transfer_id_exists_once_and_enters_each_state_once() {
         .await
         .unwrap();
     assert_eq!(loaded[id].state, TransferState::Reserved);
+}
+
+/// An INVALID prepare keeps the currency text it named, listed or not (or none), and its row
+/// reads back as it was written: a GET or a replay of it never fails on the column.
+#[tokio::test]
+async fn an_invalid_prepares_unlisted_currency_is_kept_and_read_back() {
+    let db = TestDatabase::new().await;
+    let payer = onboard(&db, "payer").await;
+    let payee = onboard(&db, "payee").await;
+    let ids = [
+        "6f0b7a2e-2c1d-4e5f-8a9b-0c1d2e3f4a5b",
+        "6f0b7a2e-2c1d-4e5f-8a9b-0c1d2e3f4a5c",
+    ];
+    let mut stored = Vec::new();
+    for (id, text) in ids.into_iter().zip(["ABC", ""]) {
+        claim(&db, id, "e1").await;
+        let mut invalid = transfer(id, &payer, &payee, TransferState::Invalid);
+        invalid.record.currency = TransferCurrency::from_column(text.to_owned());
+        assert_eq!(invalid.record.currency.listed(), None, "{text:?}");
+        stored.push(invalid);
+    }
+    let mut conn = db.pool.acquire().await.unwrap();
+    transfers::insert_transfers(&mut conn, &stored)
+        .await
+        .unwrap();
+    let loaded = transfers::load_transfers(&mut conn, &ids, false)
+        .await
+        .unwrap();
+    for new in &stored {
+        let read = &loaded[&new.record.transfer_id];
+        assert_eq!(read.currency, new.record.currency);
+        assert_eq!(read.state, TransferState::Invalid);
+    }
+    assert_eq!(loaded[ids[0]].currency.as_str(), "ABC");
+    assert_eq!(
+        TransferCurrency::from_column("USD".to_owned()).listed(),
+        Some(usd())
+    );
 }
 
 #[tokio::test]
@@ -163,7 +206,7 @@ async fn a_position_journal_entry_cannot_be_applied_twice() {
     .unwrap();
     let change = ferroloop_store::positions::PositionChange {
         account_id: payer.position,
-        transfer_id: id.into(),
+        transfer_id: tid(id),
         phase: ferroloop_store::positions::PositionPhase::Reserve,
         change: dec("10"),
         value_after: dec("10"),
@@ -323,7 +366,7 @@ async fn invariant_queries_catch_broken_positions_journals_and_transitions() {
         .unwrap();
     let i2 = i2_violations(&db.pool).await.unwrap();
     assert_eq!(i2.len(), 1);
-    assert_eq!(i2[0].transfer_id, id);
+    assert_eq!(i2[0].transfer_id, tid(id));
 
     // I4: the current state disagrees with the journal, and an illegal edge is recorded.
     sqlx::query("INSERT INTO transfer_state_change (transfer_id, from_state, state, created_at) VALUES (?, 'RECEIVED_PREPARE', 'COMMITTED', NOW(3))")

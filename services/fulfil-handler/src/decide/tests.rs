@@ -14,6 +14,10 @@ use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use super::*;
 
 const T1: &str = "b51ec534-ee48-4575-b6a9-ead2955b8069";
+
+fn t1() -> TransferId {
+    TransferId::parse(T1).unwrap()
+}
 const NOW: OffsetDateTime = datetime!(2026-11-22 10:00:00 UTC);
 const PAYER_ACCOUNT: AccountId = AccountId(10);
 const PAYEE_ACCOUNT: AccountId = AccountId(20);
@@ -32,7 +36,7 @@ fn fulfilment() -> String {
 fn transfer(state: TransferState) -> TransferRecord {
     let preimage = decode_fulfilment(&fulfilment()).expect("a fulfilment");
     TransferRecord {
-        transfer_id: T1.to_owned(),
+        transfer_id: t1(),
         kind: TransferKind::Transfer,
         payer_fsp: "payerfsp".to_owned(),
         payee_fsp: "payeefsp".to_owned(),
@@ -41,7 +45,9 @@ fn transfer(state: TransferState) -> TransferRecord {
         payer_account_id: Some(PAYER_ACCOUNT),
         payee_account_id: Some(PAYEE_ACCOUNT),
         amount: Some(Decimal::from(100)),
-        currency: "USD".to_owned(),
+        currency: ferroloop_core::currency::Currency::parse("USD")
+            .unwrap()
+            .into(),
         ilp_condition: Some(condition_for(&preimage)),
         expiration: Some(datetime!(2026-11-22 10:01:00)),
         state,
@@ -104,7 +110,7 @@ fn snapshot(state: TransferState, first: &Item, stored_before: bool) -> Snapshot
         stored_before,
     };
     Snapshot {
-        transfers: [(T1.to_owned(), transfer(state))].into(),
+        transfers: [(t1(), transfer(state))].into(),
         records: [(
             first.kind.duplicate_check(),
             [(T1.to_owned(), record)].into(),
@@ -228,7 +234,7 @@ fn strangers_are_refused_before_the_duplicate_check() {
         .content
         .headers
         .insert("fspiop-destination".to_owned(), "otherfsp".to_owned());
-    let transfers = [(T1.to_owned(), transfer(TransferState::Reserved))].into();
+    let transfers = [(t1(), transfer(TransferState::Reserved))].into();
     for refused in [&stranger, &case_variant, &rejected, &wrong_destination] {
         assert!(
             matches!(screen(refused, &transfers), Screen::Refuse(..)),
@@ -240,7 +246,7 @@ fn strangers_are_refused_before_the_duplicate_check() {
     funds.kind = TransferKind::FundsIn;
     let first = commit(&fulfilment(), "e5");
     assert!(matches!(
-        screen(&first, &[(T1.to_owned(), funds)].into()),
+        screen(&first, &[(t1(), funds)].into()),
         Screen::Refuse(..)
     ));
     assert!(matches!(
@@ -293,7 +299,7 @@ fn a_resend_against_every_state() {
             fulfil_extensions: Vec::new(),
             error: None,
         };
-        snap.views.insert(T1.to_owned(), view);
+        snap.views.insert(t1(), view);
         let plan = run(&snap, std::slice::from_ref(&resend));
         let finished = Progress::of_payee_response(state) == Progress::Finished;
         let expected = if finished {
@@ -333,14 +339,12 @@ fn a_redelivery_repeats_its_output_only_while_the_transfer_is_where_it_left_it()
 fn a_replayed_fulfilment_repeats_the_hub_abort_from_the_recorded_error() {
     let first = commit("bm90LXRoZS1yaWdodC1mdWxmaWxtZW50LW5vdC1pdC0", "e1");
     let mut snap = snapshot(TransferState::ReceivedError, &first, true);
-    snap.deciding.insert(
-        (T1.to_owned(), TransferState::ReceivedError),
-        "e1".to_owned(),
-    );
+    snap.deciding
+        .insert((t1(), TransferState::ReceivedError), "e1".to_owned());
     snap.errors.insert(
-        T1.to_owned(),
+        t1(),
         TransferErrorRow {
-            transfer_id: T1.to_owned(),
+            transfer_id: t1(),
             state: TransferState::ReceivedError,
             error_code: 3100,
             error_description: "Generic validation error - invalid fulfilment".to_owned(),
@@ -362,10 +366,8 @@ fn a_replayed_fulfilment_repeats_the_hub_abort_from_the_recorded_error() {
 fn a_fulfilment_after_the_payees_own_error_is_modified() {
     let first = commit(&fulfilment(), "e2");
     let mut snap = snapshot(TransferState::ReceivedError, &first, false);
-    snap.deciding.insert(
-        (T1.to_owned(), TransferState::ReceivedError),
-        "e1".to_owned(),
-    );
+    snap.deciding
+        .insert((t1(), TransferState::ReceivedError), "e1".to_owned());
     let plan = run(&snap, std::slice::from_ref(&first));
     assert_eq!(
         told(&plan),

@@ -11,6 +11,10 @@ use super::*;
 
 const T1: &str = "b51ec534-ee48-4575-b6a9-ead2955b8069";
 
+fn t1() -> TransferId {
+    TransferId::parse(T1).unwrap()
+}
+
 fn context() -> Context {
     Context {
         outputs: Outputs::new(Topics::new("t-"), "get"),
@@ -47,7 +51,7 @@ fn participant(name: &str, is_active: bool) -> (String, Arc<ParticipantRecord>) 
 
 fn snapshot(kind: TransferKind) -> Snapshot {
     let record = TransferRecord {
-        transfer_id: T1.to_owned(),
+        transfer_id: t1(),
         kind,
         payer_fsp: "payerfsp".to_owned(),
         payee_fsp: "payeefsp".to_owned(),
@@ -56,7 +60,9 @@ fn snapshot(kind: TransferKind) -> Snapshot {
         payer_account_id: None,
         payee_account_id: None,
         amount: None,
-        currency: "USD".to_owned(),
+        currency: ferroloop_core::currency::Currency::parse("USD")
+            .unwrap()
+            .into(),
         ilp_condition: None,
         expiration: None,
         state: TransferState::Committed,
@@ -76,7 +82,7 @@ fn snapshot(kind: TransferKind) -> Snapshot {
             .map(|name| participant(name, true))
             .chain([participant("inactivefsp", false)])
             .collect(),
-        views: [(T1.to_owned(), (record, view))].into(),
+        views: [(t1(), (record, view))].into(),
     }
 }
 

@@ -2,8 +2,9 @@
 
 use ferroloop_messaging::EventState;
 use ferroloop_messaging::events::{self, action, event_type};
-use ferroloop_store::admin;
-use ferroloop_store::endpoints::{EndpointCache, load_by_names};
+use ferroloop_store::cache::load_by_names;
+use ferroloop_store::endpoints::{EndpointCache, ParticipantEndpoints};
+use ferroloop_store::participants::{create_participant, endpoints::set_endpoint};
 use ferroloop_testkit::TestDatabase;
 use serde_json::json;
 
@@ -13,22 +14,23 @@ use crate::harness::*;
 async fn endpoints_load_by_name_and_the_cache_follows_the_admin_epoch() {
     let db = TestDatabase::new().await;
     let mut conn = db.pool.acquire().await.unwrap();
-    let a = admin::create_participant(&mut conn, "dfspa", "test")
+    let a = create_participant(&mut conn, "dfspa", "test")
         .await
         .unwrap();
-    admin::create_participant(&mut conn, "dfspb", "test")
+    create_participant(&mut conn, "dfspb", "test")
         .await
         .unwrap();
-    admin::set_endpoint(&mut conn, a, PUT, "http://a/{{transferId}}", "test")
+    set_endpoint(&mut conn, a, PUT, "http://a/{{transferId}}", "test")
         .await
         .unwrap();
-    admin::set_endpoint(&mut conn, a, ERROR, "http://a/{{transferId}}/error", "test")
+    set_endpoint(&mut conn, a, ERROR, "http://a/{{transferId}}/error", "test")
         .await
         .unwrap();
 
-    let found = load_by_names(&mut conn, &["dfspa", "dfspb", "nobody", "dfspa"])
-        .await
-        .unwrap();
+    let found =
+        load_by_names::<ParticipantEndpoints>(&mut conn, &["dfspa", "dfspb", "nobody", "dfspa"])
+            .await
+            .unwrap();
     assert_eq!(found.len(), 1, "no endpoints → absent: {found:?}");
     assert_eq!(found["dfspa"].get(PUT), Some("http://a/{{transferId}}"));
     assert_eq!(found["dfspa"].get(POST), None);
@@ -45,7 +47,7 @@ async fn endpoints_load_by_name_and_the_cache_follows_the_admin_epoch() {
     assert!(!cache.refresh(&mut conn).await.unwrap());
     assert_eq!(cache.len(), 1);
     // An admin change moves the epoch: dropped, and the next read sees the change.
-    admin::set_endpoint(&mut conn, a, PUT, "http://a2/{{transferId}}", "test")
+    set_endpoint(&mut conn, a, PUT, "http://a2/{{transferId}}", "test")
         .await
         .unwrap();
     assert!(cache.refresh(&mut conn).await.unwrap());

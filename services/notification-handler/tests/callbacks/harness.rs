@@ -15,6 +15,8 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use ferroloop_core::api::{ErrorInformationObject, Extension};
 use ferroloop_core::error::FspiopError;
 use ferroloop_core::hash::canonical_json;
+use ferroloop_core::id::TransferId;
+use ferroloop_core::ledger_id::ParticipantId;
 use ferroloop_core::state::TransferState;
 use ferroloop_core::view::TransferView;
 use ferroloop_messaging::events::{
@@ -24,7 +26,7 @@ use ferroloop_messaging::{
     Authentication, BatchProducer, Envelope, EventState, OutboundMessage, Principal,
 };
 use ferroloop_notification_handler::{CallbackArgs, Config, Running};
-use ferroloop_store::admin;
+use ferroloop_store::participants::{create_participant, endpoints::set_endpoint};
 use ferroloop_telemetry::TelemetryArgs;
 use ferroloop_testkit::{TestBroker, TestDatabase};
 use serde_json::Value;
@@ -400,19 +402,19 @@ impl Harness {
     }
 
     /// Onboards a participant whose three transfer endpoints point at `sim` under `/{name}`.
-    pub async fn dfsp(&self, name: &str, sim: &Sim) -> u32 {
+    pub async fn dfsp(&self, name: &str, sim: &Sim) -> ParticipantId {
         let id = self.participant(name).await;
         self.point_endpoints(id, name, &sim.url()).await;
         id
     }
 
     /// Creates a participant (no endpoints yet); returns its id.
-    pub async fn participant(&self, name: &str) -> u32 {
+    pub async fn participant(&self, name: &str) -> ParticipantId {
         participant(&self.db, name).await
     }
 
     /// Registers the three transfer endpoints of a participant under `{base}/{name}`.
-    pub async fn point_endpoints(&self, participant_id: u32, name: &str, base: &str) {
+    pub async fn point_endpoints(&self, participant_id: ParticipantId, name: &str, base: &str) {
         point_endpoints(&self.db, participant_id, name, base).await;
     }
 
@@ -507,11 +509,9 @@ impl Drop for Harness {
 }
 
 /// Creates a participant (no endpoints yet); returns its id.
-pub async fn participant(db: &TestDatabase, name: &str) -> u32 {
+pub async fn participant(db: &TestDatabase, name: &str) -> ParticipantId {
     let mut conn = db.pool.acquire().await.unwrap();
-    admin::create_participant(&mut conn, name, "test")
-        .await
-        .unwrap()
+    create_participant(&mut conn, name, "test").await.unwrap()
 }
 
 /// Retries ten minutes away and a short shutdown grace: a failed callback stays waiting for its
@@ -524,14 +524,19 @@ pub fn far_retries(config: &mut Config) {
 }
 
 /// Registers the three transfer endpoints of a participant under `{base}/{name}`.
-pub async fn point_endpoints(db: &TestDatabase, participant_id: u32, name: &str, base: &str) {
+pub async fn point_endpoints(
+    db: &TestDatabase,
+    participant_id: ParticipantId,
+    name: &str,
+    base: &str,
+) {
     let mut conn = db.pool.acquire().await.unwrap();
     for (endpoint_type, path) in [
         (POST, "/transfers"),
         (PUT, "/transfers/{{transferId}}"),
         (ERROR, "/transfers/{{transferId}}/error"),
     ] {
-        admin::set_endpoint(
+        set_endpoint(
             &mut conn,
             participant_id,
             endpoint_type,
@@ -575,6 +580,11 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// `id` (one of [`new_id`]'s) as the typed id hub messages are about.
+pub fn transfer_id(id: &str) -> TransferId {
+    TransferId::parse(id).expect("a transfer id")
+}
+
 /// A `timeout-received` for `to`: one hub `PUT /transfers/{id}/error` with 3303.
 pub fn expired_error_to(id: &str, to: &str) -> Envelope {
     let expired = FspiopError::new(ferroloop_core::error::ErrorCode::TRANSFER_EXPIRED);
@@ -586,7 +596,7 @@ pub fn expired_error_to(id: &str, to: &str) -> Envelope {
         payload: events::json_payload(&expired.to_body()),
         parties: None,
     }
-    .about(id, HUB)
+    .about(&transfer_id(id), HUB)
 }
 
 /// Headers a DFSP sends (lower-case, as the adapter stores them), with a signature and the

@@ -217,7 +217,7 @@ async fn hub_answers_go_to_to_with_hub_headers_and_hub_bodies() {
             payload: events::json_payload(&expired.to_body()),
             parties: None,
         }
-        .about(&id, HUB),
+        .about(&transfer_id(&id), HUB),
     );
     expected.push((true, id.clone(), "error", error_bytes(&expired)));
 
@@ -352,7 +352,7 @@ async fn a_commit_without_destination_goes_to_the_transfers_payer() {
         &mut conn,
         &[NewTransfer {
             record: TransferRecord {
-                transfer_id: id.clone(),
+                transfer_id: transfer_id(&id),
                 kind: TransferKind::Transfer,
                 payer_fsp: PAYER.into(),
                 payee_fsp: PAYEE.into(),
@@ -361,7 +361,9 @@ async fn a_commit_without_destination_goes_to_the_transfers_payer() {
                 payer_account_id: None,
                 payee_account_id: None,
                 amount: None,
-                currency: "USD".into(),
+                currency: ferroloop_core::currency::Currency::parse("USD")
+                    .unwrap()
+                    .into(),
                 ilp_condition: None,
                 expiration: None,
                 state: ferroloop_core::state::TransferState::ReceivedPrepare,
@@ -461,7 +463,7 @@ async fn hub_aborts_and_timeouts_reach_both_sides() {
         payload: events::json_payload(&expired.to_body()),
         parties: Some((PAYER, PAYEE)),
     }
-    .about(&tr_id, HUB);
+    .about(&transfer_id(&tr_id), HUB);
     let timeout_reserved = events::forward_keeping_state(
         &to_position,
         event_type::NOTIFICATION,
@@ -536,7 +538,7 @@ async fn content_version_1_0_sends_no_patch() {
             payload: events::json_payload(&expired.to_body()),
             parties: None,
         }
-        .about(&tr_id, HUB),
+        .about(&transfer_id(&tr_id), HUB),
     ])
     .await;
     let request = payer.one(&tr_id).await;
@@ -573,7 +575,7 @@ async fn a_hub_commit_redriven_by_the_timeout_handler_is_sent_as_the_hubs() {
         payload: events::json_payload(&view.to_state_body()),
         parties: Some((PAYER, PAYEE)),
     }
-    .about(&id, HUB);
+    .about(&transfer_id(&id), HUB);
     h.send(&[events::forward(
         &to_position,
         event_type::NOTIFICATION,
@@ -601,7 +603,7 @@ async fn unknown_actions_and_broken_messages_are_counted_and_skipped() {
         payload: events::json_payload(&json!({})),
         parties: None,
     }
-    .about(&id, HUB);
+    .about(&transfer_id(&id), HUB);
     odd.metadata.event.action = "bogus-action".into();
     h.send(&[odd]).await;
     h.send_raw(vec![b"not an envelope".to_vec()]).await;
@@ -616,7 +618,7 @@ async fn unknown_actions_and_broken_messages_are_counted_and_skipped() {
         payload: events::json_payload(&expired.to_body()),
         parties: None,
     }
-    .about(&after, HUB)])
+    .about(&transfer_id(&after), HUB)])
         .await;
     payer.one(&after).await;
     h.wait_processed().await;

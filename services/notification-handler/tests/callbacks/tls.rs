@@ -19,7 +19,7 @@ fn error_to(payer: &str, id: &str) -> Envelope {
         payload: events::json_payload(&expired.to_body()),
         parties: None,
     }
-    .about(id, HUB)
+    .about(&transfer_id(id), HUB)
 }
 
 #[tokio::test]

@@ -25,9 +25,13 @@ fn context() -> Context {
     }
 }
 
-fn transfer(id: &str, state: TransferState, amount: i64) -> TransferRecord {
+fn id(text: &str) -> TransferId {
+    TransferId::parse(text).unwrap()
+}
+
+fn transfer(text: &str, state: TransferState, amount: i64) -> TransferRecord {
     TransferRecord {
-        transfer_id: id.to_owned(),
+        transfer_id: id(text),
         kind: TransferKind::Transfer,
         payer_fsp: "payerfsp".to_owned(),
         payee_fsp: "payeefsp".to_owned(),
@@ -36,7 +40,9 @@ fn transfer(id: &str, state: TransferState, amount: i64) -> TransferRecord {
         payer_account_id: Some(PAYER_ACCOUNT),
         payee_account_id: Some(PAYEE_ACCOUNT),
         amount: Some(Decimal::from(amount)),
-        currency: "USD".to_owned(),
+        currency: ferroloop_core::currency::Currency::parse("USD")
+            .unwrap()
+            .into(),
         ilp_condition: None,
         expiration: Some(datetime!(2026-12-06 12:05:00)),
         state,
@@ -86,7 +92,7 @@ fn snapshot(transfers: &[TransferRecord]) -> Snapshot {
     Snapshot {
         transfers: transfers
             .iter()
-            .map(|t| (t.transfer_id.clone(), t.clone()))
+            .map(|t| (t.transfer_id, t.clone()))
             .collect(),
         positions: [
             (PAYER_ACCOUNT, position(PAYER_ACCOUNT, 0, 1_000, 1_000)),
@@ -169,7 +175,7 @@ fn refused_reservations_record_and_tell_4001_or_4200() {
             "a refusal moves no position"
         );
         assert_eq!(plan.writes.errors[0].error_code, code);
-        assert_eq!(plan.writes.finished, [T1]);
+        assert_eq!(plan.writes.finished, [id(T1)]);
         assert_eq!(
             told(&plan),
             [(action::PREPARE.to_owned(), code.to_string())]
@@ -244,7 +250,7 @@ fn commits_credit_the_payee_and_reversals_undo_the_payer() {
         assert_eq!(entry.value_after, Decimal::from(value_after), "{request:?}");
         assert_eq!(
             plan.writes.finished,
-            [T1],
+            [id(T1)],
             "{request:?} finishes the transfer"
         );
         assert_eq!(plan.outputs.len(), 1, "{request:?} is told");
@@ -264,7 +270,7 @@ fn every_request_against_every_state() {
     for request in requests {
         for state in TransferState::ALL {
             let mut snap = snapshot(&[transfer(T1, state, 100)]);
-            snap.errors.insert(T1.to_owned(), refusal());
+            snap.errors.insert(id(T1), refusal());
             let plan = run(&snap, &[item(T1, request, "e1")]);
             if state == request.expects() {
                 assert_eq!(plan.writes.changes.len(), 1, "{request:?} in {state}");
@@ -292,7 +298,7 @@ fn every_request_against_every_state() {
 fn a_replay_repeats_its_output_only_if_this_message_made_the_change() {
     let mut snap = snapshot(&[transfer(T1, TransferState::Reserved, 100)]);
     snap.deciding
-        .insert((T1.to_owned(), TransferState::Reserved), "e1".to_owned());
+        .insert((id(T1), TransferState::Reserved), "e1".to_owned());
     let own = run(&snap, &[item(T1, Request::Reserve, "e1")]);
     assert_eq!(told(&own), [(action::PREPARE.to_owned(), "0".to_owned())]);
     assert!(own.writes.changes.is_empty());
@@ -312,7 +318,7 @@ fn a_replay_repeats_its_output_only_if_this_message_made_the_change() {
 
 fn refusal() -> TransferErrorRow {
     TransferErrorRow {
-        transfer_id: T1.to_owned(),
+        transfer_id: id(T1),
         state: TransferState::AbortedRejected,
         error_code: 4200,
         error_description: "Payer limit error".to_owned(),
@@ -322,7 +328,7 @@ fn refusal() -> TransferErrorRow {
 #[test]
 fn a_replayed_refusal_tells_the_recorded_error_again() {
     let mut snap = snapshot(&[transfer(T1, TransferState::AbortedRejected, 100)]);
-    snap.errors.insert(T1.to_owned(), refusal());
+    snap.errors.insert(id(T1), refusal());
     let plan = run(&snap, &[item(T1, Request::Reserve, "e1")]);
     assert_eq!(
         told(&plan),
@@ -394,7 +400,7 @@ fn a_patch_flow_commit_tells_the_committed_view() {
         error: None,
     };
     snap.views
-        .insert(T1.to_owned(), (snap.transfers[T1].clone(), view));
+        .insert(id(T1), (snap.transfers[T1].clone(), view));
     let plan = run(
         &snap,
         &[item(T1, Request::Commit { patch_flow: true }, "e1")],

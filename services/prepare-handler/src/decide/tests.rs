@@ -14,6 +14,10 @@ use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use super::*;
 
 const T1: &str = "b51ec534-ee48-4575-b6a9-ead2955b8069";
+
+fn t1() -> TransferId {
+    TransferId::parse(T1).unwrap()
+}
 const NOW: OffsetDateTime = datetime!(2026-11-22 10:00:00 UTC);
 const PAYER_ACCOUNT: AccountId = AccountId(10);
 
@@ -96,7 +100,7 @@ fn snapshot(first: &Item) -> Snapshot {
 
 fn stored(state: TransferState) -> TransferRecord {
     TransferRecord {
-        transfer_id: T1.to_owned(),
+        transfer_id: t1(),
         kind: TransferKind::Transfer,
         payer_fsp: "payerfsp".to_owned(),
         payee_fsp: "payeefsp".to_owned(),
@@ -105,7 +109,7 @@ fn stored(state: TransferState) -> TransferRecord {
         payer_account_id: Some(PAYER_ACCOUNT),
         payee_account_id: Some(AccountId(20)),
         amount: Some(rust_decimal::Decimal::from(100)),
-        currency: "USD".to_owned(),
+        currency: Currency::parse("USD").unwrap().into(),
         ilp_condition: None,
         expiration: None,
         state,
@@ -203,11 +207,11 @@ fn a_replay_repeats_the_output_while_the_transfer_is_where_it_was_left() {
     ];
     for (state, expected) in cases {
         let mut snap = snapshot(&first);
-        snap.existing.insert(T1.to_owned(), stored(state));
+        snap.existing.insert(t1(), stored(state));
         snap.errors.insert(
-            T1.to_owned(),
+            t1(),
             TransferErrorRow {
-                transfer_id: T1.to_owned(),
+                transfer_id: t1(),
                 state: TransferState::Invalid,
                 error_code: 3100,
                 error_description: "Generic validation error".to_owned(),
@@ -243,7 +247,7 @@ fn a_resend_is_ignored_in_flight_and_answered_with_the_state_when_finished() {
     let resend = item(body("100"), "e2");
     for state in TransferState::ALL {
         let mut snap = snapshot(&first);
-        snap.existing.insert(T1.to_owned(), stored(state));
+        snap.existing.insert(t1(), stored(state));
         let view = TransferView {
             state,
             state_changed_at: NOW,
@@ -252,7 +256,7 @@ fn a_resend_is_ignored_in_flight_and_answered_with_the_state_when_finished() {
             fulfil_extensions: Vec::new(),
             error: None,
         };
-        snap.views.insert(T1.to_owned(), view);
+        snap.views.insert(t1(), view);
         let plan = run(&snap, std::slice::from_ref(&resend));
         assert_eq!(plan.writes, Writes::default(), "{state}");
         let finished = Progress::of_prepare(Some(state)) == Progress::Finished;
@@ -288,7 +292,7 @@ fn another_body_under_a_used_id_is_3106_whatever_the_state() {
     ] {
         let mut snap = snapshot(&first);
         if let Some(state) = existing {
-            snap.existing.insert(T1.to_owned(), stored(state));
+            snap.existing.insert(t1(), stored(state));
         }
         let plan = run(&snap, std::slice::from_ref(&modified));
         assert_eq!(plan.writes, Writes::default());

@@ -10,6 +10,10 @@ use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use super::*;
 
 const T1: &str = "b51ec534-ee48-4575-b6a9-ead2955b8069";
+fn t1() -> TransferId {
+    TransferId::parse(T1).unwrap()
+}
+
 const NOW: OffsetDateTime = datetime!(2026-11-22 10:00:00 UTC);
 
 fn context() -> Context {
@@ -24,7 +28,7 @@ fn context() -> Context {
 /// A transfer in `state` since `since`.
 fn transfer(state: TransferState, since: PrimitiveDateTime) -> TransferRecord {
     TransferRecord {
-        transfer_id: T1.to_owned(),
+        transfer_id: t1(),
         kind: ferroloop_store::transfers::TransferKind::Transfer,
         payer_fsp: "payerfsp".to_owned(),
         payee_fsp: "payeefsp".to_owned(),
@@ -33,7 +37,9 @@ fn transfer(state: TransferState, since: PrimitiveDateTime) -> TransferRecord {
         payer_account_id: Some(AccountId(10)),
         payee_account_id: Some(AccountId(20)),
         amount: Some(Decimal::from(100)),
-        currency: "USD".to_owned(),
+        currency: ferroloop_core::currency::Currency::parse("USD")
+            .unwrap()
+            .into(),
         ilp_condition: None,
         expiration: Some(datetime!(2026-11-22 9:59:00)),
         state,
@@ -51,9 +57,9 @@ fn snapshot(transfer: TransferRecord) -> Snapshot {
         error: None,
     };
     Snapshot {
-        due: vec![T1.to_owned()],
-        views: [(T1.to_owned(), (transfer.clone(), view))].into(),
-        locked: [(T1.to_owned(), transfer)].into(),
+        due: vec![t1()],
+        views: [(t1(), (transfer.clone(), view))].into(),
+        locked: [(t1(), transfer)].into(),
         ..Snapshot::default()
     }
 }
@@ -134,7 +140,7 @@ fn an_expired_prepare_is_told_and_its_row_waits_for_the_acknowledgement() {
         &snapshot(transfer(TransferState::ReceivedPrepare, FRESH)),
         NOW,
     );
-    assert_eq!(plan.told, [T1]);
+    assert_eq!(plan.told, [t1()]);
     assert_eq!(plan.writes.errors[0].error_code, 3303);
     assert_eq!(plan.outcome.expired_prepared, 1);
     let event = Envelope::from_json_bytes(&plan.outputs[0].payload)
@@ -176,9 +182,9 @@ fn re_drives_back_off_up_to_the_maximum() {
 fn a_patch_flow_commit_is_re_driven_as_reserve() {
     let mut snap = snapshot(transfer(TransferState::ReceivedFulfil, STUCK));
     snap.fulfilments.insert(
-        T1.to_owned(),
+        t1(),
         FulfilmentRow {
-            transfer_id: T1.to_owned(),
+            transfer_id: t1(),
             ilp_fulfilment: Some("f".to_owned()),
             completed_at: STUCK,
             requested_state: "RESERVED",

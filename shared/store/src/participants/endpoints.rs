@@ -6,10 +6,10 @@
 //! [`set_endpoint`]) empties it at the next [`ReadThrough::refresh`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 
 use ferroloop_core::ledger_id::ParticipantId;
-use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
+use sqlx::mysql::MySqlRow;
+use sqlx::{MySqlConnection, Row};
 
 use crate::Result;
 use crate::cache::{LoadByName, ReadThrough};
@@ -33,47 +33,23 @@ impl ParticipantEndpoints {
 /// invalidated by the admin change epoch.
 pub type EndpointCache = ReadThrough<ParticipantEndpoints>;
 
+/// The endpoints of the participants named, through [`crate::cache::load_by_names`]: one row per
+/// endpoint, so a name that is unknown or has no endpoint at all is absent from the result.
 impl LoadByName for ParticipantEndpoints {
-    fn load_by_names<'a>(
-        conn: &'a mut MySqlConnection,
-        names: &'a [&'a str],
-    ) -> impl Future<Output = Result<HashMap<String, Self>>> + Send + 'a {
-        load_by_names(conn, names)
-    }
-}
-
-/// Loads the endpoints of the participants named (exact names), in one query. A name that is
-/// unknown or has no endpoint at all is absent from the result.
-pub async fn load_by_names(
-    conn: &mut MySqlConnection,
-    names: &[&str],
-) -> Result<HashMap<String, ParticipantEndpoints>> {
-    let mut names = names.to_vec();
-    names.sort_unstable();
-    names.dedup();
-    if names.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let mut builder = QueryBuilder::<MySql>::new(
-        "SELECT p.name, e.endpoint_type, e.value
+    const SELECT: &'static str = "SELECT p.name, e.endpoint_type, e.value
          FROM participant p JOIN participant_endpoint e ON e.participant_id = p.participant_id
-         WHERE p.name IN (",
-    );
-    let mut list = builder.separated(", ");
-    for name in &names {
-        list.push_bind(name.to_string());
-    }
-    list.push_unseparated(")");
-    let mut found: HashMap<String, ParticipantEndpoints> = HashMap::new();
-    for row in builder.build().fetch_all(&mut *conn).await? {
+         WHERE p.name IN (";
+    const AFTER_NAMES: &'static str = "";
+
+    fn add_row(found: &mut HashMap<String, Self>, row: &MySqlRow) -> Result<()> {
         let name: String = row.try_get("name")?;
         found
             .entry(name)
             .or_default()
             .by_type
             .insert(row.try_get("endpoint_type")?, row.try_get("value")?);
+        Ok(())
     }
-    Ok(found)
 }
 
 /// Upserts a callback endpoint of a participant.

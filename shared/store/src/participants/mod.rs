@@ -14,11 +14,11 @@ pub mod limits;
 pub mod views;
 
 use std::collections::HashMap;
-use std::future::Future;
 
 use ferroloop_core::currency::Currency;
 use ferroloop_core::ledger_id::{AccountId, ParticipantId};
-use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
+use sqlx::mysql::MySqlRow;
+use sqlx::{MySqlConnection, Row};
 
 use crate::cache::{LoadByName, ReadThrough};
 use crate::epoch::bump_admin_epoch;
@@ -60,39 +60,16 @@ impl ParticipantRecord {
 /// epoch.
 pub type ParticipantCache = ReadThrough<ParticipantRecord>;
 
+/// Participants (with accounts) by exact name, through [`crate::cache::load_by_names`]: one row
+/// per account (one without accounts when it has none).
 impl LoadByName for ParticipantRecord {
-    fn load_by_names<'a>(
-        conn: &'a mut MySqlConnection,
-        names: &'a [&'a str],
-    ) -> impl Future<Output = Result<HashMap<String, Self>>> + Send + 'a {
-        load_by_names(conn, names)
-    }
-}
-
-/// Loads participants (with accounts) by exact name; unknown names are absent.
-pub async fn load_by_names(
-    conn: &mut MySqlConnection,
-    names: &[&str],
-) -> Result<HashMap<String, ParticipantRecord>> {
-    let mut names = names.to_vec();
-    names.sort_unstable();
-    names.dedup();
-    if names.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let mut builder = QueryBuilder::<MySql>::new(
-        "SELECT p.participant_id, p.name, p.is_active, p.is_hub,
+    const SELECT: &'static str = "SELECT p.participant_id, p.name, p.is_active, p.is_hub,
                 a.account_id, a.currency, a.ledger_account_type, a.is_active AS account_active
          FROM participant p LEFT JOIN account a ON a.participant_id = p.participant_id
-         WHERE p.name IN (",
-    );
-    let mut list = builder.separated(", ");
-    for name in &names {
-        list.push_bind(name.to_string());
-    }
-    list.push_unseparated(") ORDER BY p.participant_id, a.account_id");
-    let mut found: HashMap<String, ParticipantRecord> = HashMap::new();
-    for row in builder.build().fetch_all(&mut *conn).await? {
+         WHERE p.name IN (";
+    const AFTER_NAMES: &'static str = " ORDER BY p.participant_id, a.account_id";
+
+    fn add_row(found: &mut HashMap<String, Self>, row: &MySqlRow) -> Result<()> {
         let name: String = row.try_get("name")?;
         let participant_id: ParticipantId = row.try_get("participant_id")?;
         let entry = match found.get_mut(&name) {
@@ -109,13 +86,13 @@ pub async fn load_by_names(
             entry.accounts.push(AccountRecord {
                 account_id,
                 participant_id,
-                currency: crate::columns::currency(&row, "currency")?,
+                currency: crate::columns::currency(row, "currency")?,
                 ledger_account_type: row.try_get("ledger_account_type")?,
                 is_active: row.try_get("account_active")?,
             });
         }
+        Ok(())
     }
-    Ok(found)
 }
 
 /// The hub participant's id (seeded by the first migration).

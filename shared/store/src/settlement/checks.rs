@@ -77,7 +77,7 @@ pub async fn s2_violations(pool: &MySqlPool) -> Result<Vec<SettlementViolation>>
     let mut found = Vec::new();
     for row in &unbalanced {
         let settlement: u64 = row.try_get("settlement_id")?;
-        let currency: String = row.try_get("currency")?;
+        let currency = crate::columns::currency(row, "currency")?;
         let total: Decimal = row.try_get("total")?;
         found.push(SettlementViolation {
             invariant: "S2",
@@ -138,7 +138,7 @@ pub async fn s3_violations(pool: &MySqlPool) -> Result<Vec<SettlementViolation>>
     .await?;
     rows.iter()
         .map(|row| {
-            let currency: String = row.try_get("currency")?;
+            let currency = crate::columns::currency(row, "currency")?;
             let held: Decimal = row.try_get("held")?;
             let in_flight: Decimal = row.try_get("in_flight")?;
             Ok(SettlementViolation {

@@ -708,7 +708,9 @@ pub async fn update_accounts(
             *value += change;
             journal.push(PositionChange {
                 account_id,
-                transfer_id: transfer_id.map(|id| id.to_string()).unwrap_or_default(),
+                transfer_id: transfer_id.ok_or_else(|| {
+                    StoreError::Corrupt(format!("account {account_id} moved without a transfer"))
+                })?,
                 phase,
                 change,
                 value_after: *value,
@@ -775,7 +777,7 @@ async fn apply_ledger(
             )
             .await?;
             let record = TransferRecord {
-                transfer_id: transfer_id.to_string(),
+                transfer_id,
                 kind: TransferKind::Settlement,
                 payer_fsp: account.participant_name.clone(),
                 payee_fsp: account.participant_name.clone(),
@@ -784,7 +786,7 @@ async fn apply_ledger(
                 payer_account_id: Some(account_of(account, payer)),
                 payee_account_id: Some(account_of(account, payee)),
                 amount: Some(amount),
-                currency: account.currency.to_string(),
+                currency: account.currency.into(),
                 ilp_condition: None,
                 expiration: None,
                 state: TransferState::ReceivedPrepare,
@@ -824,13 +826,13 @@ async fn walk_transfer(
             account.account_id
         )));
     };
-    let stored = load_transfers(conn, &[transfer_id.as_str()], true).await?;
+    let stored = load_transfers(conn, &[transfer_id], true).await?;
     let from = stored
-        .get(transfer_id.as_str())
+        .get(&transfer_id)
         .map(|t| t.state)
         .ok_or_else(|| StoreError::Corrupt(format!("settlement transfer {transfer_id} missing")))?;
     let events: Vec<(TransferEvent, Option<&str>)> = events.iter().map(|e| (*e, None)).collect();
-    walk_states(conn, transfer_id.as_str(), from, &events, now).await?;
+    walk_states(conn, transfer_id, from, &events, now).await?;
     Ok(Some(transfer_id))
 }
 
@@ -994,7 +996,7 @@ async fn walk_back(
                 .sum();
             journal.push(PositionChange {
                 account_id: payer,
-                transfer_id: transfer_id.to_string(),
+                transfer_id,
                 phase: PositionPhase::Reverse,
                 change: -amount,
                 value_after: position.value + before - amount,

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use ferroloop_core::currency::Currency;
+use ferroloop_core::id::TransferId;
 use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use ferroloop_core::settlement::{WindowState, window_state};
 use ferroloop_core::state::TransferState;
@@ -33,9 +34,9 @@ pub const TRANSFER_LEDGER_ACCOUNT_TYPE: &str = "POSITION";
 pub async fn record_committed(
     conn: &mut MySqlConnection,
     changes: &[StateChange],
-    transfers: &HashMap<String, TransferRecord>,
+    transfers: &HashMap<TransferId, TransferRecord>,
 ) -> Result<()> {
-    let mut flows: BTreeMap<(AccountId, AccountId), (String, Decimal, u64)> = BTreeMap::new();
+    let mut flows: BTreeMap<(AccountId, AccountId), (Currency, Decimal, u64)> = BTreeMap::new();
     for change in changes.iter().filter(|c| c.to == TransferState::Committed) {
         let Some(t) = transfers.get(&change.transfer_id) else {
             return Err(StoreError::Corrupt(format!(
@@ -54,9 +55,15 @@ pub async fn record_committed(
                 t.transfer_id
             )));
         };
+        let Some(currency) = t.currency.listed() else {
+            return Err(StoreError::Corrupt(format!(
+                "committed transfer {} has no currency",
+                t.transfer_id
+            )));
+        };
         let flow = flows
             .entry((payee, payer))
-            .or_insert_with(|| (t.currency.clone(), Decimal::ZERO, 0));
+            .or_insert_with(|| (currency, Decimal::ZERO, 0));
         flow.1 += amount;
         flow.2 += 1;
     }
@@ -81,7 +88,7 @@ pub async fn record_committed(
                 b.push_bind(window)
                     .push_bind(*payee)
                     .push_bind(*payer)
-                    .push_bind(currency.clone())
+                    .push_bind(currency.as_str())
                     .push_bind(*amount)
                     .push_bind(*count);
             },

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use ferroloop_core::id::TransferId;
 use ferroloop_core::state::TransferState;
 use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
 use time::PrimitiveDateTime;
@@ -12,13 +13,13 @@ use crate::{Result, StoreError};
 
 pub async fn insert_ilp_packets(
     conn: &mut MySqlConnection,
-    packets: &[(&str, &str)],
+    packets: &[(TransferId, &str)],
 ) -> Result<()> {
     for chunk in crate::statements::power_of_two_chunks(packets) {
         let mut builder =
             QueryBuilder::<MySql>::new("INSERT INTO ilp_packet (transfer_id, value) ");
         builder.push_values(chunk, |mut row, (id, value)| {
-            row.push_bind(id.to_string()).push_bind(value.to_string());
+            row.push_bind(id.as_str()).push_bind(value.to_string());
         });
         builder.build().execute(&mut *conn).await?;
     }
@@ -46,7 +47,7 @@ impl ExtensionPhase {
 /// One extension (key, value) of a transfer's message, in list order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtensionRow {
-    pub transfer_id: String,
+    pub transfer_id: TransferId,
     pub phase: ExtensionPhase,
     pub key: String,
     pub value: String,
@@ -55,11 +56,9 @@ pub struct ExtensionRow {
 /// Inserts extensions; `position_in_list` is the order within one (transfer, phase).
 pub async fn insert_extensions(conn: &mut MySqlConnection, rows: &[ExtensionRow]) -> Result<()> {
     let mut numbered = Vec::with_capacity(rows.len());
-    let mut counters: HashMap<(&str, ExtensionPhase), u8> = HashMap::new();
+    let mut counters: HashMap<(TransferId, ExtensionPhase), u8> = HashMap::new();
     for row in rows {
-        let n = counters
-            .entry((row.transfer_id.as_str(), row.phase))
-            .or_insert(0);
+        let n = counters.entry((row.transfer_id, row.phase)).or_insert(0);
         numbered.push((row, *n));
         *n = n.saturating_add(1);
     }
@@ -68,7 +67,7 @@ pub async fn insert_extensions(conn: &mut MySqlConnection, rows: &[ExtensionRow]
             "INSERT INTO transfer_extension (transfer_id, phase, position_in_list, ext_key, ext_value) ",
         );
         builder.push_values(chunk, |mut b, (row, n)| {
-            b.push_bind(row.transfer_id.clone())
+            b.push_bind(row.transfer_id.as_str())
                 .push_bind(row.phase.as_str())
                 .push_bind(*n)
                 .push_bind(truncate_chars(&row.key, 32))
@@ -82,7 +81,7 @@ pub async fn insert_extensions(conn: &mut MySqlConnection, rows: &[ExtensionRow]
 /// The error that decided a transfer's abort.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferErrorRow {
-    pub transfer_id: String,
+    pub transfer_id: TransferId,
     pub state: TransferState,
     pub error_code: u16,
     pub error_description: String,
@@ -95,7 +94,7 @@ pub async fn insert_errors(conn: &mut MySqlConnection, rows: &[TransferErrorRow]
             "INSERT IGNORE INTO transfer_error (transfer_id, state, error_code, error_description) ",
         );
         builder.push_values(chunk, |mut b, row| {
-            b.push_bind(row.transfer_id.clone())
+            b.push_bind(row.transfer_id.as_str())
                 .push_bind(row.state.as_str())
                 .push_bind(row.error_code)
                 .push_bind(truncate_chars(&row.error_description, 128));
@@ -106,10 +105,10 @@ pub async fn insert_errors(conn: &mut MySqlConnection, rows: &[TransferErrorRow]
 }
 
 /// Loads the recorded errors of transfers.
-pub async fn load_errors(
+pub async fn load_errors<K: AsRef<str>>(
     conn: &mut MySqlConnection,
-    ids: &[&str],
-) -> Result<HashMap<String, TransferErrorRow>> {
+    ids: &[K],
+) -> Result<HashMap<TransferId, TransferErrorRow>> {
     let ids = sorted_unique(ids);
     let mut found = HashMap::new();
     for chunk in ids.chunks(MAX_ROWS_PER_STATEMENT) {
@@ -119,9 +118,9 @@ pub async fn load_errors(
         push_id_list(&mut builder, chunk);
         for row in builder.build().fetch_all(&mut *conn).await? {
             let state: String = row.try_get("state")?;
-            let id: String = row.try_get("transfer_id")?;
+            let id = crate::columns::transfer_id(&row, "transfer_id")?;
             found.insert(
-                id.clone(),
+                id,
                 TransferErrorRow {
                     transfer_id: id,
                     state: state.parse().map_err(
@@ -141,7 +140,7 @@ pub async fn load_errors(
 /// A valid fulfilment accepted from the payee.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FulfilmentRow {
-    pub transfer_id: String,
+    pub transfer_id: TransferId,
     pub ilp_fulfilment: Option<String>,
     pub completed_at: PrimitiveDateTime,
     /// The payee's transferState: `COMMITTED`, or `RESERVED` for the PATCH flow.
@@ -154,7 +153,7 @@ pub async fn insert_fulfilments(conn: &mut MySqlConnection, rows: &[FulfilmentRo
             "INSERT INTO transfer_fulfilment (transfer_id, ilp_fulfilment, completed_at, requested_state, is_valid) ",
         );
         builder.push_values(chunk, |mut b, row| {
-            b.push_bind(row.transfer_id.clone())
+            b.push_bind(row.transfer_id.as_str())
                 .push_bind(row.ilp_fulfilment.clone())
                 .push_bind(row.completed_at)
                 .push_bind(row.requested_state)
@@ -165,10 +164,10 @@ pub async fn insert_fulfilments(conn: &mut MySqlConnection, rows: &[FulfilmentRo
     Ok(())
 }
 
-pub async fn load_fulfilments(
+pub async fn load_fulfilments<K: AsRef<str>>(
     conn: &mut MySqlConnection,
-    ids: &[&str],
-) -> Result<HashMap<String, FulfilmentRow>> {
+    ids: &[K],
+) -> Result<HashMap<TransferId, FulfilmentRow>> {
     let ids = sorted_unique(ids);
     let mut found = HashMap::new();
     for chunk in ids.chunks(MAX_ROWS_PER_STATEMENT) {
@@ -178,9 +177,9 @@ pub async fn load_fulfilments(
         push_id_list(&mut builder, chunk);
         for row in builder.build().fetch_all(&mut *conn).await? {
             let requested: String = row.try_get("requested_state")?;
-            let id: String = row.try_get("transfer_id")?;
+            let id = crate::columns::transfer_id(&row, "transfer_id")?;
             found.insert(
-                id.clone(),
+                id,
                 FulfilmentRow {
                     transfer_id: id,
                     ilp_fulfilment: row.try_get("ilp_fulfilment")?,
@@ -198,12 +197,12 @@ pub async fn load_fulfilments(
 }
 
 /// Loads extensions of the given transfers, in list order, grouped by transfer.
-pub async fn load_extensions(
+pub async fn load_extensions<K: AsRef<str>>(
     conn: &mut MySqlConnection,
-    ids: &[&str],
-) -> Result<HashMap<String, Vec<ExtensionRow>>> {
+    ids: &[K],
+) -> Result<HashMap<TransferId, Vec<ExtensionRow>>> {
     let ids = sorted_unique(ids);
-    let mut found: HashMap<String, Vec<ExtensionRow>> = HashMap::new();
+    let mut found: HashMap<TransferId, Vec<ExtensionRow>> = HashMap::new();
     for chunk in ids.chunks(MAX_ROWS_PER_STATEMENT) {
         let mut builder = QueryBuilder::<MySql>::new(
             "SELECT transfer_id, phase, ext_key, ext_value FROM transfer_extension WHERE transfer_id IN (",
@@ -217,8 +216,8 @@ pub async fn load_extensions(
                 "FULFIL" => ExtensionPhase::Fulfil,
                 _ => ExtensionPhase::Error,
             };
-            let id: String = row.try_get("transfer_id")?;
-            found.entry(id.clone()).or_default().push(ExtensionRow {
+            let id = crate::columns::transfer_id(&row, "transfer_id")?;
+            found.entry(id).or_default().push(ExtensionRow {
                 transfer_id: id,
                 phase,
                 key: row.try_get("ext_key")?,

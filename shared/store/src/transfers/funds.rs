@@ -152,7 +152,7 @@ async fn insert_funds_transfer(
         conn,
         &[NewTransfer {
             record: TransferRecord {
-                transfer_id: request.transfer_id.to_string(),
+                transfer_id: request.transfer_id,
                 kind,
                 payer_fsp: payer.participant_name.to_owned(),
                 payee_fsp: payee.participant_name.to_owned(),
@@ -161,7 +161,7 @@ async fn insert_funds_transfer(
                 payer_account_id: Some(payer.account_id),
                 payee_account_id: Some(payee.account_id),
                 amount: Some(request.amount),
-                currency: request.currency.to_string(),
+                currency: request.currency.into(),
                 ilp_condition: None,
                 expiration: None,
                 state: TransferState::ReceivedPrepare,
@@ -175,7 +175,7 @@ async fn insert_funds_transfer(
         .extensions
         .iter()
         .map(|(key, value)| ExtensionRow {
-            transfer_id: request.transfer_id.to_string(),
+            transfer_id: request.transfer_id,
             phase: ExtensionPhase::Prepare,
             key: key.clone(),
             value: value.clone(),
@@ -214,7 +214,7 @@ pub async fn record_funds_in_request(
     .await?;
     walk_states(
         conn,
-        request.transfer_id.as_str(),
+        request.transfer_id,
         TransferState::ReceivedPrepare,
         &[
             (TransferEvent::Reserve, None),
@@ -230,7 +230,7 @@ pub async fn record_funds_in_request(
         &[
             PositionChange {
                 account_id: hub_account_id,
-                transfer_id: request.transfer_id.to_string(),
+                transfer_id: request.transfer_id,
                 phase: PositionPhase::Reserve,
                 change: amount,
                 value_after: hub.value + amount,
@@ -239,7 +239,7 @@ pub async fn record_funds_in_request(
             },
             PositionChange {
                 account_id: settlement_account_id,
-                transfer_id: request.transfer_id.to_string(),
+                transfer_id: request.transfer_id,
                 phase: PositionPhase::Commit,
                 change: -amount,
                 value_after: settlement.value - amount,
@@ -357,7 +357,7 @@ pub async fn record_funds_out_prepare(
     if let Err(refusal) = decide_funds_out(settlement_value, &cover.position, request.amount) {
         walk_states(
             conn,
-            request.transfer_id.as_str(),
+            request.transfer_id,
             TransferState::ReceivedPrepare,
             &[(TransferEvent::ReservationRejected, Some(refusal.reason()))],
             request.now,
@@ -370,7 +370,7 @@ pub async fn record_funds_out_prepare(
     }
     walk_states(
         conn,
-        request.transfer_id.as_str(),
+        request.transfer_id,
         TransferState::ReceivedPrepare,
         &[(TransferEvent::Reserve, None)],
         request.now,
@@ -380,7 +380,7 @@ pub async fn record_funds_out_prepare(
         conn,
         &[PositionChange {
             account_id: settlement_account_id,
-            transfer_id: request.transfer_id.to_string(),
+            transfer_id: request.transfer_id,
             phase: PositionPhase::Reserve,
             change: request.amount,
             value_after: settlement_value + request.amount,
@@ -421,9 +421,9 @@ pub async fn finish_funds_out(
     reason: &str,
     now: PrimitiveDateTime,
 ) -> Result<FundsOutFinish> {
-    let Some(transfer) = load_transfers(conn, &[transfer_id.as_str()], true)
+    let Some(transfer) = load_transfers(conn, &[transfer_id], true)
         .await?
-        .remove(transfer_id.as_str())
+        .remove(&transfer_id)
     else {
         return Ok(FundsOutFinish::NotFound);
     };
@@ -453,7 +453,7 @@ pub async fn finish_funds_out(
         .ok_or_else(|| StoreError::Corrupt(format!("account {account_id} has no position")))?;
     walk_states(
         conn,
-        transfer_id.as_str(),
+        transfer_id,
         TransferState::Reserved,
         &[(events[0], Some(reason)), (events[1], None)],
         now,
@@ -463,7 +463,7 @@ pub async fn finish_funds_out(
         conn,
         &[PositionChange {
             account_id,
-            transfer_id: transfer_id.to_string(),
+            transfer_id,
             phase,
             change: -amount,
             value_after: position.value - amount,

@@ -22,6 +22,8 @@ pub use views::*;
 
 use std::collections::HashMap;
 
+use ferroloop_core::currency::Currency;
+use ferroloop_core::id::TransferId;
 use ferroloop_core::ledger_id::{AccountId, ParticipantId};
 use ferroloop_core::state::TransferState;
 use rust_decimal::Decimal;
@@ -36,7 +38,7 @@ pub use crate::MAX_ROWS_PER_STATEMENT;
 /// A transfer as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransferRecord {
-    pub transfer_id: String,
+    pub transfer_id: TransferId,
     pub kind: TransferKind,
     pub payer_fsp: String,
     pub payee_fsp: String,
@@ -45,11 +47,53 @@ pub struct TransferRecord {
     pub payer_account_id: Option<AccountId>,
     pub payee_account_id: Option<AccountId>,
     pub amount: Option<Decimal>,
-    pub currency: String,
+    pub currency: TransferCurrency,
     pub ilp_condition: Option<String>,
     pub expiration: Option<PrimitiveDateTime>,
     pub state: TransferState,
     pub state_changed_at: PrimitiveDateTime,
+}
+
+/// A transfer row's currency. Every transfer that moves money has a [`Currency`]; an INVALID
+/// prepare keeps the three ASCII characters it named even when they are no FSPIOP currency
+/// (and nothing when it named something longer or not ASCII), so its row still says what was
+/// asked. A committed transfer whose currency is unlisted is a corrupt row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferCurrency {
+    Listed(Currency),
+    /// At most three ASCII characters that are no currency of the FSPIOP list.
+    Unlisted(String),
+}
+
+impl TransferCurrency {
+    /// The column's text: a currency when it is one, else kept as text.
+    pub fn from_column(text: String) -> Self {
+        match Currency::parse(&text) {
+            Ok(currency) => TransferCurrency::Listed(currency),
+            Err(_) => TransferCurrency::Unlisted(text),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            TransferCurrency::Listed(currency) => currency.as_str(),
+            TransferCurrency::Unlisted(text) => text,
+        }
+    }
+
+    /// The currency, if the text is one.
+    pub fn listed(&self) -> Option<Currency> {
+        match self {
+            TransferCurrency::Listed(currency) => Some(*currency),
+            TransferCurrency::Unlisted(_) => None,
+        }
+    }
+}
+
+impl From<Currency> for TransferCurrency {
+    fn from(currency: Currency) -> Self {
+        TransferCurrency::Listed(currency)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,7 +136,7 @@ pub(crate) fn transfer_from_row(row: &MySqlRow) -> Result<TransferRecord> {
     let state: String = row.try_get("state")?;
     let kind: String = row.try_get("kind")?;
     Ok(TransferRecord {
-        transfer_id: row.try_get("transfer_id")?,
+        transfer_id: crate::columns::transfer_id(row, "transfer_id")?,
         kind: TransferKind::parse(&kind)?,
         payer_fsp: row.try_get("payer_fsp")?,
         payee_fsp: row.try_get("payee_fsp")?,
@@ -101,7 +145,7 @@ pub(crate) fn transfer_from_row(row: &MySqlRow) -> Result<TransferRecord> {
         payer_account_id: row.try_get("payer_account_id")?,
         payee_account_id: row.try_get("payee_account_id")?,
         amount: row.try_get("amount")?,
-        currency: row.try_get("currency")?,
+        currency: TransferCurrency::from_column(row.try_get("currency")?),
         ilp_condition: row.try_get("ilp_condition")?,
         expiration: row.try_get("expiration")?,
         state: state
@@ -117,20 +161,20 @@ pub(crate) fn push_id_list(builder: &mut QueryBuilder<MySql>, ids: &[&str]) {
     crate::statements::push_in_list(builder, ids);
 }
 
-pub(crate) fn sorted_unique<'a>(ids: &[&'a str]) -> Vec<&'a str> {
-    let mut ids = ids.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
+/// The ids' texts, sorted and without repeats (the order rows are locked in).
+pub(crate) fn sorted_unique<K: AsRef<str>>(ids: &[K]) -> Vec<&str> {
+    crate::statements::sorted_unique(ids.iter().map(AsRef::as_ref).collect())
 }
 
 /// Loads transfers by id. With `lock`, the rows are locked for update (in id order, so that two
-/// handlers locking overlapping batches cannot deadlock on them).
-pub async fn load_transfers(
+/// handlers locking overlapping batches cannot deadlock on them). The ids are [`TransferId`]s, or
+/// their text where a handler's message still carries it so (an id that is no transfer's is
+/// absent, like an unknown one); the result is keyed by id, and looked up by either.
+pub async fn load_transfers<K: AsRef<str>>(
     conn: &mut MySqlConnection,
-    ids: &[&str],
+    ids: &[K],
     lock: bool,
-) -> Result<HashMap<String, TransferRecord>> {
+) -> Result<HashMap<TransferId, TransferRecord>> {
     let order = if lock {
         " ORDER BY transfer_id FOR UPDATE"
     } else {
@@ -142,20 +186,20 @@ pub async fn load_transfers(
 /// Locks the transfers that no other transaction holds right now and returns them; the others
 /// are skipped (the timeout handler comes back for them), so a scanner never waits on — or
 /// deadlocks with — a handler working on the same transfer.
-pub async fn lock_transfers_skip_locked(
+pub async fn lock_transfers_skip_locked<K: AsRef<str>>(
     conn: &mut MySqlConnection,
-    ids: &[&str],
-) -> Result<HashMap<String, TransferRecord>> {
+    ids: &[K],
+) -> Result<HashMap<TransferId, TransferRecord>> {
     select_transfers(conn, ids, " ORDER BY transfer_id FOR UPDATE SKIP LOCKED").await
 }
 
 /// The transfers with these ids, in chunks of at most `MAX_ROWS_PER_STATEMENT`, each statement
 /// ending with `tail` (order and locking).
-async fn select_transfers(
+async fn select_transfers<K: AsRef<str>>(
     conn: &mut MySqlConnection,
-    ids: &[&str],
+    ids: &[K],
     tail: &str,
-) -> Result<HashMap<String, TransferRecord>> {
+) -> Result<HashMap<TransferId, TransferRecord>> {
     let ids = sorted_unique(ids);
     let mut found = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(MAX_ROWS_PER_STATEMENT) {
@@ -166,7 +210,7 @@ async fn select_transfers(
         builder.push(tail);
         for row in builder.build().fetch_all(&mut *conn).await? {
             let record = transfer_from_row(&row)?;
-            found.insert(record.transfer_id.clone(), record);
+            found.insert(record.transfer_id, record);
         }
     }
     Ok(found)
@@ -187,7 +231,7 @@ pub async fn insert_transfers(conn: &mut MySqlConnection, transfers: &[NewTransf
             QueryBuilder::<MySql>::new(format!("INSERT INTO transfer ({TRANSFER_COLUMNS}) "));
         builder.push_values(chunk, |mut row, t| {
             let r = &t.record;
-            row.push_bind(r.transfer_id.clone())
+            row.push_bind(r.transfer_id.as_str())
                 .push_bind(r.kind.as_str())
                 .push_bind(r.payer_fsp.clone())
                 .push_bind(r.payee_fsp.clone())
@@ -196,7 +240,7 @@ pub async fn insert_transfers(conn: &mut MySqlConnection, transfers: &[NewTransf
                 .push_bind(r.payer_account_id)
                 .push_bind(r.payee_account_id)
                 .push_bind(r.amount)
-                .push_bind(r.currency.clone())
+                .push_bind(r.currency.as_str())
                 .push_bind(r.ilp_condition.clone())
                 .push_bind(r.expiration)
                 .push_bind(r.state.as_str())
@@ -207,7 +251,7 @@ pub async fn insert_transfers(conn: &mut MySqlConnection, transfers: &[NewTransf
     let changes: Vec<StateChange> = transfers
         .iter()
         .map(|t| StateChange {
-            transfer_id: t.record.transfer_id.clone(),
+            transfer_id: t.record.transfer_id,
             from: None,
             to: t.record.state,
             reason: t.reason.clone(),

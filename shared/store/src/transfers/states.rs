@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use ferroloop_core::id::TransferId;
 use ferroloop_core::state::{TransferEvent, TransferState, walk};
 use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
 use time::PrimitiveDateTime;
@@ -12,10 +13,10 @@ use crate::{Result, StoreError};
 
 /// The events recorded as having moved each of `ids` into each state:
 /// `(transfer id, state) → event id`. Changes without a recorded event are absent.
-pub async fn load_deciding_events(
+pub async fn load_deciding_events<K: AsRef<str>>(
     conn: &mut MySqlConnection,
-    ids: &[&str],
-) -> Result<HashMap<(String, TransferState), String>> {
+    ids: &[K],
+) -> Result<HashMap<(TransferId, TransferState), String>> {
     let ids = sorted_unique(ids);
     let mut found = HashMap::new();
     for chunk in ids.chunks(MAX_ROWS_PER_STATEMENT) {
@@ -33,7 +34,7 @@ pub async fn load_deciding_events(
                         StoreError::Corrupt(e.to_string())
                     })?;
             found.insert(
-                (row.try_get("transfer_id")?, state),
+                (crate::columns::transfer_id(&row, "transfer_id")?, state),
                 row.try_get("event_id")?,
             );
         }
@@ -44,7 +45,7 @@ pub async fn load_deciding_events(
 /// One state change of one transfer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateChange {
-    pub transfer_id: String,
+    pub transfer_id: TransferId,
     pub from: Option<TransferState>,
     pub to: TransferState,
     pub reason: Option<String>,
@@ -59,7 +60,7 @@ pub(crate) fn truncate_chars(text: &str, max: usize) -> String {
 }
 
 /// Which event made each change, by transfer id (absent: not recorded).
-pub type DecidingEvents = HashMap<String, String>;
+pub type DecidingEvents = HashMap<TransferId, String>;
 
 pub(crate) async fn insert_state_changes(
     conn: &mut MySqlConnection,
@@ -71,7 +72,7 @@ pub(crate) async fn insert_state_changes(
             "INSERT INTO transfer_state_change (transfer_id, from_state, state, reason, created_at, event_id) ",
         );
         builder.push_values(chunk, |mut row, c| {
-            row.push_bind(c.transfer_id.clone())
+            row.push_bind(c.transfer_id.as_str())
                 .push_bind(c.from.map(TransferState::as_str))
                 .push_bind(c.to.as_str())
                 .push_bind(
@@ -167,12 +168,12 @@ async fn update_current_state(
 /// The state journal of one transfer: (from, to, reason), in order.
 pub async fn state_journal(
     conn: &mut MySqlConnection,
-    transfer_id: &str,
+    transfer_id: &TransferId,
 ) -> Result<Vec<(Option<String>, String, Option<String>)>> {
     let rows = sqlx::query!(
         "SELECT from_state, state, reason FROM transfer_state_change
          WHERE transfer_id = ? ORDER BY transfer_state_change_id",
-        transfer_id,
+        transfer_id.as_str(),
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -188,7 +189,7 @@ pub async fn state_journal(
 /// step leaves. Returns the state reached.
 pub(crate) async fn walk_states(
     conn: &mut MySqlConnection,
-    transfer_id: &str,
+    transfer_id: TransferId,
     from: TransferState,
     events: &[(TransferEvent, Option<&str>)],
     now: PrimitiveDateTime,
@@ -199,7 +200,7 @@ pub(crate) async fn walk_states(
         change_states(
             conn,
             &[StateChange {
-                transfer_id: transfer_id.to_owned(),
+                transfer_id,
                 from: Some(step.from),
                 to: step.to,
                 reason: reason.map(str::to_owned),

@@ -1,6 +1,7 @@
 //! Timeout rows (`transfer_timeout`): when the timeout handler looks at an open transfer next.
 
-use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
+use ferroloop_core::id::TransferId;
+use sqlx::{MySql, MySqlConnection, QueryBuilder};
 use time::PrimitiveDateTime;
 
 use super::*;
@@ -9,14 +10,14 @@ use crate::Result;
 /// Registers transfers with the timeout handler: due at their expiration.
 pub async fn insert_timeouts(
     conn: &mut MySqlConnection,
-    rows: &[(&str, PrimitiveDateTime)],
+    rows: &[(TransferId, PrimitiveDateTime)],
 ) -> Result<()> {
     for chunk in crate::statements::power_of_two_chunks(rows) {
         let mut builder = QueryBuilder::<MySql>::new(
             "INSERT INTO transfer_timeout (transfer_id, expiration, due_at) ",
         );
         builder.push_values(chunk, |mut b, (id, expiration)| {
-            b.push_bind(id.to_string())
+            b.push_bind(id.as_str())
                 .push_bind(*expiration)
                 .push_bind(*expiration);
         });
@@ -26,7 +27,7 @@ pub async fn insert_timeouts(
 }
 
 /// Removes the timeout rows of transfers that reached a final state.
-pub async fn delete_timeouts(conn: &mut MySqlConnection, ids: &[&str]) -> Result<()> {
+pub async fn delete_timeouts<K: AsRef<str>>(conn: &mut MySqlConnection, ids: &[K]) -> Result<()> {
     let ids = sorted_unique(ids);
     for chunk in ids.chunks(MAX_ROWS_PER_STATEMENT) {
         let mut builder =
@@ -43,7 +44,7 @@ pub async fn claim_due_timeouts(
     conn: &mut MySqlConnection,
     now: PrimitiveDateTime,
     limit: u32,
-) -> Result<Vec<String>> {
+) -> Result<Vec<TransferId>> {
     let rows = sqlx::query(
         "SELECT transfer_id FROM transfer_timeout WHERE due_at <= ? ORDER BY due_at LIMIT ? FOR UPDATE SKIP LOCKED",
     )
@@ -52,14 +53,14 @@ pub async fn claim_due_timeouts(
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()
-        .map(|row| Ok(row.try_get("transfer_id")?))
+        .map(|row| crate::columns::transfer_id(row, "transfer_id"))
         .collect()
 }
 
 /// Pushes the next check of still-open transfers to `due_at` (after re-driving a lost step).
-pub async fn postpone_timeouts(
+pub async fn postpone_timeouts<K: AsRef<str>>(
     conn: &mut MySqlConnection,
-    ids: &[&str],
+    ids: &[K],
     due_at: PrimitiveDateTime,
 ) -> Result<()> {
     let ids = sorted_unique(ids);
@@ -75,7 +76,7 @@ pub async fn postpone_timeouts(
 /// Pushes each transfer's next check to its own time (re-drives back off one by one).
 pub async fn postpone_timeouts_each(
     conn: &mut MySqlConnection,
-    rows: &[(&str, PrimitiveDateTime)],
+    rows: &[(TransferId, PrimitiveDateTime)],
 ) -> Result<()> {
     for chunk in rows.chunks(MAX_ROWS_PER_STATEMENT) {
         let mut builder =
@@ -83,12 +84,12 @@ pub async fn postpone_timeouts_each(
         for (id, due_at) in chunk {
             builder
                 .push(" WHEN ")
-                .push_bind(id.to_string())
+                .push_bind(id.as_str())
                 .push(" THEN ")
                 .push_bind(*due_at);
         }
         builder.push(" END WHERE transfer_id IN (");
-        let ids: Vec<&str> = chunk.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
         push_id_list(&mut builder, &ids);
         builder.build().execute(&mut *conn).await?;
     }

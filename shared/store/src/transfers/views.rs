@@ -10,16 +10,16 @@ use crate::Result;
 
 /// Everything a state body (GET / duplicate response) needs, for a batch of transfers: four
 /// queries whatever the batch size. Unknown ids are absent.
-pub async fn load_views(
+pub async fn load_views<K: AsRef<str>>(
     conn: &mut MySqlConnection,
-    ids: &[&str],
-) -> Result<HashMap<String, (TransferRecord, ferroloop_core::view::TransferView)>> {
+    ids: &[K],
+) -> Result<HashMap<TransferId, (TransferRecord, ferroloop_core::view::TransferView)>> {
     use ferroloop_core::api::Extension;
     let transfers = load_transfers(conn, ids, false).await?;
     if transfers.is_empty() {
         return Ok(HashMap::new());
     }
-    let found: Vec<&str> = transfers.keys().map(String::as_str).collect();
+    let found: Vec<TransferId> = transfers.keys().copied().collect();
     let mut fulfilments = load_fulfilments(conn, &found).await?;
     let mut extensions = load_extensions(conn, &found).await?;
     let mut errors = load_errors(conn, &found).await?;

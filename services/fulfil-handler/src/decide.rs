@@ -112,7 +112,7 @@ pub struct Snapshot {
     /// The batch's transfers, locked.
     pub transfers: HashMap<TransferId, TransferRecord>,
     /// The duplicate-check record of every screened request, per table, after the claims.
-    pub records: HashMap<DuplicateCheck, HashMap<String, DuplicateRecord>>,
+    pub records: HashMap<DuplicateCheck, HashMap<TransferId, DuplicateRecord>>,
     /// For transfers that are not RESERVED: the events recorded with their states.
     pub deciding: HashMap<(TransferId, TransferState), String>,
     /// Recorded errors of transfers a replayed fulfilment may have made the hub abort.
@@ -251,7 +251,7 @@ fn decide_one<'a>(
     let record = snapshot
         .records
         .get(&item.kind.duplicate_check())
-        .and_then(|r| r.get(id.as_str()))
+        .and_then(|r| r.get(&id))
         .ok_or_else(|| HandlerError::permanent(format!("duplicate check of {id} missing")))?;
     let first = Fingerprint::new(&record.source_event_id, record.request_hash);
     let this = Fingerprint::new(&item.event_id, Some(item.hash));

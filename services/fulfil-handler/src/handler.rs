@@ -169,11 +169,11 @@ async fn load(conn: &mut Conn, items: &[Item]) -> Result<Snapshot, StoreError> {
 async fn claim(
     conn: &mut Conn,
     passed: &[(&Item, &TransferRecord)],
-) -> Result<HashMap<DuplicateCheck, HashMap<String, DuplicateRecord>>, StoreError> {
+) -> Result<HashMap<DuplicateCheck, HashMap<TransferId, DuplicateRecord>>, StoreError> {
     let mut claims: HashMap<DuplicateCheck, Vec<DuplicateClaim<'_>>> = HashMap::new();
     for (item, transfer) in passed {
         let claim = (
-            transfer.transfer_id.as_str(),
+            transfer.transfer_id,
             *item.hash.as_bytes(),
             item.event_id.as_str(),
         );

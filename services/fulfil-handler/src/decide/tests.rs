@@ -117,11 +117,7 @@ fn snapshot(state: TransferState, first: &Item, stored_before: bool) -> Snapshot
     };
     Snapshot {
         transfers: [(t1(), transfer(state))].into(),
-        records: [(
-            first.kind.duplicate_check(),
-            [(T1.to_owned(), record)].into(),
-        )]
-        .into(),
+        records: [(first.kind.duplicate_check(), [(t1(), record)].into())].into(),
         ..Snapshot::default()
     }
 }

@@ -166,16 +166,18 @@ impl App {
 
     async fn transfer_state(&self, id: &str) -> TransferState {
         let mut conn = self.db.pool.acquire().await.unwrap();
+        let id = TransferId::parse(id).expect("a transfer id");
         transfers::load_transfers(&mut conn, &[id], false)
             .await
             .unwrap()
-            .remove(id)
+            .remove(&id)
             .unwrap_or_else(|| panic!("transfer {id} not stored"))
             .state
     }
 
     async fn transfer_count(&self, id: &str) -> usize {
         let mut conn = self.db.pool.acquire().await.unwrap();
+        let id = TransferId::parse(id).expect("a transfer id");
         transfers::load_transfers(&mut conn, &[id], false)
             .await
             .unwrap()
@@ -508,10 +510,11 @@ async fn onboarding_in_mojaloop_order_with_central_ledger_shapes() {
     let states = app.states(&transfer_id).await;
     assert_eq!(states[0].2.as_deref(), Some("liquidity top-up"));
     let mut conn = app.db.pool.acquire().await.unwrap();
-    let extensions = transfers::load_extensions(&mut conn, &[transfer_id.as_str()])
+    let id = TransferId::parse(&transfer_id).expect("a transfer id");
+    let extensions = transfers::load_extensions(&mut conn, &[id])
         .await
         .unwrap()
-        .remove(transfer_id.as_str())
+        .remove(&id)
         .unwrap();
     let pairs: Vec<(&str, &str)> = extensions
         .iter()

@@ -83,7 +83,9 @@ impl Kind {
 pub struct Item {
     pub envelope: Envelope,
     pub kind: Kind,
-    pub transfer_id: String,
+    /// The transfer the response is about; `None` when the message's id is no valid
+    /// `TransferId`, which is no transfer's and is answered like an unknown one.
+    pub transfer_id: Option<TransferId>,
     pub hash: RequestHash,
     pub bytes: Vec<u8>,
     pub event_id: String,
@@ -110,7 +112,7 @@ pub struct Snapshot {
     /// The batch's transfers, locked.
     pub transfers: HashMap<TransferId, TransferRecord>,
     /// The duplicate-check record of every screened request, per table, after the claims.
-    pub records: HashMap<DuplicateCheck, HashMap<String, DuplicateRecord>>,
+    pub records: HashMap<DuplicateCheck, HashMap<TransferId, DuplicateRecord>>,
     /// For transfers that are not RESERVED: the events recorded with their states.
     pub deciding: HashMap<(TransferId, TransferState), String>,
     /// Recorded errors of transfers a replayed fulfilment may have made the hub abort.
@@ -152,13 +154,14 @@ pub enum Screen {
 
 /// The checks that come before the duplicate check, so that a stranger's request cannot occupy
 /// the transfer's record: the transfer must exist and be a DFSP-to-DFSP transfer (a funds
-/// transfer answers as unknown), the authenticated sender must be its payee (names compare
-/// exactly), a `PUT /error` must name the payer as its destination, and ABORTED is refused.
+/// transfer answers as unknown, and so does an id that is no `TransferId`), the authenticated
+/// sender must be its payee (names compare exactly), a `PUT /error` must name the payer as its
+/// destination, and ABORTED is refused.
 pub fn screen(item: &Item, transfers: &HashMap<TransferId, TransferRecord>) -> Screen {
     if item.kind == Kind::Reserve && item.is_version_1_0() {
         return Screen::Drop;
     }
-    match transfers.get(item.transfer_id.as_str()) {
+    match item.transfer_id.and_then(|id| transfers.get(&id)) {
         None => Screen::Refuse(not_found(), None),
         Some(t) if t.kind != TransferKind::Transfer => Screen::Refuse(not_found(), None),
         Some(t) if item.sender != t.payee_fsp => Screen::Refuse(
@@ -200,7 +203,8 @@ impl Decide for Context {
             match screen(item, &snapshot.transfers) {
                 Screen::Pass => decide_one(context, snapshot, item, now, &mut batch, &mut plan)?,
                 Screen::Drop => {
-                    tracing::info!(transfer_id = %item.transfer_id, "v1.0 RESERVED response dropped");
+                    let transfer_id = item.envelope.transfer_id();
+                    tracing::info!(transfer_id = %transfer_id, "v1.0 RESERVED response dropped");
                     plan.count(FULFILS, "dropped-v1.0-reserved");
                 }
                 Screen::Refuse(error, outcome) => {
@@ -218,7 +222,7 @@ impl Decide for Context {
 /// What earlier messages of the batch changed: the new state and the event that made it.
 #[derive(Debug, Default)]
 struct Batch<'a> {
-    changed: HashMap<&'a str, (TransferState, &'a str)>,
+    changed: HashMap<TransferId, (TransferState, &'a str)>,
 }
 
 /// One screened request.
@@ -230,19 +234,24 @@ fn decide_one<'a>(
     batch: &mut Batch<'a>,
     plan: &mut Plan<Writes>,
 ) -> Result<(), HandlerError> {
-    let id = item.transfer_id.as_str();
-    let changed = batch.changed.get(id).copied();
+    // The screen passed only requests whose id names a loaded transfer.
+    let Some(id) = item.transfer_id else {
+        return Err(HandlerError::permanent(
+            "a screened request names no transfer",
+        ));
+    };
+    let changed = batch.changed.get(&id).copied();
     if changed.is_some_and(|(_, event)| event == item.event_id) {
         return Ok(()); // delivered twice in one batch
     }
-    let mut transfer = snapshot.transfers[id].clone();
+    let mut transfer = snapshot.transfers[&id].clone();
     if let Some((state, _)) = changed {
         transfer.state = state;
     }
     let record = snapshot
         .records
         .get(&item.kind.duplicate_check())
-        .and_then(|r| r.get(id))
+        .and_then(|r| r.get(&id))
         .ok_or_else(|| HandlerError::permanent(format!("duplicate check of {id} missing")))?;
     let first = Fingerprint::new(&record.source_event_id, record.request_hash);
     let this = Fingerprint::new(&item.event_id, Some(item.hash));
@@ -319,7 +328,7 @@ fn answer_without_deciding(
         }
         Answer::RepeatHubAbort => {
             // The hub's abort again, from the recorded error.
-            if let Some(error) = snapshot.errors.get(item.transfer_id.as_str()) {
+            if let Some(error) = snapshot.errors.get(&transfer.transfer_id) {
                 let information = ErrorInformation {
                     error_code: error.error_code.to_string(),
                     error_description: error.error_description.clone(),
@@ -358,7 +367,7 @@ fn answer_without_deciding(
 
 /// A duplicate of a finished transfer: its state body to the sender.
 fn send_state(context: &Context, snapshot: &Snapshot, item: &Item, plan: &mut Plan<Writes>) {
-    let Some(view) = snapshot.views.get(item.transfer_id.as_str()) else {
+    let Some(view) = item.transfer_id.and_then(|id| snapshot.views.get(&id)) else {
         return;
     };
     plan.outputs.push(

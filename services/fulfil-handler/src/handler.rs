@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use ferroloop_core::error::{ErrorCode, FspiopError};
 use ferroloop_core::hash::request_hash;
+use ferroloop_core::id::TransferId;
 use ferroloop_core::state::{ApiTransferState, TransferState};
 use ferroloop_messaging::boundary::NO_PRINCIPAL;
 use ferroloop_messaging::events::{HubMessage, action};
@@ -13,7 +14,9 @@ use ferroloop_messaging::{
     BoundaryArgs, Envelope, OutboundMessage, Outputs, ReceivedMessage, Topics,
 };
 use ferroloop_pipeline::Step;
-use ferroloop_store::transfers::{self, DuplicateCheck, DuplicateClaim, DuplicateRecord};
+use ferroloop_store::transfers::{
+    self, DuplicateCheck, DuplicateClaim, DuplicateRecord, TransferRecord,
+};
 use ferroloop_store::{MySqlConnection as Conn, StoreError};
 
 use crate::decide::{self, Context, Item, Kind, Screen, Snapshot, Writes, validation};
@@ -83,7 +86,9 @@ impl Step for FulfilStep {
         let hash = request_hash(&bytes)
             .map_err(|e| to_sender(validation(&format!("payload is not JSON: {e}"))))?;
         Ok(Item {
-            transfer_id: envelope.transfer_id().to_owned(),
+            // Parsed once here: an id that is no `TransferId` is no transfer's (`None`), and
+            // the screen answers it like an unknown transfer.
+            transfer_id: TransferId::parse(envelope.transfer_id()).ok(),
             event_id: envelope.metadata.event.id.clone(),
             envelope,
             kind,
@@ -116,33 +121,34 @@ impl Step for FulfilStep {
 /// events recorded with their states, the errors of hub aborts and the state bodies of
 /// finished transfers (no query when there are none).
 async fn load(conn: &mut Conn, items: &[Item]) -> Result<Snapshot, StoreError> {
-    let ids: Vec<&str> = items.iter().map(|i| i.transfer_id.as_str()).collect();
+    let ids: Vec<TransferId> = items.iter().filter_map(|i| i.transfer_id).collect();
     let transfers = transfers::load_transfers(conn, &ids, true).await?;
-    let passed: Vec<&Item> = items
+    // A request that passes the screen names a loaded transfer.
+    let passed: Vec<(&Item, &TransferRecord)> = items
         .iter()
         .filter(|i| decide::screen(i, &transfers) == Screen::Pass)
+        .filter_map(|i| Some((i, transfers.get(&i.transfer_id?)?)))
         .collect();
     let records = claim(conn, &passed).await?;
-    let state_of = |item: &Item| transfers[item.transfer_id.as_str()].state;
-    let waiting: Vec<&str> = passed
+    let waiting: Vec<TransferId> = passed
         .iter()
-        .filter(|i| state_of(i) != TransferState::Reserved)
-        .map(|i| i.transfer_id.as_str())
+        .filter(|(_, t)| t.state != TransferState::Reserved)
+        .map(|(_, t)| t.transfer_id)
         .collect();
-    let hub_aborted: Vec<&str> = passed
+    let hub_aborted: Vec<TransferId> = passed
         .iter()
-        .filter(|i| i.kind != Kind::Abort && state_of(i) == TransferState::ReceivedError)
-        .map(|i| i.transfer_id.as_str())
+        .filter(|(i, t)| i.kind != Kind::Abort && t.state == TransferState::ReceivedError)
+        .map(|(_, t)| t.transfer_id)
         .collect();
-    let finished: Vec<&str> = passed
+    let finished: Vec<TransferId> = passed
         .iter()
-        .filter(|i| {
+        .filter(|(_, t)| {
             matches!(
-                state_of(i).api_state(),
+                t.state.api_state(),
                 ApiTransferState::Committed | ApiTransferState::Aborted
             )
         })
-        .map(|i| i.transfer_id.as_str())
+        .map(|(_, t)| t.transfer_id)
         .collect();
     let deciding = transfers::load_deciding_events(conn, &waiting).await?;
     let errors = transfers::load_errors(conn, &hub_aborted).await?;
@@ -162,12 +168,12 @@ async fn load(conn: &mut Conn, items: &[Item]) -> Result<Snapshot, StoreError> {
 /// Claims the duplicate-check records of the requests that passed, one statement per table.
 async fn claim(
     conn: &mut Conn,
-    passed: &[&Item],
-) -> Result<HashMap<DuplicateCheck, HashMap<String, DuplicateRecord>>, StoreError> {
+    passed: &[(&Item, &TransferRecord)],
+) -> Result<HashMap<DuplicateCheck, HashMap<TransferId, DuplicateRecord>>, StoreError> {
     let mut claims: HashMap<DuplicateCheck, Vec<DuplicateClaim<'_>>> = HashMap::new();
-    for item in passed {
+    for (item, transfer) in passed {
         let claim = (
-            item.transfer_id.as_str(),
+            transfer.transfer_id,
             *item.hash.as_bytes(),
             item.event_id.as_str(),
         );

@@ -1,6 +1,7 @@
 //! The GET step on the runner: decode, load (requesters, state bodies: one participant lookup
 //! and four view queries per batch, on a pooled connection), decide (`decide.rs`, pure).
 
+use ferroloop_core::id::TransferId;
 use ferroloop_messaging::boundary::NO_PRINCIPAL;
 use ferroloop_messaging::{
     BoundaryArgs, Envelope, OutboundMessage, Outputs, ReceivedMessage, Topics,
@@ -71,7 +72,12 @@ impl Step for GetStep {
         self.participants.refresh(conn).await?;
         let names: Vec<&str> = items.iter().map(|i| i.requester.as_str()).collect();
         let requesters = self.participants.get_many(conn, &names).await?;
-        let ids: Vec<&str> = items.iter().map(|i| i.envelope.transfer_id()).collect();
+        // The message carries the id as the request's text: an id that is no `TransferId` is
+        // no transfer's, so it is not asked for and is simply absent, answered as unknown.
+        let ids: Vec<TransferId> = items
+            .iter()
+            .filter_map(|i| TransferId::parse(i.envelope.transfer_id()).ok())
+            .collect();
         let views = transfers::load_views(conn, &ids).await?;
         Ok(Snapshot { requesters, views })
     }

@@ -102,12 +102,23 @@ impl Request {
 pub struct Item {
     pub envelope: Envelope,
     pub request: Request,
-    pub transfer_id: String,
+    /// The transfer the message is about; `None` when the message's id is no valid
+    /// `TransferId`, which is no transfer's and is ignored like an unknown one.
+    pub transfer_id: Option<TransferId>,
 }
 
 impl Item {
     fn event_id(&self) -> &str {
         &self.envelope.metadata.event.id
+    }
+}
+
+impl Snapshot {
+    /// The transfer of a message the guard let through (its id names a loaded transfer).
+    fn transfer_of(&self, item: &Item) -> Result<&TransferRecord, HandlerError> {
+        item.transfer_id
+            .and_then(|id| self.transfers.get(&id))
+            .ok_or_else(|| HandlerError::permanent("a guarded message names no loaded transfer"))
     }
 }
 
@@ -187,7 +198,7 @@ impl Decide for Context {
                 Decision::ExpireUnreserved => {
                     expire_unreserved(context, snapshot, item, now_db, &mut plan)?
                 }
-                Decision::Replay(state) => replay(context, snapshot, item, state, &mut plan),
+                Decision::Replay(state) => replay(context, snapshot, item, state, &mut plan)?,
                 Decision::Apply { account_id, op } => {
                     let result = results
                         .get_mut(&account_id)
@@ -220,27 +231,28 @@ fn guard_all(
     now: OffsetDateTime,
 ) -> Result<(Vec<Decision>, Ops), HandlerError> {
     let mut ops = Ops::new();
-    let mut changed_in_batch: HashSet<&str> = HashSet::new();
+    let mut changed_in_batch: HashSet<TransferId> = HashSet::new();
     let mut decisions = Vec::with_capacity(items.len());
     for item in items {
-        let id = item.transfer_id.as_str();
-        let decision = match snapshot.transfers.get(id) {
+        // An id that is no `TransferId` is no transfer's: unknown.
+        let found = item.transfer_id.and_then(|id| snapshot.transfers.get(&id));
+        let decision = match found {
             None => {
+                let id = item.envelope.transfer_id();
                 tracing::warn!(transfer_id = %id, "position message for an unknown transfer");
                 Decision::Skip
             }
             // A second message for a transfer changed in this batch has been answered.
-            Some(_) if changed_in_batch.contains(id) => Decision::Skip,
+            Some(transfer) if changed_in_batch.contains(&transfer.transfer_id) => Decision::Skip,
             Some(transfer) => guard(snapshot, item, transfer, now)?,
         };
         if let Decision::Apply { account_id, op } = decision {
             ops.entry(account_id).or_default().push(op);
         }
-        if matches!(
-            decision,
-            Decision::Apply { .. } | Decision::ExpireUnreserved
-        ) {
-            changed_in_batch.insert(id);
+        if let (Decision::Apply { .. } | Decision::ExpireUnreserved, Some(transfer)) =
+            (decision, found)
+        {
+            changed_in_batch.insert(transfer.transfer_id);
         }
         decisions.push(decision);
     }
@@ -256,7 +268,7 @@ fn guard(
 ) -> Result<Decision, HandlerError> {
     if transfer.kind != TransferKind::Transfer {
         // Funds transfers move only through the admin API's own steps.
-        tracing::warn!(transfer_id = %item.transfer_id, "position message for a funds transfer ignored");
+        tracing::warn!(transfer_id = %transfer.transfer_id, "position message for a funds transfer ignored");
         return Ok(Decision::Skip);
     }
     let state = transfer.state;
@@ -269,7 +281,7 @@ fn guard(
             Progress::InFlight
         }
     } else {
-        tracing::info!(transfer_id = %item.transfer_id, %state, action = item.envelope.action(),
+        tracing::info!(transfer_id = %transfer.transfer_id, %state, action = item.envelope.action(),
             "position message for a transfer in another state; nothing to do");
         return Ok(Decision::Skip);
     };
@@ -302,7 +314,7 @@ fn new_op(item: &Item, transfer: &TransferRecord) -> Result<Decision, HandlerErr
     let (Some(account_id), Some(amount)) = (account, amount) else {
         return Err(HandlerError::permanent(format!(
             "transfer {} lacks its account or amount",
-            item.transfer_id
+            transfer.transfer_id
         )));
     };
     let op = match item.request {
@@ -366,10 +378,10 @@ fn apply_one(
     now_db: PrimitiveDateTime,
     plan: &mut Plan<Writes>,
 ) -> Result<(), HandlerError> {
-    let transfer = &snapshot.transfers[item.transfer_id.as_str()];
+    let transfer = snapshot.transfer_of(item)?;
     let (event, phase) = event_of(item.request, applied);
     let to = transition(Some(transfer.state), event)
-        .map_err(|e| HandlerError::permanent(format!("{}: {e}", item.transfer_id)))?;
+        .map_err(|e| HandlerError::permanent(format!("{}: {e}", transfer.transfer_id)))?;
     let reason = match applied.result.outcome {
         OpOutcome::Rejected(why) => Some(why.reason().to_owned()),
         _ if to == TransferState::ExpiredReserved => Some("Transfer expired".to_owned()),
@@ -475,7 +487,7 @@ fn expire_unreserved(
     now_db: PrimitiveDateTime,
     plan: &mut Plan<Writes>,
 ) -> Result<(), HandlerError> {
-    let transfer = &snapshot.transfers[item.transfer_id.as_str()];
+    let transfer = snapshot.transfer_of(item)?;
     let expired = FspiopError::new(ErrorCode::TRANSFER_EXPIRED);
     let to = transition(Some(transfer.state), TransferEvent::ExpirePrepared)
         .map_err(|e| HandlerError::permanent(format!("{}: {e}", transfer.transfer_id)))?;
@@ -497,9 +509,9 @@ fn replay(
     item: &Item,
     state: TransferState,
     plan: &mut Plan<Writes>,
-) {
+) -> Result<(), HandlerError> {
     plan.count(REPLAYS, "repeated");
-    let transfer = &snapshot.transfers[item.transfer_id.as_str()];
+    let transfer = snapshot.transfer_of(item)?;
     match (item.request, state) {
         (Request::Reserve, TransferState::ExpiredPrepared) => {
             plan.outputs
@@ -507,7 +519,7 @@ fn replay(
         }
         (Request::Reserve, TransferState::AbortedRejected) => {
             // The recorded 4001/4200, as first sent.
-            if let Some(error) = snapshot.errors.get(item.transfer_id.as_str()) {
+            if let Some(error) = snapshot.errors.get(&transfer.transfer_id) {
                 let recorded = ErrorInformation {
                     error_code: error.error_code.to_string(),
                     error_description: error.error_description.clone(),
@@ -523,6 +535,7 @@ fn replay(
         }
         _ => plan.outputs.push(success_notification(context, item)),
     }
+    Ok(())
 }
 
 /// The payee answered RESERVED: the hub tells the payer COMMITTED with the ledger's view (PUT)
@@ -535,7 +548,7 @@ fn patch_flow_commit(
     changed: Option<(TransferState, PrimitiveDateTime)>,
     plan: &mut Plan<Writes>,
 ) {
-    let Some((record, stored)) = snapshot.views.get(item.transfer_id.as_str()) else {
+    let Some((record, stored)) = item.transfer_id.and_then(|id| snapshot.views.get(&id)) else {
         return;
     };
     let mut view = stored.clone();

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use ferroloop_core::id::TransferId;
 use ferroloop_core::ledger_id::AccountId;
 use ferroloop_core::state::TransferState;
 use ferroloop_messaging::{Envelope, OutboundMessage, Outputs, ReceivedMessage, Topics};
@@ -49,7 +50,9 @@ impl Step for PositionStep {
             return Err(outputs.dead_letter(message, &reason));
         };
         Ok(Item {
-            transfer_id: envelope.transfer_id().to_owned(),
+            // Parsed once here: an id that is no `TransferId` is no transfer's (`None`), and
+            // the guard ignores it like an unknown transfer.
+            transfer_id: TransferId::parse(envelope.transfer_id()).ok(),
             envelope,
             request,
         })
@@ -80,35 +83,32 @@ impl Step for PositionStep {
 /// writer locks in this order); then, only for the few messages whose transfer is already in a
 /// state this step produces, what a replay needs (no query when there are none).
 async fn load(conn: &mut Conn, items: &[Item]) -> Result<Snapshot, StoreError> {
-    let ids: Vec<&str> = items.iter().map(|i| i.transfer_id.as_str()).collect();
+    let ids: Vec<TransferId> = items.iter().filter_map(|i| i.transfer_id).collect();
     let transfers = transfers::load_transfers(conn, &ids, true).await?;
-    let accounts: Vec<AccountId> = items
+    // Each message with its transfer, if its id names a loaded one.
+    let found: Vec<(&Item, &TransferRecord)> = items
         .iter()
-        .filter_map(|i| {
-            transfers
-                .get(i.transfer_id.as_str())
-                .and_then(|t| i.request.account(t))
-        })
+        .filter_map(|i| Some((i, transfers.get(&i.transfer_id?)?)))
+        .collect();
+    let accounts: Vec<AccountId> = found
+        .iter()
+        .filter_map(|(i, t)| i.request.account(t))
         .collect();
     // How long the batch waits for its position rows: the dashboard's lock-wait panel.
     let lock_started = Instant::now();
     let positions = positions::lock_positions(conn, &accounts).await?;
     metrics::histogram!("ferroloop_position_lock_wait_seconds")
         .record(lock_started.elapsed().as_secs_f64());
-    let found = |wanted: fn(Request, TransferState) -> bool| -> Vec<&str> {
-        items
+    let wanted = |wanted: fn(Request, TransferState) -> bool| -> Vec<TransferId> {
+        found
             .iter()
-            .filter(|i| {
-                transfers
-                    .get(i.transfer_id.as_str())
-                    .is_some_and(|t| is_transfer(t) && wanted(i.request, t.state))
-            })
-            .map(|i| i.transfer_id.as_str())
+            .filter(|(i, t)| is_transfer(t) && wanted(i.request, t.state))
+            .map(|(_, t)| t.transfer_id)
             .collect()
     };
-    let deciding = transfers::load_deciding_events(conn, &found(Request::produced)).await?;
-    let errors = transfers::load_errors(conn, &found(replays_a_refusal)).await?;
-    let views = transfers::load_views(conn, &found(tells_a_patch_flow_commit)).await?;
+    let deciding = transfers::load_deciding_events(conn, &wanted(Request::produced)).await?;
+    let errors = transfers::load_errors(conn, &wanted(replays_a_refusal)).await?;
+    let views = transfers::load_views(conn, &wanted(tells_a_patch_flow_commit)).await?;
     Ok(Snapshot {
         transfers,
         positions,

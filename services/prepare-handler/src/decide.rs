@@ -64,7 +64,7 @@ pub struct Snapshot {
     /// The payers and payees named by the batch (names too long for the column are not asked).
     pub participants: HashMap<String, Arc<ParticipantRecord>>,
     /// The duplicate-check record every id has after this batch's claims.
-    pub records: HashMap<String, DuplicateRecord>,
+    pub records: HashMap<TransferId, DuplicateRecord>,
     /// Transfers stored before this batch.
     pub existing: HashMap<TransferId, TransferRecord>,
     /// Recorded errors of INVALID transfers whose prepare is replayed.

@@ -17,7 +17,7 @@ use ferroloop_messaging::{
 };
 use ferroloop_pipeline::Step;
 use ferroloop_store::participants::{ParticipantCache, ParticipantRecord};
-use ferroloop_store::transfers::{self, DuplicateCheck};
+use ferroloop_store::transfers::{self, DuplicateCheck, DuplicateClaim};
 use ferroloop_store::{MySqlConnection as Conn, StoreError};
 
 use crate::decide::{self, Context, Item, Snapshot, Writes};
@@ -176,15 +176,9 @@ async fn load_transfers(
     items: &[Item],
     participants: HashMap<String, Arc<ParticipantRecord>>,
 ) -> Result<Snapshot, StoreError> {
-    let claims: Vec<(&str, [u8; 32], &str)> = items
+    let claims: Vec<DuplicateClaim<'_>> = items
         .iter()
-        .map(|i| {
-            (
-                i.transfer_id.as_str(),
-                *i.hash.as_bytes(),
-                i.event_id.as_str(),
-            )
-        })
+        .map(|i| (i.transfer_id, *i.hash.as_bytes(), i.event_id.as_str()))
         .collect();
     let records = transfers::claim_duplicate_checks(conn, DuplicateCheck::Prepare, &claims).await?;
     let ids: Vec<TransferId> = items.iter().map(|i| i.transfer_id).collect();

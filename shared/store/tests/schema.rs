@@ -86,9 +86,13 @@ fn transfer(id: &str, payer: &Dfsp, payee: &Dfsp, state: TransferState) -> NewTr
 
 async fn claim(db: &TestDatabase, id: &str, event: &str) {
     let mut conn = db.pool.acquire().await.unwrap();
-    transfers::claim_duplicate_checks(&mut conn, DuplicateCheck::Prepare, &[(id, [7; 32], event)])
-        .await
-        .unwrap();
+    transfers::claim_duplicate_checks(
+        &mut conn,
+        DuplicateCheck::Prepare,
+        &[(tid(id), [7; 32], event)],
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -146,7 +150,7 @@ async fn a_transfer_id_exists_once_and_enters_each_state_once() {
         .unwrap();
     let twice = transfers::change_states(&mut conn, &[reserve]).await;
     assert!(twice.is_err(), "entering RESERVED twice must fail");
-    let loaded = transfers::load_transfers(&mut conn, &[id], false)
+    let loaded = transfers::load_transfers(&mut conn, &[tid(id)], false)
         .await
         .unwrap();
     assert_eq!(loaded[id].state, TransferState::Reserved);
@@ -175,7 +179,7 @@ async fn an_invalid_prepares_unlisted_currency_is_kept_and_read_back() {
     transfers::insert_transfers(&mut conn, &stored)
         .await
         .unwrap();
-    let loaded = transfers::load_transfers(&mut conn, &ids, false)
+    let loaded = transfers::load_transfers(&mut conn, &ids.map(tid), false)
         .await
         .unwrap();
     for new in &stored {
@@ -235,7 +239,7 @@ async fn racing_first_requests_claim_one_duplicate_record() {
             let records = transfers::claim_duplicate_checks(
                 &mut tx,
                 DuplicateCheck::Prepare,
-                &[(id, [n as u8; 32], event.as_str())],
+                &[(tid(id), [n as u8; 32], event.as_str())],
             )
             .await
             .unwrap();

@@ -57,6 +57,12 @@ fn transfer(state: TransferState) -> TransferRecord {
 
 /// A payee response: `kind` with `body`, sent by `sender` as event `event`.
 fn item(kind: Kind, body: &serde_json::Value, sender: &str, event: &str) -> Item {
+    item_about(T1, kind, body, sender, event)
+}
+
+/// [`item`] about the transfer `id` names (decoded as the handler does: `None` when `id` is no
+/// `TransferId`).
+fn item_about(id: &str, kind: Kind, body: &serde_json::Value, sender: &str, event: &str) -> Item {
     let bytes = serde_json::to_vec(body).expect("json");
     let inbound = match kind {
         Kind::Abort => InboundKind::Error,
@@ -68,7 +74,7 @@ fn item(kind: Kind, body: &serde_json::Value, sender: &str, event: &str) -> Item
     ]);
     let envelope = inbound_envelope(&InboundRequest {
         kind: inbound,
-        transfer_id: T1,
+        transfer_id: id,
         headers,
         body: &bytes,
         payer_payee: None,
@@ -78,7 +84,7 @@ fn item(kind: Kind, body: &serde_json::Value, sender: &str, event: &str) -> Item
     Item {
         envelope,
         kind,
-        transfer_id: T1.to_owned(),
+        transfer_id: TransferId::parse(id).ok(),
         hash: ferroloop_core::hash::request_hash(&bytes).expect("hash"),
         bytes,
         event_id: event.to_owned(),
@@ -111,11 +117,7 @@ fn snapshot(state: TransferState, first: &Item, stored_before: bool) -> Snapshot
     };
     Snapshot {
         transfers: [(t1(), transfer(state))].into(),
-        records: [(
-            first.kind.duplicate_check(),
-            [(T1.to_owned(), record)].into(),
-        )]
-        .into(),
+        records: [(first.kind.duplicate_check(), [(t1(), record)].into())].into(),
         ..Snapshot::default()
     }
 }
@@ -382,4 +384,65 @@ fn the_same_message_twice_in_one_batch_is_decided_once() {
     let plan = run(&snap, &[first.clone(), first]);
     assert_eq!(plan.writes.changes.len(), 1);
     assert_eq!(plan.outputs.len(), 1);
+}
+
+/// An id that is no `TransferId` names no transfer: every kind of response with one is answered
+/// exactly as one about an unknown transfer (2001 to the sender, nothing written, no record
+/// claimed), and a v1.0 RESERVED one is dropped all the same.
+#[test]
+fn an_id_that_is_no_transfer_id_is_answered_like_an_unknown_transfer() {
+    const UNKNOWN: &str = "c0ffee00-ee48-4575-b6a9-ead2955b8069";
+    let unparseable = [
+        ("text", "not-a-transfer-id"),
+        ("empty", ""),
+        ("uppercase UUID", "B51EC534-EE48-4575-B6A9-EAD2955B8069"),
+        ("UUID version 8", "b51ec534-ee48-8575-b6a9-ead2955b8069"),
+        ("lowercase ULID", "01jebs69vk6aea8tgaje3za9eh"),
+        ("too long", "b51ec534-ee48-4575-b6a9-ead2955b80690"),
+    ];
+    let fulfil = serde_json::json!({"transferState": "COMMITTED", "fulfilment": fulfilment()});
+    let reserve = serde_json::json!({"transferState": "RESERVED", "fulfilment": fulfilment()});
+    let reject = serde_json::json!({"transferState": "ABORTED"});
+    let error = serde_json::json!({
+        "errorInformation": {"errorCode": "5101", "errorDescription": "Payee limit reached"}
+    });
+    let kinds = [
+        (Kind::Commit, &fulfil),
+        (Kind::Reserve, &reserve),
+        (Kind::Reject, &reject),
+        (Kind::Abort, &error),
+    ];
+    // The transfer T1 exists and is RESERVED: neither id reaches it.
+    let snap = Snapshot {
+        transfers: [(t1(), transfer(TransferState::Reserved))].into(),
+        ..Snapshot::default()
+    };
+    for (what, text) in unparseable {
+        assert!(TransferId::parse(text).is_err(), "{what}");
+        for (kind, body) in kinds {
+            let bad = item_about(text, kind, body, "payeefsp", "e1");
+            let unknown = item_about(UNKNOWN, kind, body, "payeefsp", "e1");
+            assert_eq!(bad.transfer_id, None, "{what}");
+            assert_eq!(
+                screen(&bad, &snap.transfers),
+                screen(&unknown, &snap.transfers)
+            );
+            let (bad_plan, unknown_plan) = (run(&snap, &[bad]), run(&snap, &[unknown]));
+            assert_eq!(told(&bad_plan), told(&unknown_plan), "{what} {kind:?}");
+            assert_eq!(
+                told(&bad_plan),
+                one(NOTIFICATION, None, action::COMMIT, "2001")
+            );
+            assert_eq!(bad_plan.counts, unknown_plan.counts, "{what} {kind:?}");
+            assert_eq!(bad_plan.writes, Writes::default(), "{what} {kind:?}");
+        }
+        let mut v1_0 = item_about(text, Kind::Reserve, &reserve, "payeefsp", "e1");
+        v1_0.envelope.content.headers.insert(
+            "content-type".to_owned(),
+            "application/vnd.interoperability.transfers+json;version=1.0".to_owned(),
+        );
+        assert_eq!(screen(&v1_0, &snap.transfers), Screen::Drop, "{what}");
+        let plan = run(&snap, &[v1_0]);
+        assert!(plan.outputs.is_empty() && plan.writes == Writes::default());
+    }
 }

@@ -343,7 +343,7 @@ async fn a_commit_without_destination_goes_to_the_transfers_payer() {
     transfers::claim_duplicate_checks(
         &mut conn,
         DuplicateCheck::Prepare,
-        &[(id.as_str(), [7; 32], "e")],
+        &[(transfer_id(&id), [7; 32], "e")],
     )
     .await
     .unwrap();

@@ -84,7 +84,7 @@ fn item(id: &str, request: Request, event: &str) -> Item {
     Item {
         envelope,
         request,
-        transfer_id: id.to_owned(),
+        transfer_id: TransferId::parse(id).ok(),
     }
 }
 
@@ -421,4 +421,47 @@ fn a_transfer_without_its_account_position_fails_the_batch() {
     snap.positions.clear();
     let error = context().decide(&snap, &[item(T1, Request::Reserve, "e1")], NOW);
     assert!(matches!(error, Err(HandlerError::Permanent(_))));
+}
+
+/// An id that is no `TransferId` names no transfer: every request with one is ignored exactly as
+/// one about an unknown transfer (nothing written, nothing told, nothing counted), and it does not
+/// disturb the batch's other messages.
+#[test]
+fn an_id_that_is_no_transfer_id_is_ignored_like_an_unknown_transfer() {
+    let unparseable = [
+        ("text", "not-a-transfer-id"),
+        ("empty", ""),
+        ("uppercase UUID", "11111111-1111-4111-8111-11111111111A"),
+        ("UUID version 0", "11111111-1111-0111-8111-111111111111"),
+        ("lowercase ULID", "01jebs69vk6aea8tgaje3za9eh"),
+        ("too long", "11111111-1111-4111-8111-1111111111110"),
+    ];
+    let requests = [
+        Request::Reserve,
+        Request::Commit { patch_flow: false },
+        Request::Commit { patch_flow: true },
+        Request::Abort,
+        Request::Expire,
+    ];
+    for (what, text) in unparseable {
+        for request in requests {
+            let bad = item(text, request, "e1");
+            assert_eq!(bad.transfer_id, None, "{what}");
+            // Alone: what an unknown transfer (T2) gets, which is nothing.
+            let snap = snapshot(&[transfer(T1, request.expects(), 100)]);
+            let bad_plan = run(&snap, std::slice::from_ref(&bad));
+            let unknown_plan = run(&snap, &[item(T2, request, "e1")]);
+            assert_eq!(bad_plan.writes, unknown_plan.writes, "{what} {request:?}");
+            assert_eq!(told(&bad_plan), told(&unknown_plan), "{what} {request:?}");
+            assert_eq!(bad_plan.counts, unknown_plan.counts, "{what} {request:?}");
+            assert!(bad_plan.outputs.is_empty() && bad_plan.writes == Writes::default());
+            // Beside a message for T1: T1's message is decided as if it were alone.
+            let good = item(T1, request, "e2");
+            let both = run(&snap, &[bad, good.clone()]);
+            let alone = run(&snap, &[good]);
+            assert_eq!(both.writes, alone.writes, "{what} {request:?}");
+            assert_eq!(told(&both), told(&alone), "{what} {request:?}");
+            assert_eq!(both.counts, alone.counts, "{what} {request:?}");
+        }
+    }
 }

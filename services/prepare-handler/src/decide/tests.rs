@@ -93,7 +93,7 @@ fn snapshot(first: &Item) -> Snapshot {
     };
     Snapshot {
         participants: [dfsp("payerfsp", 1), dfsp("payeefsp", 2)].into(),
-        records: [(T1.to_owned(), record)].into(),
+        records: [(t1(), record)].into(),
         ..Snapshot::default()
     }
 }

@@ -773,7 +773,7 @@ async fn apply_ledger(
             claim_duplicate_checks(
                 conn,
                 DuplicateCheck::Prepare,
-                &[(transfer_id.as_str(), [0; 32], event.as_str())],
+                &[(transfer_id, [0; 32], event.as_str())],
             )
             .await?;
             let record = TransferRecord {

@@ -105,9 +105,9 @@ pub async fn insert_errors(conn: &mut MySqlConnection, rows: &[TransferErrorRow]
 }
 
 /// Loads the recorded errors of transfers.
-pub async fn load_errors<K: AsRef<str>>(
+pub async fn load_errors(
     conn: &mut MySqlConnection,
-    ids: &[K],
+    ids: &[TransferId],
 ) -> Result<HashMap<TransferId, TransferErrorRow>> {
     let ids = sorted_unique(ids);
     let mut found = HashMap::new();
@@ -164,9 +164,9 @@ pub async fn insert_fulfilments(conn: &mut MySqlConnection, rows: &[FulfilmentRo
     Ok(())
 }
 
-pub async fn load_fulfilments<K: AsRef<str>>(
+pub async fn load_fulfilments(
     conn: &mut MySqlConnection,
-    ids: &[K],
+    ids: &[TransferId],
 ) -> Result<HashMap<TransferId, FulfilmentRow>> {
     let ids = sorted_unique(ids);
     let mut found = HashMap::new();
@@ -197,9 +197,9 @@ pub async fn load_fulfilments<K: AsRef<str>>(
 }
 
 /// Loads extensions of the given transfers, in list order, grouped by transfer.
-pub async fn load_extensions<K: AsRef<str>>(
+pub async fn load_extensions(
     conn: &mut MySqlConnection,
-    ids: &[K],
+    ids: &[TransferId],
 ) -> Result<HashMap<TransferId, Vec<ExtensionRow>>> {
     let ids = sorted_unique(ids);
     let mut found: HashMap<TransferId, Vec<ExtensionRow>> = HashMap::new();

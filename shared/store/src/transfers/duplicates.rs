@@ -1,9 +1,10 @@
 //! Insert-first duplicate checks, one table per kind of request
 //! (docs/duplicates-and-replays.md#insert-first-claims).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ferroloop_core::hash::RequestHash;
+use ferroloop_core::id::TransferId;
 use sqlx::{MySql, MySqlConnection, QueryBuilder, Row};
 
 use super::*;
@@ -32,7 +33,7 @@ impl DuplicateCheck {
 }
 
 /// A request claiming a duplicate-check record: (transfer id, body hash, event id).
-pub type DuplicateClaim<'a> = (&'a str, [u8; 32], &'a str);
+pub type DuplicateClaim<'a> = (TransferId, [u8; 32], &'a str);
 
 /// A duplicate-check record: the first request's body hash and the event that carried it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,12 +55,12 @@ pub async fn claim_duplicate_checks(
     conn: &mut MySqlConnection,
     check: DuplicateCheck,
     requests: &[DuplicateClaim<'_>],
-) -> Result<HashMap<String, DuplicateRecord>> {
+) -> Result<HashMap<TransferId, DuplicateRecord>> {
     let mut requests = requests.to_vec();
     // Stable: of several requests for one id in a batch, the first in batch order claims it.
-    requests.sort_by(|a, b| a.0.cmp(b.0));
+    requests.sort_by_key(|r| r.0);
     requests.dedup_by(|later, first| later.0 == first.0);
-    let ids: Vec<&str> = requests.iter().map(|r| r.0).collect();
+    let ids: Vec<TransferId> = requests.iter().map(|r| r.0).collect();
     // Committed before this transaction (a racing uncommitted first request is not seen here,
     // and its record, read back below, carries another event id anyway).
     let stored_before = existing_claims(conn, check, &ids).await?;
@@ -69,7 +70,7 @@ pub async fn claim_duplicate_checks(
             check.table()
         ));
         builder.push_values(chunk, |mut row, (id, hash, event)| {
-            row.push_bind(id.to_string())
+            row.push_bind(id.as_str())
                 .push_bind(hash.to_vec())
                 .push_bind(event.to_string());
         });
@@ -84,9 +85,9 @@ pub async fn claim_duplicate_checks(
         push_id_list(&mut builder, chunk);
         for row in builder.build().fetch_all(&mut *conn).await? {
             let request_hash = crate::columns::optional_request_hash(&row, "request_hash")?;
-            let id: String = row.try_get("transfer_id")?;
+            let id = crate::columns::transfer_id(&row, "transfer_id")?;
             records.insert(
-                id.clone(),
+                id,
                 DuplicateRecord {
                     request_hash,
                     source_event_id: row.try_get("source_event_id")?,
@@ -102,9 +103,9 @@ pub async fn claim_duplicate_checks(
 async fn existing_claims(
     conn: &mut MySqlConnection,
     check: DuplicateCheck,
-    ids: &[&str],
-) -> Result<std::collections::HashSet<String>> {
-    let mut found = std::collections::HashSet::new();
+    ids: &[TransferId],
+) -> Result<HashSet<TransferId>> {
+    let mut found = HashSet::new();
     for chunk in ids.chunks(MAX_ROWS_PER_STATEMENT) {
         let mut builder = QueryBuilder::<MySql>::new(format!(
             "SELECT transfer_id FROM {} WHERE transfer_id IN (",
@@ -112,7 +113,7 @@ async fn existing_claims(
         ));
         push_id_list(&mut builder, chunk);
         for row in builder.build().fetch_all(&mut *conn).await? {
-            found.insert(row.try_get("transfer_id")?);
+            found.insert(crate::columns::transfer_id(&row, "transfer_id")?);
         }
     }
     Ok(found)

@@ -113,7 +113,6 @@ async fn claim_funds_request(
     request_hash: RequestHash,
     event_id: &str,
 ) -> Result<Claim> {
-    let transfer_id = transfer_id.as_str();
     let claimed = claim_duplicate_checks(
         conn,
         DuplicateCheck::Prepare,
@@ -121,7 +120,7 @@ async fn claim_funds_request(
     )
     .await?;
     let record = claimed
-        .get(transfer_id)
+        .get(&transfer_id)
         .ok_or_else(|| StoreError::Corrupt("duplicate check row missing".into()))?;
     let first = Fingerprint::new(&record.source_event_id, record.request_hash);
     let this = Fingerprint::new(event_id, Some(request_hash));

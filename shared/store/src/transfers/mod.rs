@@ -157,22 +157,23 @@ pub(crate) fn transfer_from_row(row: &MySqlRow) -> Result<TransferRecord> {
     })
 }
 
-pub(crate) fn push_id_list(builder: &mut QueryBuilder<MySql>, ids: &[&str]) {
-    crate::statements::push_in_list(builder, ids);
+/// Binds the ids' texts as the rest of an `IN (` list and closes it.
+pub(crate) fn push_id_list(builder: &mut QueryBuilder<MySql>, ids: &[TransferId]) {
+    let texts: Vec<&str> = ids.iter().map(TransferId::as_str).collect();
+    crate::statements::push_in_list(builder, &texts);
 }
 
-/// The ids' texts, sorted and without repeats (the order rows are locked in).
-pub(crate) fn sorted_unique<K: AsRef<str>>(ids: &[K]) -> Vec<&str> {
-    crate::statements::sorted_unique(ids.iter().map(AsRef::as_ref).collect())
+/// The ids sorted (by their text) and without repeats: the order rows are locked in.
+pub(crate) fn sorted_unique(ids: &[TransferId]) -> Vec<TransferId> {
+    crate::statements::sorted_unique(ids.to_vec())
 }
 
 /// Loads transfers by id. With `lock`, the rows are locked for update (in id order, so that two
-/// handlers locking overlapping batches cannot deadlock on them). The ids are [`TransferId`]s, or
-/// their text where a handler's message still carries it so (an id that is no transfer's is
-/// absent, like an unknown one); the result is keyed by id, and looked up by either.
-pub async fn load_transfers<K: AsRef<str>>(
+/// handlers locking overlapping batches cannot deadlock on them). Ids that are no transfer's are
+/// absent from the result, which is keyed by id.
+pub async fn load_transfers(
     conn: &mut MySqlConnection,
-    ids: &[K],
+    ids: &[TransferId],
     lock: bool,
 ) -> Result<HashMap<TransferId, TransferRecord>> {
     let order = if lock {
@@ -186,18 +187,18 @@ pub async fn load_transfers<K: AsRef<str>>(
 /// Locks the transfers that no other transaction holds right now and returns them; the others
 /// are skipped (the timeout handler comes back for them), so a scanner never waits on — or
 /// deadlocks with — a handler working on the same transfer.
-pub async fn lock_transfers_skip_locked<K: AsRef<str>>(
+pub async fn lock_transfers_skip_locked(
     conn: &mut MySqlConnection,
-    ids: &[K],
+    ids: &[TransferId],
 ) -> Result<HashMap<TransferId, TransferRecord>> {
     select_transfers(conn, ids, " ORDER BY transfer_id FOR UPDATE SKIP LOCKED").await
 }
 
 /// The transfers with these ids, in chunks of at most `MAX_ROWS_PER_STATEMENT`, each statement
 /// ending with `tail` (order and locking).
-async fn select_transfers<K: AsRef<str>>(
+async fn select_transfers(
     conn: &mut MySqlConnection,
-    ids: &[K],
+    ids: &[TransferId],
     tail: &str,
 ) -> Result<HashMap<TransferId, TransferRecord>> {
     let ids = sorted_unique(ids);

@@ -13,9 +13,9 @@ use crate::{Result, StoreError};
 
 /// The events recorded as having moved each of `ids` into each state:
 /// `(transfer id, state) → event id`. Changes without a recorded event are absent.
-pub async fn load_deciding_events<K: AsRef<str>>(
+pub async fn load_deciding_events(
     conn: &mut MySqlConnection,
-    ids: &[K],
+    ids: &[TransferId],
 ) -> Result<HashMap<(TransferId, TransferState), String>> {
     let ids = sorted_unique(ids);
     let mut found = HashMap::new();
@@ -121,13 +121,13 @@ type Transition = (Option<TransferState>, TransferState, PrimitiveDateTime);
 
 /// The changes grouped by transition, in first-seen order. A batch's decision has one instant,
 /// so a batch has as many groups as kinds of transition in it: a handful.
-fn group_by_transition(changes: &[StateChange]) -> Vec<(Transition, Vec<&str>)> {
-    let mut groups: Vec<(Transition, Vec<&str>)> = Vec::new();
+fn group_by_transition(changes: &[StateChange]) -> Vec<(Transition, Vec<TransferId>)> {
+    let mut groups: Vec<(Transition, Vec<TransferId>)> = Vec::new();
     for c in changes {
         let key = (c.from, c.to, c.at);
         match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, ids)) => ids.push(c.transfer_id.as_str()),
-            None => groups.push((key, vec![c.transfer_id.as_str()])),
+            Some((_, ids)) => ids.push(c.transfer_id),
+            None => groups.push((key, vec![c.transfer_id])),
         }
     }
     groups
@@ -141,7 +141,7 @@ fn group_by_transition(changes: &[StateChange]) -> Vec<(Transition, Vec<&str>)> 
 async fn update_current_state(
     conn: &mut MySqlConnection,
     (from, to, at): Transition,
-    ids: &[&str],
+    ids: &[TransferId],
 ) -> Result<()> {
     for chunk in ids.chunks(MAX_ROWS_PER_STATEMENT) {
         let mut builder = QueryBuilder::<MySql>::new("UPDATE transfer SET state = ");

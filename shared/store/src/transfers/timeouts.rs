@@ -27,7 +27,7 @@ pub async fn insert_timeouts(
 }
 
 /// Removes the timeout rows of transfers that reached a final state.
-pub async fn delete_timeouts<K: AsRef<str>>(conn: &mut MySqlConnection, ids: &[K]) -> Result<()> {
+pub async fn delete_timeouts(conn: &mut MySqlConnection, ids: &[TransferId]) -> Result<()> {
     let ids = sorted_unique(ids);
     for chunk in ids.chunks(MAX_ROWS_PER_STATEMENT) {
         let mut builder =
@@ -58,9 +58,9 @@ pub async fn claim_due_timeouts(
 }
 
 /// Pushes the next check of still-open transfers to `due_at` (after re-driving a lost step).
-pub async fn postpone_timeouts<K: AsRef<str>>(
+pub async fn postpone_timeouts(
     conn: &mut MySqlConnection,
-    ids: &[K],
+    ids: &[TransferId],
     due_at: PrimitiveDateTime,
 ) -> Result<()> {
     let ids = sorted_unique(ids);
@@ -89,7 +89,7 @@ pub async fn postpone_timeouts_each(
                 .push_bind(*due_at);
         }
         builder.push(" END WHERE transfer_id IN (");
-        let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+        let ids: Vec<TransferId> = chunk.iter().map(|(id, _)| *id).collect();
         push_id_list(&mut builder, &ids);
         builder.build().execute(&mut *conn).await?;
     }

@@ -10,9 +10,9 @@ use crate::Result;
 
 /// Everything a state body (GET / duplicate response) needs, for a batch of transfers: four
 /// queries whatever the batch size. Unknown ids are absent.
-pub async fn load_views<K: AsRef<str>>(
+pub async fn load_views(
     conn: &mut MySqlConnection,
-    ids: &[K],
+    ids: &[TransferId],
 ) -> Result<HashMap<TransferId, (TransferRecord, ferroloop_core::view::TransferView)>> {
     use ferroloop_core::api::Extension;
     let transfers = load_transfers(conn, ids, false).await?;

@@ -235,16 +235,16 @@ fn decide_one<'a>(
     plan: &mut Plan<Writes>,
 ) -> Result<(), HandlerError> {
     // The screen passed only requests whose id names a loaded transfer.
-    let Some(id) = item.transfer_id else {
-        return Err(HandlerError::permanent(
-            "a screened request names no transfer",
-        ));
-    };
+    let mut transfer = item
+        .transfer_id
+        .and_then(|id| snapshot.transfers.get(&id))
+        .cloned()
+        .ok_or_else(|| HandlerError::permanent("a screened request names no loaded transfer"))?;
+    let id = transfer.transfer_id;
     let changed = batch.changed.get(&id).copied();
     if changed.is_some_and(|(_, event)| event == item.event_id) {
         return Ok(()); // delivered twice in one batch
     }
-    let mut transfer = snapshot.transfers[&id].clone();
     if let Some((state, _)) = changed {
         transfer.state = state;
     }

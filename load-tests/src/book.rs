@@ -240,14 +240,17 @@ impl Book {
         self.settle(record, outcome, code)
     }
 
-    /// The payee's simulator got the prepare. Only the first arrival is kept.
-    pub fn payee_prepare(&self, record: &Record) {
-        let _ = record.payee_prepare.compare_exchange(
-            0,
-            self.stamp(Instant::now()),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
+    /// The payee's simulator got the prepare. Only the first arrival is kept; true for it.
+    pub fn payee_prepare(&self, record: &Record) -> bool {
+        record
+            .payee_prepare
+            .compare_exchange(
+                0,
+                self.stamp(Instant::now()),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
     }
 
     pub fn payee_answer(&self, record: &Record) {
@@ -263,8 +266,9 @@ impl Book {
         record.payee_answer_refused.store(1, Ordering::Release);
     }
 
-    pub fn payee_notice(&self, record: &Record) {
-        record.payee_notices.fetch_add(1, Ordering::AcqRel);
+    /// The payee heard of the transfer's end (or of its commit). True for the first notice.
+    pub fn payee_notice(&self, record: &Record) -> bool {
+        record.payee_notices.fetch_add(1, Ordering::AcqRel) == 0
     }
 
     /// The payer heard the end of the transfer. Returns true for the first final callback (the

@@ -110,6 +110,10 @@ pub struct Args {
     /// How long after the last send to wait for transfers to end (beyond their expiry).
     #[arg(long, default_value_t = 15)]
     pub drain_grace_seconds: u64,
+    /// After every payer heard the end, how long to wait for payee notices still owed before
+    /// the simulators stop (within the drain's deadline).
+    #[arg(long, default_value_t = 5_000)]
+    pub payee_grace_ms: u64,
     /// Close the open settlement window and settle it to SETTLED every this many seconds while
     /// the run goes (docs/settlement.md); the gate then also checks the settlement invariants.
     #[arg(long, env = "LOAD_SETTLE_EVERY_SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
@@ -122,6 +126,11 @@ pub struct Args {
     /// Timeout of one HTTP request the tool makes.
     #[arg(long, default_value_t = 10_000)]
     pub http_timeout_ms: u64,
+    /// How long the tool keeps an idle connection to the hub for reuse. Shorter than the hub's
+    /// idle close (`FSPIOP_HEADER_READ_TIMEOUT_MS`, 10 s by default), so the tool never sends on
+    /// a connection the hub is closing at that instant (the request would fail unanswered).
+    #[arg(long, default_value_t = 5_000)]
+    pub http_idle_timeout_ms: u64,
     /// Seed of the pair choice, so a run can be repeated.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

@@ -84,6 +84,7 @@ async fn run(args: Args) -> Result<bool> {
     let mut builder = reqwest::Client::builder()
         .timeout(Duration::from_millis(args.http_timeout_ms))
         .pool_max_idle_per_host(usize::try_from(args.max_in_flight).unwrap_or(1024))
+        .pool_idle_timeout(Duration::from_millis(args.http_idle_timeout_ms))
         .tcp_nodelay(true);
     if args.tls_ca_path.is_some() || args.tls_cert_path.is_some() {
         let files = ferroloop_tls::ClientFiles {
@@ -225,15 +226,13 @@ async fn run(args: Args) -> Result<bool> {
     let deadline = driven.stopped
         + Duration::from_secs(args.expiry_seconds)
         + Duration::from_secs(args.drain_grace_seconds);
-    loop {
-        let woken = run.ended.notified();
-        if run.ended_count() >= run.sent() || Instant::now() >= deadline {
-            break;
-        }
-        // Bounded wait: `notified` was registered before the check, so no wake-up is missed;
-        // the timeout only bounds the wait at the deadline.
-        let _ = tokio::time::timeout_at(deadline.into(), woken).await;
-    }
+    run.drain_until(deadline, || run.ended_count() >= run.sent())
+        .await;
+    // The payees' notices travel beside the payers' final callbacks: wait a little for those
+    // still owed, so the simulators are not stopped under them (they would count as untold).
+    let payee_deadline = deadline.min(Instant::now() + Duration::from_millis(args.payee_grace_ms));
+    run.drain_until(payee_deadline, || run.payee_notices_owed() <= 0)
+        .await;
     let told_after_get = if args.recover_with_get {
         recover::ask_hub(&run, Duration::from_secs(args.recover_wait_seconds)).await
     } else {

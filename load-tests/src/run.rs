@@ -1,7 +1,7 @@
 //! The state one run shares between the driver, the simulators and the report.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,10 @@ pub struct Counters {
     pub payee_answer_resends: AtomicU64,
     /// Callbacks the failing DFSP answered with 503 (`--failing-dfsp-*`).
     pub failed_on_purpose: AtomicU64,
+    /// Payees that got a prepare less payees that heard the end: the notices still owed (the
+    /// hub tells a payee of every end after a prepare). Below zero while a notice overtakes
+    /// its prepare.
+    pub payee_notices_owed: AtomicI64,
     /// Error callbacks (`PUT …/error`) received, payer and payee alike, by FSPIOP code.
     pub error_callbacks: Mutex<BTreeMap<u16, u64>>,
 }
@@ -163,11 +167,122 @@ impl Run {
         }
     }
 
+    /// The payee's simulator got the prepare.
+    pub fn payee_prepared(&self, record: &Record) {
+        if self.book.payee_prepare(record) {
+            self.counters
+                .payee_notices_owed
+                .fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// A callback told the payee of the transfer's end; the first one may end the drain.
+    pub fn payee_told(&self, record: &Record) {
+        if self.book.payee_notice(record) {
+            self.counters
+                .payee_notices_owed
+                .fetch_sub(1, Ordering::AcqRel);
+            self.ended.notify_waiters();
+        }
+    }
+
+    pub fn payee_notices_owed(&self) -> i64 {
+        self.counters.payee_notices_owed.load(Ordering::Acquire)
+    }
+
+    /// Waits until `done` holds or `deadline` passes, woken by every transfer's end and every
+    /// payee's first notice.
+    pub async fn drain_until(&self, deadline: Instant, done: impl Fn() -> bool) {
+        loop {
+            let woken = self.ended.notified();
+            if done() || Instant::now() >= deadline {
+                return;
+            }
+            // Bounded wait: `notified` was registered before the check, so no wake-up is
+            // missed; the timeout only bounds the wait at the deadline.
+            let _ = tokio::time::timeout_at(deadline.into(), woken).await;
+        }
+    }
+
     pub fn sent(&self) -> u64 {
         self.counters.sent.load(Ordering::Acquire)
     }
 
     pub fn ended_count(&self) -> u64 {
         self.counters.ended.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::book::PayeeBehaviour;
+
+    fn run() -> Arc<Run> {
+        ferroloop_tls::install_crypto_provider();
+        let terms = TransferTerms {
+            amount: "1".into(),
+            currency: "XXX".into(),
+            expires_in: Duration::from_secs(30),
+        };
+        let dfsps = vec!["payer".into(), "payee".into()];
+        let http = reqwest::Client::new();
+        let book = Book::new(Instant::now());
+        Arc::new(Run::new(
+            book,
+            IdSpace::new(1),
+            dfsps,
+            "http://hub",
+            http,
+            terms,
+            None,
+        ))
+    }
+
+    /// A transfer from DFSP 0 to DFSP 1 whose payee got the prepare; its index.
+    fn prepared_at_the_payee(run: &Run) -> u64 {
+        let (index, record) = run
+            .book
+            .allocate(Instant::now(), 0, 1, PayeeBehaviour::Fulfil)
+            .unwrap();
+        run.payee_prepared(record);
+        index
+    }
+
+    #[tokio::test]
+    async fn the_drain_waits_for_a_payee_notice_still_owed() {
+        let run = run();
+        let index = prepared_at_the_payee(&run);
+        run.payee_prepared(run.book.get(index).unwrap()); // a second prepare owes nothing more
+        assert_eq!(run.payee_notices_owed(), 1);
+
+        let teller = tokio::spawn({
+            let run = Arc::clone(&run);
+            async move {
+                tokio::task::yield_now().await;
+                let record = run.book.get(index).unwrap();
+                run.payee_told(record);
+                run.payee_told(record); // a duplicate pays nothing back
+            }
+        });
+        let far = Instant::now() + Duration::from_secs(60);
+        run.drain_until(far, || run.payee_notices_owed() <= 0).await;
+        teller.await.unwrap();
+        assert_eq!(run.payee_notices_owed(), 0);
+        assert!(
+            Instant::now() < far,
+            "woken by the notice, not the deadline"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_drain_gives_up_at_its_deadline() {
+        let run = run();
+        prepared_at_the_payee(&run);
+        let deadline = Instant::now() + Duration::from_millis(50);
+        run.drain_until(deadline, || run.payee_notices_owed() <= 0)
+            .await;
+        assert!(Instant::now() >= deadline);
+        assert_eq!(run.payee_notices_owed(), 1);
     }
 }

@@ -99,7 +99,7 @@ async fn on_prepare(
     let Some((record, Party::Payee)) = locate(&run, &dfsp, ids.transfer_id) else {
         return StatusCode::ACCEPTED;
     };
-    run.book.payee_prepare(record);
+    run.payee_prepared(record);
     let state = match record.behaviour() {
         Some(PayeeBehaviour::Fulfil) => "COMMITTED",
         Some(PayeeBehaviour::Reserve) => "RESERVED",
@@ -190,7 +190,7 @@ async fn on_put(
                 _ => {}
             }
         }
-        Some((record, Party::Payee)) => run.book.payee_notice(record),
+        Some((record, Party::Payee)) => run.payee_told(record),
         None => {}
     }
     StatusCode::OK
@@ -204,7 +204,7 @@ async fn on_patch(
         return StatusCode::SERVICE_UNAVAILABLE;
     }
     if let Some((record, _)) = locate(&run, &dfsp, &id) {
-        run.book.payee_notice(record);
+        run.payee_told(record);
     }
     StatusCode::OK
 }
@@ -223,7 +223,7 @@ async fn on_error(
         Some((record, Party::Payer)) => {
             run.payer_heard(record, Outcome::Aborted, code);
         }
-        Some((record, Party::Payee)) => run.book.payee_notice(record),
+        Some((record, Party::Payee)) => run.payee_told(record),
         None => {}
     }
     StatusCode::OK

@@ -97,6 +97,9 @@ async fn a_run_onboards_drives_every_payee_kind_and_passes_its_gate() {
     assert!(report["latency"]["end_to_end"]["p50_us"].as_u64().unwrap() > 0);
     assert_eq!(report["gate"]["passed"], true);
     assert_eq!(report["gate"]["database_checked"], true);
+    // The tool waits for the payees' notices before it stops its simulators, so every payee
+    // that got a prepare heard the end, expired ones included.
+    assert_eq!(report["faults"]["payee_untold"], 0, "{report:#}");
     let checks = report["gate"]["checks"].as_array().unwrap();
     assert!(
         checks

@@ -85,7 +85,8 @@ pub struct Run {
     pub counters: Counters,
     /// Closed loop: one permit per transfer that may start; a transfer that ends returns one.
     pub closed_loop_slots: Option<Arc<Semaphore>>,
-    /// Woken whenever a transfer ends (the drain waits on it).
+    /// Woken whenever a transfer ends and whenever a payee hears of an end for the first time
+    /// (the drain waits on it).
     pub ended: Notify,
     pub misbehaviour: Misbehaviour,
 }

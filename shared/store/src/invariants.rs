@@ -146,12 +146,17 @@ pub async fn i4_violations(pool: &MySqlPool) -> Result<Vec<StateJournalViolation
         }
     }
 
+    // One pass over the journal (its newest row per transfer by MAX), not a dependent
+    // `ORDER BY … LIMIT 1` per transfer: MariaDB may run that as a backward scan of the whole
+    // journal for each transfer, and a gate over a few minutes of load then never ends.
     let rows = sqlx::query(
-        "SELECT t.transfer_id, t.state,
-                (SELECT c.state FROM transfer_state_change c WHERE c.transfer_id = t.transfer_id
-                 ORDER BY c.transfer_state_change_id DESC LIMIT 1) AS newest
+        "SELECT t.transfer_id, t.state, c.state AS newest
          FROM transfer t
-         HAVING newest IS NULL OR newest <> t.state",
+         LEFT JOIN (SELECT transfer_id, MAX(transfer_state_change_id) AS newest_id
+                    FROM transfer_state_change GROUP BY transfer_id) m
+           ON m.transfer_id = t.transfer_id
+         LEFT JOIN transfer_state_change c ON c.transfer_state_change_id = m.newest_id
+         WHERE c.state IS NULL OR c.state <> t.state",
     )
     .fetch_all(pool)
     .await?;

@@ -84,6 +84,19 @@ fn transfer(id: &str, payer: &Dfsp, payee: &Dfsp, state: TransferState) -> NewTr
     }
 }
 
+/// A transfer whose duplicate check is claimed, stored in RECEIVED_PREPARE with its first
+/// journal row.
+async fn prepared(db: &TestDatabase, id: &str, event: &str, payer: &Dfsp, payee: &Dfsp) {
+    claim(db, id, event).await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    transfers::insert_transfers(
+        &mut conn,
+        &[transfer(id, payer, payee, TransferState::ReceivedPrepare)],
+    )
+    .await
+    .unwrap();
+}
+
 async fn claim(db: &TestDatabase, id: &str, event: &str) {
     let mut conn = db.pool.acquire().await.unwrap();
     transfers::claim_duplicate_checks(
@@ -117,20 +130,78 @@ async fn fresh_schema_holds_every_invariant() {
     }
 }
 
+/// The state columns of `transfer` and of its journal take every state the core knows and
+/// refuse any other: their CHECK lists (which replaced foreign keys to `transfer_state`) agree
+/// with the core and the reference table.
+#[tokio::test]
+async fn state_columns_take_exactly_the_known_states() {
+    let db = TestDatabase::new().await;
+    let payer = onboard(&db, "payer").await;
+    let payee = onboard(&db, "payee").await;
+    let id = "4c0e7a52-9d1b-4f3e-8a6d-2b7c9e1f0a35";
+    prepared(&db, id, "e1", &payer, &payee).await;
+    let set_state = "UPDATE transfer SET state = ? WHERE transfer_id = ?";
+    let journal = "INSERT INTO transfer_state_change (transfer_id, from_state, state, created_at) \
+                   VALUES (?, ?, ?, NOW(3))";
+    // The journal row insert_transfers wrote goes, so that each state can be written below.
+    sqlx::query("DELETE FROM transfer_state_change WHERE transfer_id = ?")
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    for state in TransferState::ALL {
+        let state = state.as_str();
+        let updated = sqlx::query(set_state)
+            .bind(state)
+            .bind(id)
+            .execute(&db.pool)
+            .await;
+        assert_eq!(updated.unwrap().rows_affected(), 1, "{state}");
+        sqlx::query(journal)
+            .bind(id)
+            .bind(state)
+            .bind(state)
+            .execute(&db.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{state}: {e}"));
+    }
+    // A journal row for another transfer, whose unique key holds none of those states yet.
+    let other = "5d1f8b63-ae2c-4a4f-9b7e-3c8daf2a1b46";
+    prepared(&db, other, "e2", &payer, &payee).await;
+    let refused = |result: Result<sqlx::mysql::MySqlQueryResult, sqlx::Error>, check: &str| {
+        let error = result.expect_err("an unknown state must be refused");
+        assert!(error.to_string().contains(check), "{check}: {error}");
+    };
+    refused(
+        sqlx::query(set_state)
+            .bind("SETTLED")
+            .bind(id)
+            .execute(&db.pool)
+            .await,
+        "ck_transfer_state",
+    );
+    for (from, to, check) in [
+        (None, "SETTLED", "ck_state_change_state"),
+        (Some("SETTLED"), "RESERVED", "ck_state_change_from_state"),
+    ] {
+        let inserted = sqlx::query(journal)
+            .bind(other)
+            .bind(from)
+            .bind(to)
+            .execute(&db.pool)
+            .await;
+        refused(inserted, check);
+    }
+}
+
 #[tokio::test]
 async fn a_transfer_id_exists_once_and_enters_each_state_once() {
     let db = TestDatabase::new().await;
     let payer = onboard(&db, "payer").await;
     let payee = onboard(&db, "payee").await;
     let id = "b51ec534-ee48-4575-b6a9-ead2955b8069";
-    claim(&db, id, "e1").await;
+    prepared(&db, id, "e1", &payer, &payee).await;
     let mut conn = db.pool.acquire().await.unwrap();
-    transfers::insert_transfers(
-        &mut conn,
-        &[transfer(id, &payer, &payee, TransferState::ReceivedPrepare)],
-    )
-    .await
-    .unwrap();
     let again = transfers::insert_transfers(
         &mut conn,
         &[transfer(id, &payer, &payee, TransferState::ReceivedPrepare)],
@@ -200,14 +271,8 @@ async fn a_position_journal_entry_cannot_be_applied_twice() {
     let payer = onboard(&db, "payer").await;
     let payee = onboard(&db, "payee").await;
     let id = "0191e0a4-8f6a-7c3e-9b2d-5a4c3b2a1908";
-    claim(&db, id, "e1").await;
+    prepared(&db, id, "e1", &payer, &payee).await;
     let mut conn = db.pool.acquire().await.unwrap();
-    transfers::insert_transfers(
-        &mut conn,
-        &[transfer(id, &payer, &payee, TransferState::ReceivedPrepare)],
-    )
-    .await
-    .unwrap();
     let change = ferroloop_store::positions::PositionChange {
         account_id: payer.position,
         transfer_id: tid(id),
@@ -355,14 +420,7 @@ async fn invariant_queries_catch_broken_positions_journals_and_transitions() {
 
     // I2: a transfer recorded as committed without any journal entry.
     let id = "9f1c2b3a-4d5e-4f60-8a7b-1c2d3e4f5a6b";
-    claim(&db, id, "e1").await;
-    let mut conn = db.pool.acquire().await.unwrap();
-    transfers::insert_transfers(
-        &mut conn,
-        &[transfer(id, &payer, &payee, TransferState::ReceivedPrepare)],
-    )
-    .await
-    .unwrap();
+    prepared(&db, id, "e1", &payer, &payee).await;
     sqlx::query("UPDATE transfer SET state = 'COMMITTED' WHERE transfer_id = ?")
         .bind(id)
         .execute(&db.pool)
@@ -372,7 +430,14 @@ async fn invariant_queries_catch_broken_positions_journals_and_transitions() {
     assert_eq!(i2.len(), 1);
     assert_eq!(i2[0].transfer_id, tid(id));
 
-    // I4: the current state disagrees with the journal, and an illegal edge is recorded.
+    // I4: the current state disagrees with the journal's newest row …
+    let mismatched = |i4: &[StateJournalViolation]| {
+        i4.iter().any(|v| matches!(v, StateJournalViolation::CurrentStateMismatch { transfer_id, current, .. } if *transfer_id == tid(id) && current == "COMMITTED"))
+    };
+    let i4 = i4_violations(&db.pool).await.unwrap();
+    assert!(mismatched(&i4), "{i4:?}");
+
+    // … until a newer journal row agrees with it, by an illegal edge.
     sqlx::query("INSERT INTO transfer_state_change (transfer_id, from_state, state, created_at) VALUES (?, 'RECEIVED_PREPARE', 'COMMITTED', NOW(3))")
         .bind(id)
         .execute(&db.pool)
@@ -383,6 +448,7 @@ async fn invariant_queries_catch_broken_positions_journals_and_transitions() {
         i4.iter().any(|v| matches!(v, StateJournalViolation::IllegalTransition { to, .. } if to == "COMMITTED")),
         "{i4:?}"
     );
+    assert!(!mismatched(&i4), "{i4:?}");
 }
 
 /// A database that applied a migration before its comments were reworded still migrates: the

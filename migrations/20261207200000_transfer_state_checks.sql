@@ -2,8 +2,9 @@
 -- by CHECK constraints instead of foreign keys to transfer_state. A foreign key makes InnoDB keep
 -- a secondary index on the column and look the value up in transfer_state on every insert and
 -- update: three index entries moved and three lookups per transfer for `transfer.state` (it
--- changes three times in a committed transfer) and two indexes and eight lookups for the four
--- journal rows. Nothing reads by those indexes. A CHECK refuses the same unknown states without
+-- changes three times in a committed transfer), and for its four journal rows eight entries in
+-- two indexes and seven lookups (the first row has no from_state). Nothing reads by those
+-- indexes. A CHECK refuses the same unknown states without
 -- either (measured: docs/performance.md, "The state columns checked without foreign keys").
 -- transfer_state stays the reference table (descriptions, which states are final); a migration
 -- that adds a state adds it to it and to these three lists, and the store's schema test fails

@@ -274,9 +274,8 @@ async fn run(args: Args) -> Result<bool> {
                 .as_micros(),
         )
         .unwrap_or(0);
-    let (mut totals, rates, latency, errors_by_code, timeline) =
-        report::summarize(&views, warmup_us);
-    totals.stray_callbacks = run
+    let mut summary = report::summarize(&views, warmup_us, args.window_seconds);
+    summary.totals.stray_callbacks = run
         .counters
         .stray_callbacks
         .load(std::sync::atomic::Ordering::Acquire);
@@ -328,11 +327,7 @@ async fn run(args: Args) -> Result<bool> {
             expiry_seconds: args.expiry_seconds,
             started_at: started_at.clone(),
         },
-        totals,
-        rates,
-        latency,
-        errors_by_code,
-        timeline,
+        summary,
         cpu,
         positions,
         faults,

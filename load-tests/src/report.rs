@@ -1,5 +1,6 @@
 //! Figures of a run: latency percentiles per hop, rates, errors by FSPIOP code, a per-second
-//! timeline; printed as a table and written as JSON and as an HTML page with charts.
+//! timeline and its windows (the performance bar's unit: p99 in every 15-second window); printed
+//! as a table and written as JSON and as an HTML page with charts.
 //!
 //! Latencies are integer microseconds throughout (money and time are never floating point
 //! here); the table shows milliseconds with three decimals.
@@ -128,15 +129,40 @@ pub struct Second {
     pub end_to_end_p99_us: u64,
 }
 
+/// A stretch of the timeline, by the second each transfer committed in: the unit of the
+/// performance bar (end-to-end p99 in every 15-second window, docs/performance.md). Its
+/// percentiles come from the merged histograms of its seconds, not from their per-second
+/// percentiles.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub scenario: Scenario,
+pub struct Window {
+    /// Its first second, counted as the timeline counts.
+    pub from_second: u64,
+    /// How many seconds it spans (the last window of a run may be shorter).
+    pub seconds: u64,
+    pub committed: u64,
+    pub committed_per_second: u64,
+    pub end_to_end_p50_us: u64,
+    pub end_to_end_p99_us: u64,
+}
+
+/// Everything [`summarize`] derives from the records (flattened into the report's JSON).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
     pub totals: Totals,
     pub rates: Rates,
     pub latency: Latencies,
     /// FSPIOP error code → transfers that ended with it (refusals and aborts).
     pub errors_by_code: BTreeMap<String, u64>,
     pub timeline: Vec<Second>,
+    /// The timeline in windows of `--window-seconds`.
+    pub windows: Vec<Window>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: Scenario,
+    #[serde(flatten)]
+    pub summary: Summary,
     /// CPU per process and second (`--watch-pid`, and the tool itself).
     pub cpu: Vec<crate::cpu::CpuSecond>,
     pub positions: Vec<PositionChange>,
@@ -159,12 +185,14 @@ fn record(h: &mut Histogram<u64>, from: Option<u64>, to: Option<u64>) {
     }
 }
 
+/// Sent, committed and aborted transfers of one second, and the end-to-end latencies of those
+/// committed in it.
+type SecondTally = (u64, u64, u64, Histogram<u64>);
+
 /// The figures of `views`. Transfers scheduled in the first `warmup_us` are counted but left
-/// out of the latencies.
-pub fn summarize(
-    views: &[RecordView],
-    warmup_us: u64,
-) -> (Totals, Rates, Latencies, BTreeMap<String, u64>, Vec<Second>) {
+/// out of the latencies (not out of the timeline and its windows of `window_seconds`).
+pub fn summarize(views: &[RecordView], warmup_us: u64, window_seconds: u64) -> Summary {
+    assert!(window_seconds > 0, "a window lasts at least a second");
     let mut totals = Totals::default();
     let mut errors = BTreeMap::new();
     let (mut accepted_h, mut payee_h, mut fulfil_h, mut e2e_h) =
@@ -172,7 +200,7 @@ pub fn summarize(
     let mut first_scheduled = u64::MAX;
     let mut last_scheduled = 0;
     let mut last_commit = 0;
-    let mut seconds: BTreeMap<u64, (u64, u64, u64, Histogram<u64>)> = BTreeMap::new();
+    let mut seconds: BTreeMap<u64, SecondTally> = BTreeMap::new();
     for v in views {
         totals.sent += 1;
         if v.accepted_us.is_some() {
@@ -251,25 +279,62 @@ pub fn summarize(
         first_scheduled / MICROS_PER_SECOND
     };
     let timeline = seconds
-        .into_iter()
+        .iter()
         .map(|(second, (sent, committed, aborted, h))| Second {
             second: second.saturating_sub(start_second),
-            sent,
-            committed,
-            aborted,
-            end_to_end_p50_us: if h.is_empty() {
-                0
-            } else {
-                h.value_at_quantile(0.5)
-            },
-            end_to_end_p99_us: if h.is_empty() {
-                0
-            } else {
-                h.value_at_quantile(0.99)
-            },
+            sent: *sent,
+            committed: *committed,
+            aborted: *aborted,
+            end_to_end_p50_us: quantile(h, 0.5),
+            end_to_end_p99_us: quantile(h, 0.99),
         })
         .collect();
-    (totals, rates, latency, errors, timeline)
+    Summary {
+        totals,
+        rates,
+        latency,
+        errors_by_code: errors,
+        timeline,
+        windows: windows(&seconds, start_second, window_seconds),
+    }
+}
+
+fn quantile(h: &Histogram<u64>, q: f64) -> u64 {
+    if h.is_empty() {
+        0
+    } else {
+        h.value_at_quantile(q)
+    }
+}
+
+/// The timeline's seconds grouped into windows of `length` seconds from `start_second`.
+fn windows(seconds: &BTreeMap<u64, SecondTally>, start_second: u64, length: u64) -> Vec<Window> {
+    let mut merged: BTreeMap<u64, (u64, u64, Histogram<u64>)> = BTreeMap::new();
+    for (second, (_, committed, _, h)) in seconds {
+        let relative = second.saturating_sub(start_second);
+        let window = merged
+            .entry(relative / length * length)
+            .or_insert_with(|| (0, 0, histogram()));
+        window.0 = window.0.max(relative);
+        window.1 += committed;
+        if let Err(e) = window.2.add(h) {
+            unreachable!("histograms with the same bounds add: {e}");
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(from_second, (last_second, committed, h))| {
+            let seconds = last_second - from_second + 1;
+            Window {
+                from_second,
+                seconds,
+                committed,
+                committed_per_second: committed / seconds,
+                end_to_end_p50_us: quantile(&h, 0.5),
+                end_to_end_p99_us: quantile(&h, 0.99),
+            }
+        })
+        .collect()
 }
 
 /// Microseconds as milliseconds with three decimals.
@@ -282,7 +347,7 @@ impl Report {
     pub fn table(&self) -> String {
         let mut out = String::new();
         let s = &self.scenario;
-        let t = &self.totals;
+        let t = &self.summary.totals;
         let load = match s.mode {
             crate::config::Mode::Open => {
                 format!("open loop at {}/s", s.rate_per_second.unwrap_or(0))
@@ -307,12 +372,13 @@ impl Report {
         let _ = writeln!(
             out,
             "  rate: sent {}/s over {} s, committed {}/s end to end",
-            self.rates.sent_per_second,
-            ms(self.rates.send_window_ms),
-            self.rates.committed_per_second
+            self.summary.rates.sent_per_second,
+            ms(self.summary.rates.send_window_ms),
+            self.summary.rates.committed_per_second
         );
-        if !self.errors_by_code.is_empty() {
+        if !self.summary.errors_by_code.is_empty() {
             let codes: Vec<_> = self
+                .summary
                 .errors_by_code
                 .iter()
                 .map(|(code, n)| format!("{code}: {n}"))
@@ -324,7 +390,7 @@ impl Report {
             "\n  {:<28} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
             "latency (ms)", "count", "p50", "p90", "p95", "p99", "p99.9", "max"
         );
-        for (name, p) in self.latency.hops() {
+        for (name, p) in self.summary.latency.hops() {
             let _ = writeln!(
                 out,
                 "  {:<28} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
@@ -338,6 +404,7 @@ impl Report {
                 ms(p.max_us)
             );
         }
+        out.push_str(&self.windows_table());
         if !self.positions.is_empty() {
             let _ = writeln!(
                 out,
@@ -389,6 +456,42 @@ impl Report {
         out
     }
 
+    /// The end-to-end latency per window, and the worst window's p99.
+    fn windows_table(&self) -> String {
+        let mut out = String::new();
+        let Some(worst) = self
+            .summary
+            .windows
+            .iter()
+            .max_by_key(|w| w.end_to_end_p99_us)
+        else {
+            return out;
+        };
+        let _ = writeln!(
+            out,
+            "\n  {:<28} {:>8} {:>10} {:>10} {:>10}",
+            "window (s, by commit)", "count", "commits/s", "p50", "p99"
+        );
+        for w in &self.summary.windows {
+            let _ = writeln!(
+                out,
+                "  {:<28} {:>8} {:>10} {:>10} {:>10}",
+                format!("{}–{}", w.from_second, w.from_second + w.seconds - 1),
+                w.committed,
+                w.committed_per_second,
+                ms(w.end_to_end_p50_us),
+                ms(w.end_to_end_p99_us)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  worst window p99: {} ms (from second {})",
+            ms(worst.end_to_end_p99_us),
+            worst.from_second
+        );
+        out
+    }
+
     /// Writes `report.json` and `report.html` into `dir`.
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)?;
@@ -399,7 +502,7 @@ impl Report {
 
     /// A self-contained page (inline SVG, no scripts) a person can open from disk.
     pub fn html(&self) -> String {
-        let seconds: Vec<u64> = self.timeline.iter().map(|s| s.second).collect();
+        let seconds: Vec<u64> = self.summary.timeline.iter().map(|s| s.second).collect();
         let throughput = chart(
             "Transfers per second",
             &seconds,
@@ -407,17 +510,17 @@ impl Report {
                 (
                     "sent",
                     "#1f77b4",
-                    self.timeline.iter().map(|s| s.sent).collect(),
+                    self.summary.timeline.iter().map(|s| s.sent).collect(),
                 ),
                 (
                     "committed",
                     "#2ca02c",
-                    self.timeline.iter().map(|s| s.committed).collect(),
+                    self.summary.timeline.iter().map(|s| s.committed).collect(),
                 ),
                 (
                     "aborted",
                     "#d62728",
-                    self.timeline.iter().map(|s| s.aborted).collect(),
+                    self.summary.timeline.iter().map(|s| s.aborted).collect(),
                 ),
             ],
             "/s",
@@ -429,7 +532,8 @@ impl Report {
                 (
                     "p50",
                     "#1f77b4",
-                    self.timeline
+                    self.summary
+                        .timeline
                         .iter()
                         .map(|s| s.end_to_end_p50_us / 1_000)
                         .collect(),
@@ -437,7 +541,8 @@ impl Report {
                 (
                     "p99",
                     "#ff7f0e",
-                    self.timeline
+                    self.summary
+                        .timeline
                         .iter()
                         .map(|s| s.end_to_end_p99_us / 1_000)
                         .collect(),
@@ -447,7 +552,7 @@ impl Report {
         );
         let cpu = cpu_chart(&self.cpu);
         let mut rows = String::new();
-        for (name, p) in self.latency.hops() {
+        for (name, p) in self.summary.latency.hops() {
             let _ = write!(
                 rows,
                 "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -458,6 +563,19 @@ impl Report {
                 ms(p.p99_us),
                 ms(p.p999_us),
                 ms(p.max_us)
+            );
+        }
+        let mut windows = String::new();
+        for w in &self.summary.windows {
+            let _ = write!(
+                windows,
+                "<tr><td>{}–{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                w.from_second,
+                w.from_second + w.seconds - 1,
+                w.committed,
+                w.committed_per_second,
+                ms(w.end_to_end_p50_us),
+                ms(w.end_to_end_p99_us)
             );
         }
         let mut checks = String::new();
@@ -471,7 +589,7 @@ impl Report {
                 escape(&c.detail)
             );
         }
-        let t = &self.totals;
+        let t = &self.summary.totals;
         let scenario = escape(&serde_json::to_string_pretty(&self.scenario).unwrap_or_default());
         format!(
             "<!doctype html><html><head><meta charset=\"utf-8\"><title>ferroloop load test {started}</title>
@@ -481,6 +599,7 @@ impl Report {
 Sent {sent_rate}/s; committed {commit_rate}/s end to end.</p>
 {throughput}{latency}{cpu}
 <h2>Latency (ms)</h2><table><tr><th>hop</th><th>count</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>p99.9</th><th>max</th></tr>{rows}</table>
+<h2>End to end per window (ms, by the second of commit)</h2><table><tr><th>seconds</th><th>committed</th><th>per second</th><th>p50</th><th>p99</th></tr>{windows}</table>
 <h2>Validity gate</h2><table>{checks}</table>
 <h2>Scenario</h2><pre>{scenario}</pre></body></html>\n",
             started = escape(&self.scenario.started_at),
@@ -493,8 +612,8 @@ Sent {sent_rate}/s; committed {commit_rate}/s end to end.</p>
             refused = t.refused,
             failed = t.send_failed,
             open = t.still_open,
-            sent_rate = self.rates.sent_per_second,
-            commit_rate = self.rates.committed_per_second,
+            sent_rate = self.summary.rates.sent_per_second,
+            commit_rate = self.summary.rates.committed_per_second,
         )
     }
 }
@@ -638,9 +757,16 @@ mod tests {
         // 100 transfers over one second, 10 ms each end to end, one slow at 500 ms.
         let mut views: Vec<_> = (0..100).map(|i| committed(i, i * 10, 10)).collect();
         views[99] = committed(99, 990, 500);
-        let (totals, rates, latency, errors, timeline) = summarize(&views, 0);
+        let Summary {
+            totals,
+            rates,
+            latency,
+            errors_by_code,
+            timeline,
+            ..
+        } = summarize(&views, 0, 15);
         assert_eq!(totals.committed, 100);
-        assert!(errors.is_empty());
+        assert!(errors_by_code.is_empty());
         assert_eq!(rates.sent_per_second, 100);
         assert_eq!(latency.end_to_end.count, 100);
         assert!((9_990..=10_010).contains(&latency.end_to_end.p50_us));
@@ -649,9 +775,50 @@ mod tests {
         assert_eq!(timeline[0].sent, 100);
         assert_eq!(timeline.iter().map(|s| s.committed).sum::<u64>(), 100);
         // Warm-up leaves the first half out of the latencies but not out of the counts.
-        let (totals, _, latency, _, _) = summarize(&views, 500_000);
-        assert_eq!(totals.sent, 100);
-        assert_eq!(latency.end_to_end.count, 50);
+        let warm = summarize(&views, 500_000, 15);
+        assert_eq!(warm.totals.sent, 100);
+        assert_eq!(warm.latency.end_to_end.count, 50);
+    }
+
+    #[test]
+    fn windows_merge_their_seconds_latencies_and_count_their_commits() {
+        // 40 seconds, 100 transfers a second at 10 ms, but second 20 has 10 of its 100 at
+        // 400 ms: its own p99 is 400 ms, while its window's merged p99 stays at 10 ms (10 slow
+        // of 1,500 is under 1 %), and the worst window is the one holding it.
+        let mut views = Vec::new();
+        for second in 0..40_u64 {
+            for i in 0..100_u64 {
+                let slow = second == 20 && i < 10;
+                let index = second * 100 + i;
+                views.push(committed(
+                    index,
+                    second * 1_000 + i * 5,
+                    if slow { 400 } else { 10 },
+                ));
+            }
+        }
+        let summary = summarize(&views, 0, 15);
+        let spans: Vec<(u64, u64)> = summary
+            .windows
+            .iter()
+            .map(|w| (w.from_second, w.seconds))
+            .collect();
+        assert_eq!(spans, vec![(0, 15), (15, 15), (30, 10)]);
+        assert_eq!(
+            summary.windows.iter().map(|w| w.committed).sum::<u64>(),
+            4_000
+        );
+        assert_eq!(summary.windows[0].committed_per_second, 100);
+        let second_20 = &summary.timeline[20];
+        assert!(second_20.end_to_end_p99_us >= 399_000, "{second_20:?}");
+        let middle = &summary.windows[1];
+        assert!(
+            (9_990..=10_010).contains(&middle.end_to_end_p99_us),
+            "{middle:?}"
+        );
+        // Second 20 alone: a tenth of its transfers slow puts its window's p99 there.
+        let slow_share = summarize(&views[2_000..2_100], 0, 15);
+        assert!(slow_share.windows[0].end_to_end_p99_us >= 399_000);
     }
 
     #[test]

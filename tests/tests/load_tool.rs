@@ -112,6 +112,15 @@ async fn a_run_onboards_drives_every_payee_kind_and_passes_its_gate() {
     assert!(stdout.contains("validity gate: PASSED"), "{stdout}");
     assert!(stdout.contains("end to end (committed)"), "{stdout}");
     assert!(html.contains("<svg") && html.contains("Transfers per second"));
+    // The bar's unit: every committed transfer falls in one window of the timeline.
+    let windows = report["windows"].as_array().unwrap();
+    let in_windows: u64 = windows
+        .iter()
+        .map(|w| w["committed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(in_windows, committed, "{report:#}");
+    assert!(stdout.contains("worst window p99"), "{stdout}");
+    assert!(html.contains("End to end per window"));
     // The ledger agrees.
     ferroloop_store::invariants::assert_storage_invariants(&hub.pipeline.db.pool)
         .await

@@ -307,24 +307,26 @@ fn quantile(h: &Histogram<u64>, q: f64) -> u64 {
     }
 }
 
-/// The timeline's seconds grouped into windows of `length` seconds from `start_second`.
+/// The timeline's seconds grouped into windows of `length` seconds from `start_second`. Every
+/// window spans `length` seconds but the last, which ends with the timeline's last second.
 fn windows(seconds: &BTreeMap<u64, SecondTally>, start_second: u64, length: u64) -> Vec<Window> {
-    let mut merged: BTreeMap<u64, (u64, u64, Histogram<u64>)> = BTreeMap::new();
+    let mut merged: BTreeMap<u64, (u64, Histogram<u64>)> = BTreeMap::new();
+    let mut last_second = 0;
     for (second, (_, committed, _, h)) in seconds {
         let relative = second.saturating_sub(start_second);
+        last_second = last_second.max(relative);
         let window = merged
             .entry(relative / length * length)
-            .or_insert_with(|| (0, 0, histogram()));
-        window.0 = window.0.max(relative);
-        window.1 += committed;
-        if let Err(e) = window.2.add(h) {
+            .or_insert_with(|| (0, histogram()));
+        window.0 += committed;
+        if let Err(e) = window.1.add(h) {
             unreachable!("histograms with the same bounds add: {e}");
         }
     }
     merged
         .into_iter()
-        .map(|(from_second, (last_second, committed, h))| {
-            let seconds = last_second - from_second + 1;
+        .map(|(from_second, (committed, h))| {
+            let seconds = length.min(last_second - from_second + 1);
             Window {
                 from_second,
                 seconds,
@@ -804,6 +806,17 @@ mod tests {
             .map(|w| (w.from_second, w.seconds))
             .collect();
         assert_eq!(spans, vec![(0, 15), (15, 15), (30, 10)]);
+        // A quiet stretch inside a window does not shorten it: seconds 10–14 and 20–29 empty.
+        let gappy: Vec<_> = views
+            .iter()
+            .filter(|v| !(10_000..15_000).contains(&v.scheduled_us.unwrap().div_euclid(1_000)))
+            .filter(|v| !(20_000..30_000).contains(&v.scheduled_us.unwrap().div_euclid(1_000)))
+            .copied()
+            .collect();
+        let gappy = summarize(&gappy, 0, 15);
+        assert_eq!(gappy.windows[0].seconds, 15);
+        assert_eq!(gappy.windows[0].committed_per_second, 1_000 / 15);
+        assert_eq!(gappy.windows[1].seconds, 15);
         assert_eq!(
             summary.windows.iter().map(|w| w.committed).sum::<u64>(),
             4_000

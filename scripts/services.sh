@@ -59,6 +59,11 @@ export ADMIN_AUTH_AUDIENCE="${ADMIN_AUTH_AUDIENCE:-ferroloop-admin}"
 export ADMIN_AUTH_KEY_FILES="${ADMIN_AUTH_KEY_FILES:-$ADMIN_ISSUER_DIR/issuer.pub}"
 
 export JWS_SIGN="${JWS_SIGN:-true}"
+# Tokio worker threads per service (tokio reads TOKIO_WORKER_THREADS; its default is one per
+# core). One each here, where eight services, MariaDB, the broker and the load tool share the
+# machine's cores: a second worker per service only adds cross-thread wake-ups
+# (docs/performance.md#the-allocator-and-the-runtimes-threads).
+SERVICE_WORKER_THREADS="${SERVICE_WORKER_THREADS:-1}"
 HUB_JWS_DIR="$STATE/hub-jws"
 
 CERTS="${CERTS_DIR:-$STATE/certs}"
@@ -171,7 +176,7 @@ start() {
       continue
     fi
     # shellcheck disable=SC2086
-    env OPS_ADDR="127.0.0.1:$port" $extra nohup "$BIN/$name" >"$STATE/$name.log" 2>&1 &
+    env OPS_ADDR="127.0.0.1:$port" TOKIO_WORKER_THREADS="$SERVICE_WORKER_THREADS" $extra nohup "$BIN/$name" >"$STATE/$name.log" 2>&1 &
     echo $! >"$STATE/$name.pid"
   done
   index=0

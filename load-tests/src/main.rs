@@ -6,6 +6,10 @@
 //! 3. wait for every transfer to end (or its expiry plus a grace period);
 //! 4. print the figures, write JSON and HTML, and run the validity gate: exit 1 if it fails.
 
+/// The tool allocates through mimalloc, like the hub's processes (ferroloop-telemetry).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod book;
 mod config;
 mod cpu;

@@ -15,6 +15,14 @@ use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 
+/// Every ferroloop service allocates through mimalloc, not glibc's malloc: a transfer costs the
+/// API adapter and the notification handler many short-lived allocations (envelopes, header
+/// maps, HTTP buffers), and glibc's allocator was ~14 % of the machine at 1,500 transfers/s.
+/// With mimalloc each of the two spent 6–25 µs less CPU per transfer in every measured round
+/// (docs/performance.md#the-allocator-and-the-runtimes-threads).
+#[global_allocator]
+pub static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Operations settings (flattened into each binary's configuration).
 #[derive(Debug, Clone, clap::Args)]
 pub struct TelemetryArgs {
@@ -243,11 +251,3 @@ mod tests {
         shutdown.cancel();
     }
 }
-
-/// Every ferroloop service allocates through mimalloc, not glibc's malloc: a transfer costs the
-/// API adapter and the notification handler many short-lived allocations (envelopes,
-/// header maps, HTTP buffers), and glibc's allocator was ~14 % of the machine at 1,500
-/// transfers/s. With mimalloc each of the two spends ~20 µs less CPU per transfer
-/// (docs/performance.md#the-allocator-and-the-runtimes-threads).
-#[global_allocator]
-pub static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
